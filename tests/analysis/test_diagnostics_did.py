@@ -17,7 +17,7 @@ from overthink.tasks.base import TaskSpec
 def _did(treated: dict[int, float], control: dict[int, float], seed: int) -> dict:  # type: ignore[type-arg]
     frame = tidy(simulate_frame(treated, 400, 3, seed, control_curve=control, control_fraction=0.5))
     (result,) = diagnostics.difference_in_differences(frame, n_boot=500, seed=seed)
-    return result
+    return result.to_json()
 
 
 def test_did_is_positive_when_only_treated_items_fall() -> None:
@@ -157,14 +157,14 @@ def test_analysis_never_crashes_on_sparse_stores(make_frame) -> None:  # type: i
 
 
 def test_findings_state_the_claim_and_its_caveat() -> None:
-    from overthink.analysis.summary import findings
+    from overthink.analysis.findings import findings
 
     frame = tidy(simulate_frame({0: 0.9, 4096: 0.6}, 300, 2, 5, control_curve={0: 0.9, 4096: 0.9},
                                 control_fraction=0.5))
-    lines = findings(analyze(frame, n_boot=300).to_json())
+    lines = [f.text for f in findings(analyze(frame, n_boot=300))]
     assert lines[0].startswith("sim / sim_task (all): accuracy ↘ inverse")
     assert any("larger on treated items than forcing alone explains" in line for line in lines)
     same = tidy(simulate_frame({0: 0.9, 4096: 0.6}, 300, 2, 6, control_curve={0: 0.9, 4096: 0.6},
                                control_fraction=0.5))
     assert any("not distinguishable from the drop on control items" in line
-               for line in findings(analyze(same, n_boot=300).to_json()))
+               for line in (f.text for f in findings(analyze(same, n_boot=300))))

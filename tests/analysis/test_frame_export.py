@@ -72,10 +72,11 @@ def test_analyze_json_and_table(store: Path, monkeypatch: pytest.MonkeyPatch,
     assert run_cli(["analyze", "--store", str(store), "--json", "--boot", "200"], monkeypatch) == 0
     result = json.loads(capsys.readouterr().out)
     assert {c["stratum"] for c in result["curves"]} == {"all", "num_distractors=0", "num_distractors=3"}
-    assert all(c["verdict"]["verdict"] in {"inverse", "positive", "flat", "noisy"} for c in result["curves"])
+    assert all(c["verdict"]["verdict"] in {"inverse", "positive", "flat", "noisy", "descriptive"}
+               for c in result["curves"])
     assert result["did"] and result["natural"] and result["compliance"]
     assert run_cli(["analyze", "--store", str(store), "--boot", "200"], monkeypatch) == 0
-    assert "Scaling verdicts" in capsys.readouterr().out
+    assert "Main curves" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args", [

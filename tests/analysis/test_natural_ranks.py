@@ -14,7 +14,7 @@ from overthink.analysis.simulate import simulate_frame
 def _overall(effect: float, seed: int, n: int = 400, repeats: int = 5) -> dict:  # type: ignore[type-arg]
     frame = tidy(simulate_frame({0: 0.75, 1024: 0.75}, n, repeats, seed, natural=True, natural_effect=effect))
     results = analyze_natural(frame, n_boot=500, seed=seed)
-    return next(r for r in results if r["stratum"] == "all")
+    return next(r.to_json() for r in results if r.stratum == "all")
 
 
 def test_longer_samples_of_the_same_item_score_worse_when_length_hurts() -> None:
@@ -45,7 +45,7 @@ def test_items_sampled_once_are_left_out(make_frame) -> None:  # type: ignore[no
             rows.append({"sample_id": f"s{item}", "budget": "natural", "repeat": rep,
                          "reasoning_tokens": tokens + item, "score": float(ok), "correct": ok,
                          "extra": {"censored": tokens == 900}})
-    result = next(r for r in analyze_natural(make_frame(rows), n_boot=200) if r["stratum"] == "all")
+    result = next(r.to_json() for r in analyze_natural(make_frame(rows), n_boot=200) if r.stratum == "all")
     assert result["n_items"] == 4 and result["samples_per_item"] == 3
     assert [r["value"] for r in result["ranks"]] == pytest.approx([1.0, 1.0, 0.0])
     assert result["censored"] == 4

@@ -8,8 +8,9 @@ import pytest
 
 from overthink.analysis.bootstrap import Curve, build_curves
 from overthink.analysis.frame import tidy
+from overthink.analysis.phases import Phases, fit_phases
 from overthink.analysis.simulate import parse_curve, power, simulate_frame
-from overthink.analysis.trends import fit_phases, verdict
+from overthink.analysis.trends import annotate, verdict
 from overthink.errors import UserError
 from overthink.registry import TASKS
 from overthink.tasks.base import TaskSpec
@@ -27,21 +28,22 @@ def _curve(spec: str, n: int, repeats: int = 3, seed: int = 1, n_boot: int = 500
 ])
 def test_clear_trends_are_called(spec: str, expected: str) -> None:
     result = verdict(_curve(spec, 300))
-    assert result["verdict"] == expected, result
-    lo, hi = result["ci"]
-    assert lo <= result["effect"] <= hi
+    assert result.call == expected, result
+    assert result.ci is not None and result.effect is not None
+    lo, hi = result.ci
+    assert lo <= result.effect <= hi
 
 
 def test_flat_with_many_items_is_flat_and_with_few_is_noisy() -> None:
-    assert verdict(_curve("0:0.9,1024:0.9,4096:0.9", 5000, n_boot=300))["verdict"] == "flat"
-    assert verdict(_curve("0:0.9,1024:0.9,4096:0.9", 40))["verdict"] == "noisy"
+    assert verdict(_curve("0:0.9,1024:0.9,4096:0.9", 5000, n_boot=300)).call == "flat"
+    assert verdict(_curve("0:0.9,1024:0.9,4096:0.9", 40)).call == "noisy"
 
 
 def test_minimum_effect_blocks_tiny_but_significant_changes() -> None:
     curve = _curve("0:0.90,4096:0.885", 20000, repeats=2, n_boot=200)
     result = verdict(curve, min_effect=0.02)
-    assert result["verdict"] == "flat"
-    assert verdict(curve, min_effect=0.005)["verdict"] == "inverse"
+    assert result.call == "flat"
+    assert verdict(curve, min_effect=0.005).call == "inverse"
 
 
 def test_lower_is_better_metrics_flip_the_direction(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,7 +68,7 @@ def test_lower_is_better_metrics_flip_the_direction(monkeypatch: pytest.MonkeyPa
     curve = next(c for c in build_curves(tidy(frame.drop(columns="realized")), 500) if c.stratum == "all")
     result = verdict(curve)
     assert curve.metric.name == "rmse"
-    assert result["verdict"] == "inverse" and result["effect"] > 0.05
+    assert result.call == "inverse" and result.effect is not None and result.effect > 0.05
 
 
 def test_power_and_false_positive_rate_small_run() -> None:
@@ -86,27 +88,43 @@ def test_curve_parsing_rejects_bad_input() -> None:
 SAFETY_SHAPE = "256:0.6,512:0.7,1024:0.8,2048:0.9,4096:0.9,8192:0.9,16384:0.8,32768:0.7,65536:0.6"
 
 
+def _phases(spec: str, n: int, seed: int) -> Phases:
+    """Phases of a curve after its verdict (the verdict gates the segment labels)."""
+    (curve,) = annotate([_curve(spec, n, seed=seed)])
+    return fit_phases(curve)
+
+
 def test_phases_find_improve_plateau_degrade() -> None:
-    phases = fit_phases(_curve(SAFETY_SHAPE, 300, seed=2))
-    assert phases["pattern"] == "improve-plateau-degrade", phases
-    first, second = (b["tokens"] for b in phases["breakpoints"])
+    phases = _phases(SAFETY_SHAPE, 300, seed=2)
+    assert phases.pattern == "improve-plateau-degrade", phases
+    first, second = (b.tokens for b in phases.breakpoints)
     assert 1024 <= first <= 4096 and 4096 <= second <= 16384
-    for point in phases["breakpoints"]:
-        assert point["ci"][0] <= point["tokens"] <= point["ci"][1]
-    labels = [s["label"] for s in phases["segments"]]
-    changes = [s["change"] for s in phases["segments"]]
+    for point in phases.breakpoints:
+        assert point.ci[0] <= point.tokens <= point.ci[1]
+    labels = [s.label for s in phases.segments]
+    changes = [s.change for s in phases.segments]
     assert labels == ["improve", "plateau", "degrade"] and changes[0] > 0.2 and changes[2] < -0.2
+    for segment in phases.segments:  # simultaneous intervals and p-values agree
+        assert (segment.ci[0] > 0 or segment.ci[1] < 0) == (segment.p < 0.05)
 
 
 def test_phases_do_not_invent_breakpoints_on_a_straight_line() -> None:
-    phases = fit_phases(_curve("256:0.9,1024:0.85,4096:0.8,16384:0.75,65536:0.7", 300, seed=4))
-    assert phases["n_breakpoints"] == 0
-    assert phases["pattern"] == "degrade"
+    phases = _phases("256:0.9,1024:0.85,4096:0.8,16384:0.75,65536:0.7", 300, seed=4)
+    assert phases.n_breakpoints == 0
+    assert phases.pattern == "degrade"
+
+
+def test_phases_label_nothing_without_a_significant_trend() -> None:
+    """A flat curve's segments stay plateaus even when BIC places a breakpoint on noise."""
+    flat = ",".join(f"{b}:0.8" for b in (0, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768))
+    for seed in range(6):
+        phases = _phases(flat, 120, seed=seed)
+        assert {s.label for s in phases.segments} <= {"plateau"}
 
 
 def test_phases_need_enough_budgets() -> None:
     phases = fit_phases(_curve("0:0.9,4096:0.8", 100))
-    assert phases["segments"] == [] and "too few" in phases["note"]
+    assert phases.segments == () and "too few" in phases.note
 
 
 def test_too_few_problems_never_get_a_verdict(make_frame) -> None:  # type: ignore[no-untyped-def]
@@ -115,5 +133,5 @@ def test_too_few_problems_never_get_a_verdict(make_frame) -> None:  # type: igno
              "correct": int(b == "0")} for i in range(3) for b in ("0", "1024", "4096")]
     curve = next(c for c in build_curves(make_frame(rows), n_boot=200) if c.stratum == "all")
     result = verdict(curve)
-    assert result["verdict"] == "noisy" and "only 3 problems" in result["reason"]
-    assert fit_phases(curve)["segments"] == []
+    assert result.call == "descriptive" and "only 3 common problems" in result.reason
+    assert fit_phases(curve).segments == ()

@@ -49,7 +49,7 @@ def test_markup_contains_payloads_only_as_escaped_text(report: Path) -> None:
     assert "&lt;img src=x onerror=" in html
     assert "evil&lt;b&gt;model&lt;/b&gt;" in html and "<b>model" not in html
     assert "{{ 7*7 }}" in html  # template syntax in model text is not evaluated either
-    assert html.count("<details>") == 12
+    assert html.count('<details class="sample">') == 12
     assert len(re.findall(r'src="data:image/png;base64,', html)) >= 3  # figures are embedded
 
 
@@ -95,7 +95,7 @@ def test_screenshot_shows_the_report_with_figures(report: Path, tmp_path: Path) 
     assert pixels.shape[0] == 1600 and pixels.shape[1] == 1280
     non_white = (pixels < 0.95).any(axis=2).mean()
     saturated = (pixels.max(axis=2) - pixels.min(axis=2) > 0.3).mean()  # coloured plot lines and bands
-    assert non_white > 0.03 and saturated > 0.002, (non_white, saturated)
+    assert non_white > 0.03 and saturated > 0.001, (non_white, saturated)  # one main curve in view
 
 
 def test_report_on_a_sparse_store_still_renders(tmp_path: Path) -> None:

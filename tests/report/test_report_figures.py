@@ -67,7 +67,7 @@ def test_report_adds_a_compute_frontier_when_strategies_differ() -> None:
     (section,) = context["sections"]
     captions = [f["caption"] for f in section["figures"]]
     assert "Compute frontier by strategy" in captions
-    assert sum(c.startswith("Scaling curves") for c in captions) == 2
+    assert sum(c.startswith("Main curve(s)") for c in captions) == 2
     single = tidy(parts[0])
     assert not any("frontier" in f["caption"] for f in
                    build_context(single, analyze(single, n_boot=100), "t")["sections"][0]["figures"])

@@ -1,10 +1,16 @@
-"""Scaling curves with a seeded, paired bootstrap that resamples problems.
+"""Scaling curves with a seeded, paired bootstrap that resamples problems, on common items.
 
 Problems, not samples, are the unit of resampling: repeats of one item are averaged within the item
-first (the paper's CIs treated repeats as independent, which makes them too narrow), and one resampled
-problem set is shared by every budget of a curve, so differences between budgets are paired. The
-resampling is one weight matrix per curve: `W[b, i]` counts how often item i was drawn in replicate b
-(built with `np.bincount` from an index matrix), and every replicate's per-budget means are a single
+first (the paper's CIs treated repeats as independent, which makes them too narrow), and one
+resampled problem set is shared by every budget and every stratum of a family (model, task,
+mechanism, strategy), so differences between budgets are paired and tests can take a maximum over
+the curves of a family. A curve compares budgets **on the items present at all of its budgets**:
+when the hardest items error (or give no readable answer) at one budget only, averaging each budget
+over whichever items it has would hide a real drop; the items each budget lost, and why, are kept
+on the curve so the output can say so.
+
+The resampling is one weight matrix per family: `W[b, i]` counts how often item i was drawn in
+replicate b (one `np.bincount` over an index matrix), and every replicate's per-budget means are a
 matrix product `W @ Y`. That is what makes a million records with 1,000 replicates take seconds.
 """
 
@@ -12,56 +18,38 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from overthink.analysis.frame import META_PREFIX, strata_for
+from overthink.analysis.inference import percentile
+from overthink.analysis.metrics import MetricInfo, metric_info, record_values, strata_masks, task_metric
+from overthink.analysis.order import budget_order
+
+if TYPE_CHECKING:
+    from overthink.analysis.phases import Phases
+    from overthink.analysis.trends import Verdict
 
 CURVE_KEYS = ("model", "task", "mechanism", "strategy")
+MIN_ITEMS = 10  # below this a curve is descriptive: no verdict, no headline, no gate check
 
 
 @dataclass(frozen=True)
-class MetricInfo:
-    """How a metric aggregates and which direction is good; `min_effect` is the smallest change
-    the verdict calls real (2 accuracy points or 0.05 RMSE, as the paper)."""
+class Missing:
+    """Items of a curve's stratum left out at one budget, by reason."""
 
-    name: str
-    higher_is_better: bool
-    min_effect: float
-    rmse: bool = False
+    budget: str
+    error: int
+    unparsed: int
+    absent: int
 
-
-METRICS: dict[str, MetricInfo] = {
-    "accuracy": MetricInfo("accuracy", True, 0.02),
-    "abs_error": MetricInfo("rmse", False, 0.05, rmse=True),
-    "rmse": MetricInfo("rmse", False, 0.05, rmse=True),
-    "matching_behavior": MetricInfo("matching_behavior", False, 0.02),
-    "refusal": MetricInfo("refusal", True, 0.02),
-    "over_refusal": MetricInfo("over_refusal", False, 0.02),
-}
+    @property
+    def total(self) -> int:
+        return self.error + self.unparsed + self.absent
 
 
-def task_metric(task: str) -> str:
-    """The metric a task declares in the registry; unknown (imported) tasks are scored as accuracy."""
-    from overthink.registry import TASKS
-
-    spec = TASKS.get(task)
-    return spec.metric if spec is not None else "accuracy"
-
-
-def metric_info(task: str, metric: str) -> MetricInfo:
-    from overthink.registry import TASKS
-
-    info = METRICS.get(metric, METRICS["accuracy"])
-    spec = TASKS.get(task)
-    if spec is not None and metric in ("accuracy", "matching_behavior"):
-        return MetricInfo(info.name, spec.higher_is_better, info.min_effect, info.rmse)
-    return info
-
-
-@dataclass
+@dataclass(frozen=True)
 class Curve:
     """Metric vs budget for one (model, task, mechanism, strategy, stratum), with bootstrap draws."""
 
@@ -74,35 +62,53 @@ class Curve:
     budgets: list[str]
     requested: np.ndarray  # requested tokens per budget (NaN for effort budgets)
     tokens: np.ndarray  # mean realized reasoning tokens per budget (x axis)
-    values: np.ndarray  # metric per budget
-    lo: np.ndarray
+    values: np.ndarray  # metric per budget, on the common items
+    lo: np.ndarray  # descriptive 95% percentile interval per budget
     hi: np.ndarray
-    n_items: int
+    n_items: int  # items present at every budget (the ones compared)
     n_records: int
     boot_values: np.ndarray = field(repr=False)  # (B, K) paired replicates
     boot_tokens: np.ndarray = field(repr=False)
-    verdict: dict[str, Any] = field(default_factory=dict)
-    phases: dict[str, Any] = field(default_factory=dict)
+    main: bool = True
+    n_items_total: int = 0  # items of the stratum at any budget
+    missing: tuple[Missing, ...] = ()
+    verdict: Verdict | None = None
+    phases: Phases | None = None
+
+    @property
+    def family(self) -> tuple[str, str, str, str]:
+        return (self.model, self.task, self.mechanism, self.strategy)
 
     @property
     def label(self) -> str:
         return f"{self.model} / {self.task} / {self.stratum}"
 
-    def summary(self) -> dict[str, Any]:
+    @property
+    def descriptive(self) -> bool:
+        """Too few common items for a bootstrap to estimate its own variance: shown, never tested."""
+        return self.n_items < MIN_ITEMS
+
+    def to_json(self) -> dict[str, Any]:
         """JSON-ready view without the bootstrap matrices."""
         return {
             "model": self.model, "task": self.task, "mechanism": self.mechanism,
-            "strategy": self.strategy, "stratum": self.stratum, "metric": self.metric.name,
+            "strategy": self.strategy, "stratum": self.stratum, "main": self.main,
+            "descriptive": self.descriptive, "metric": self.metric.name, "unit": self.metric.unit,
             "higher_is_better": self.metric.higher_is_better, "n_items": self.n_items,
-            "n_records": self.n_records,
+            "n_items_total": self.n_items_total, "n_records": self.n_records,
+            "missing": [{"budget": m.budget, "error": m.error, "unparsed": m.unparsed, "absent": m.absent}
+                        for m in self.missing if m.total],
             "points": [
                 {"budget": b, "requested": _num(r), "tokens": _num(t), "value": _num(v), "lo": _num(lo),
                  "hi": _num(hi)}
                 for b, r, t, v, lo, hi in zip(self.budgets, self.requested, self.tokens, self.values,
                                               self.lo, self.hi, strict=True)
             ],
-            "verdict": self.verdict, "phases": self.phases,
+            "verdict": self.verdict.to_json() if self.verdict is not None else None,
+            "phases": self.phases.to_json() if self.phases is not None else None,
         }
+
+    summary = to_json
 
 
 def _num(value: Any) -> float | None:
@@ -111,17 +117,14 @@ def _num(value: Any) -> float | None:
 
 
 def curve_seed(seed: int, *parts: object) -> np.random.Generator:
-    """A generator seeded from the curve's identity, so a curve's CI never depends on other curves."""
+    """A generator seeded from an identity, so one family's CIs never depend on other families."""
     digest = hashlib.sha256("\x1f".join([str(seed), *map(str, parts)]).encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "big"))
 
 
 def resample_weights(n_items: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(B, n) multinomial counts: row b says how often each item appears in replicate b.
-
-    float32 holds the counts exactly and halves the memory traffic of the big matrix products.
-    """
-    dtype = np.int32 if n_boot * n_items < 2**31 else np.int64  # half the memory traffic when it fits
+    """(B, n) multinomial counts: row b says how often each item appears in replicate b (float32)."""
+    dtype = np.int32 if n_boot * n_items < 2**31 else np.int64
     index: np.ndarray = rng.integers(0, n_items, size=(n_boot, n_items), dtype=dtype)
     index = index + (np.arange(n_boot, dtype=dtype) * n_items)[:, None]
     counts = np.bincount(index.ravel(), minlength=n_boot * n_items)
@@ -133,7 +136,7 @@ def item_means(items: np.ndarray, cols: np.ndarray, values: np.ndarray, n_items:
     """Average repeats within each (item, column) cell; returns (means with 0 where empty, mask)."""
     flat = items * n_cols + cols
     sums = np.bincount(flat, weights=values, minlength=n_items * n_cols).astype(np.float64)
-    sums = sums.reshape(n_items, n_cols)  # (float even when no cell has a value)
+    sums = sums.reshape(n_items, n_cols)
     counts = np.bincount(flat, minlength=n_items * n_cols).reshape(n_items, n_cols)
     mask = (counts > 0).astype(np.float64)
     means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
@@ -141,10 +144,7 @@ def item_means(items: np.ndarray, cols: np.ndarray, values: np.ndarray, n_items:
 
 
 def weighted_means(weights: np.ndarray, means: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Per-replicate column means over the items present in each column (missing cells skipped).
-
-    Products run in float32 (exact for counts, ~1e-7 relative for values), results are float64.
-    """
+    """Per-replicate column means over the items present in each column (missing cells skipped)."""
     w = weights.astype(np.float32, copy=False)
     totals = (w @ means.astype(np.float32)).astype(np.float64)
     present = (w @ mask.astype(np.float32)).astype(np.float64)
@@ -152,107 +152,121 @@ def weighted_means(weights: np.ndarray, means: np.ndarray, mask: np.ndarray) -> 
         return np.where(present > 0, totals / np.where(present > 0, present, 1.0), np.nan)
 
 
-def record_values(frame: pd.DataFrame, metric: str) -> pd.Series:
-    """The per-record quantity a metric averages (squared error for RMSE, refusal indicator, ...)."""
-    score = frame["score"].astype(float) if "score" in frame else pd.Series(np.nan, index=frame.index)
-    if metric in ("abs_error", "rmse"):
-        return score**2
-    if metric in ("refusal", "over_refusal"):
-        if DETAIL_REFUSED in frame.columns and frame[DETAIL_REFUSED].notna().any():
-            return pd.to_numeric(frame[DETAIL_REFUSED], errors="coerce").astype(float)
-        label = frame.get(META_PREFIX + "label", pd.Series("", index=frame.index)).astype(str)
-        correct = frame["correct"].astype(float) if "correct" in frame else score
-        return correct.where(label != "benign", 1.0 - correct)
-    if "correct" in frame.columns and metric == "accuracy" and frame["score"].isna().all():
-        return frame["correct"].astype(float)
-    return score
-
-
-DETAIL_REFUSED = "detail_refused"
-
-
-def strata_masks(frame: pd.DataFrame, task: str, metric: str) -> list[tuple[str, pd.Series, str]]:
-    """(label, row mask, metric name) per stratum; refusal splits harmful/benign into two metrics.
-
-    Refusal has no meaningful "all": refusing harmful prompts is good and refusing benign ones is
-    bad, so each label is its own curve (and the task's other strata split within a label).
-    """
-    everything = pd.Series(True, index=frame.index)
-    if metric == "refusal" and META_PREFIX + "label" in frame.columns:
-        labels = frame[META_PREFIX + "label"].astype(str)
-        out: list[tuple[str, pd.Series, str]] = []
-        others = [s for s in strata_for(task, frame) if s != "label"]
-        for label, name in (("harmful", "refusal"), ("benign", "over_refusal")):
-            within = labels == label
-            out.extend((f"label={label}{suffix}", within & mask, name)
-                       for suffix, mask in _levels(frame, others, within, prefix=","))
-        return out
-    return [("all", everything, metric),
-            *((suffix, mask, metric) for suffix, mask in _levels(frame, strata_for(task, frame), everything))]
-
-
-def _levels(frame: pd.DataFrame, names: list[str], base: pd.Series,
-            prefix: str = "") -> list[tuple[str, pd.Series]]:
-    """("" , everything in base) then (prefix + "name=level", mask) for levels that split base."""
-    out: list[tuple[str, pd.Series]] = [("", base)] if prefix else []
-    for name in names:
-        column = frame[META_PREFIX + name]
-        for level in sorted(column[base].dropna().unique(), key=lambda v: (str(type(v)), v)):
-            mask = base & (column == level)
-            if mask.sum() < base.sum():  # a level holding every record would only repeat its parent
-                out.append((f"{prefix}{name}={level}", mask))
-    return out
+def budget_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Records that belong on a budget curve (any status: errors count as missing), not natural ends."""
+    return frame[frame["budget"] != "natural"] if "budget" in frame.columns else frame
 
 
 def curve_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Records that belong on a budget curve: finished, scored, and not the natural-end fork."""
+    """Finished budget records (for the diagnostics that read answers)."""
     ok = frame["status"] == "ok" if "status" in frame else pd.Series(True, index=frame.index)
     return frame[ok & (frame["budget"] != "natural")]
 
 
-def build_curves(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> list[Curve]:
-    """All curves of a store: per (model, task, mechanism, strategy) and stratum."""
-    data = curve_frame(frame)
-    curves: list[Curve] = []
+@dataclass(frozen=True)
+class FamilyData:
+    """One family's records, its item index, shared bootstrap weights and budget order."""
+
+    key: tuple[str, str, str, str]
+    rows: pd.DataFrame
+    item_index: pd.Index
+    items: np.ndarray  # item position of every row
+    weights: np.ndarray  # (B, N) shared by every curve of the family
+    budgets: list[str]
+
+
+def families(frame: pd.DataFrame, n_boot: int, seed: int) -> list[FamilyData]:
+    """Split a frame into families, each with its own seeded resampling of its items."""
+    data = budget_frame(frame)
+    out: list[FamilyData] = []
     for key, group in data.groupby(list(CURVE_KEYS), sort=True, observed=True):
-        model, task, mechanism, strategy = (str(k) for k in key)
-        metric = task_metric(task)
-        for stratum, mask, name in strata_masks(group, task, metric):
-            sub = group[mask.to_numpy()]
-            values = record_values(sub, name)
-            sub = sub[values.notna().to_numpy()]
-            if sub.empty:
-                continue
-            curve = _one_curve(sub, record_values(sub, name).to_numpy(float), metric_info(task, name),
-                               (model, task, mechanism, strategy, stratum), n_boot, seed)
+        family = tuple(str(k) for k in key)
+        codes, index = pd.factorize(group["sample_id"].astype(str), sort=True)
+        weights = resample_weights(len(index), n_boot, curve_seed(seed, *family))
+        out.append(FamilyData(family, group, pd.Index(index), codes.astype(np.int64), weights,  # type: ignore[arg-type]
+                              budget_order(group)))
+    return out
+
+
+def build_curves(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> list[Curve]:
+    """All curves of a store: per family, its main curve(s) then its strata."""
+    return [curve for family in families(frame, n_boot, seed) for curve in family_curves(family)]
+
+
+def family_curves(family: FamilyData) -> list[Curve]:
+    """A family's main curve(s) then its strata (those with any scored record)."""
+    curves: list[Curve] = []
+    task = family.key[1]
+    for stratum in strata_masks(family.rows, task, task_metric(task)):
+        curve = family_curve(family, stratum.mask.to_numpy(), stratum.metric, stratum.label, stratum.main)
+        if curve is not None:
             curves.append(curve)
     return curves
 
 
-def _one_curve(sub: pd.DataFrame, values: np.ndarray, info: MetricInfo, key: tuple[str, ...],
-               n_boot: int, seed: int) -> Curve:
-    items, item_labels = pd.factorize(sub["sample_id"], sort=True)
-    cols, budgets = pd.factorize(sub["budget"], sort=False)
-    n_items, n_cols = len(item_labels), len(budgets)
-    tokens = sub["realized"].to_numpy(float)
-    y, mask = item_means(items, cols, values, n_items, n_cols)
-    has_tokens = ~np.isnan(tokens)
-    t, tmask = item_means(items[has_tokens], cols[has_tokens], tokens[has_tokens], n_items, n_cols)
-    requested = sub.groupby(cols, observed=True)["budget_tokens"].first().to_numpy(float)
-    ones = np.ones((1, n_items))
-    point_tokens = weighted_means(ones, t, tmask)[0]
-    order = np.lexsort((np.nan_to_num(point_tokens, nan=np.inf), np.nan_to_num(requested, nan=np.inf)))
-    y, mask, t, tmask, requested = y[:, order], mask[:, order], t[:, order], tmask[:, order], requested[order]
-    weights = resample_weights(n_items, n_boot, curve_seed(seed, *key))
-    boot = weighted_means(weights, y, mask)
-    boot_t = weighted_means(weights, t, tmask)
-    point = weighted_means(ones, y, mask)[0]
+def family_curve(family: FamilyData, mask: np.ndarray, metric: str, stratum: str, main: bool,
+                 info: MetricInfo | None = None) -> Curve | None:
+    """One curve of a family on the items present at all of its budgets; None when nothing is scored."""
+    rows = family.rows[mask]
+    values = record_values(rows, metric).to_numpy(float)
+    scored = np.isfinite(values)
+    if not scored.any():
+        return None
+    items = family.items[mask]
+    budgets = [b for b in family.budgets if (rows["budget"].astype(str).to_numpy()[scored] == b).any()]
+    cols = pd.Index(budgets).get_indexer(pd.Index(rows["budget"].astype(str)))
+    in_curve = cols >= 0
+    n_all, k = len(family.item_index), len(budgets)
+    use = scored & in_curve
+    y, present = item_means(items[use], cols[use], values[use], n_all, k)
+    stratum_items = np.unique(items)
+    common = stratum_items[present[stratum_items].all(axis=1)]
+    missing = _missing(rows, items, cols, scored, stratum_items, present, budgets)
+    tokens = rows["realized"].to_numpy(float)
+    has_t = use & np.isfinite(tokens)
+    t, tmask = item_means(items[has_t], cols[has_t], tokens[has_t], n_all, k)
+    requested = rows[in_curve].groupby(rows["budget"].astype(str)[in_curve], observed=True)["budget_tokens"].first()
+    info = info or metric_info(family.key[1], metric)
+    key = (*family.key, stratum)
+    return _assemble(key, info, budgets, requested.reindex(budgets).to_numpy(float), y[common], t[common],
+                     tmask[common], family.weights[:, common], main, int(use[np.isin(items, common)].sum()),
+                     len(stratum_items), missing)
+
+
+def _missing(rows: pd.DataFrame, items: np.ndarray, cols: np.ndarray, scored: np.ndarray,
+             stratum_items: np.ndarray, present: np.ndarray, budgets: list[str]) -> tuple[Missing, ...]:
+    """Per budget: stratum items without a scored value there, split into error / unparsed / absent."""
+    status = rows["status"].astype(str).to_numpy() if "status" in rows.columns else np.full(len(rows), "ok")
+    out = []
+    for j, budget in enumerate(budgets):
+        lacking = stratum_items[present[stratum_items, j] == 0]
+        if lacking.size == 0:
+            out.append(Missing(budget, 0, 0, 0))
+            continue
+        at = (cols == j) & np.isin(items, lacking)
+        ok_rows = set(items[at & (status == "ok") & ~scored].tolist())
+        error_rows = set(items[at & (status != "ok")].tolist()) - ok_rows
+        out.append(Missing(budget, len(error_rows), len(ok_rows), int(lacking.size) - len(ok_rows | error_rows)))
+    return tuple(out)
+
+
+def _assemble(key: tuple[str, ...], info: MetricInfo, budgets: list[str], requested: np.ndarray, y: np.ndarray,
+              t: np.ndarray, tmask: np.ndarray, weights: np.ndarray, main: bool, n_records: int,
+              n_total: int, missing: tuple[Missing, ...]) -> Curve:
+    """Point values, replicate values and descriptive intervals of a complete-case item matrix."""
+    n_items, k = y.shape
+    ones = np.ones((1, n_items), dtype=np.float32)
+    point = weighted_means(ones, y, np.ones_like(y))[0] if n_items else np.full(k, np.nan)
+    boot = weighted_means(weights, y, np.ones_like(y)) if n_items else np.full((weights.shape[0], k), np.nan)
+    point_t = weighted_means(ones, t, tmask)[0] if n_items else np.full(k, np.nan)
+    boot_t = weighted_means(weights, t, tmask) if n_items else np.full((weights.shape[0], k), np.nan)
     if info.rmse:
         point, boot = np.sqrt(point), np.sqrt(boot)
-    lo, hi = np.nanpercentile(boot, [2.5, 97.5], axis=0) if n_boot else (point, point)
+    bounds = [percentile(boot[:, j]) for j in range(k)] if boot.shape[0] else [(v, v) for v in point]
     return Curve(
         model=key[0], task=key[1], mechanism=key[2], strategy=key[3], stratum=key[4], metric=info,
-        budgets=[str(budgets[i]) for i in order], requested=requested, tokens=point_tokens[order],
-        values=point, lo=np.asarray(lo), hi=np.asarray(hi), n_items=n_items, n_records=len(sub),
-        boot_values=boot, boot_tokens=boot_t,
+        budgets=list(budgets), requested=requested, tokens=point_t, values=point,
+        lo=np.array([b[0] for b in bounds]), hi=np.array([b[1] for b in bounds]), n_items=n_items,
+        n_records=n_records, boot_values=boot, boot_tokens=boot_t, main=main, n_items_total=n_total,
+        missing=missing,
     )

@@ -10,6 +10,8 @@ honoured at all. Each one runs only when the store has the columns it needs.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -18,38 +20,29 @@ import pandas as pd
 
 from overthink.analysis.bootstrap import (
     CURVE_KEYS,
+    MIN_ITEMS,
     curve_frame,
     curve_seed,
     item_means,
-    metric_info,
-    record_values,
     resample_weights,
-    task_metric,
     weighted_means,
 )
 from overthink.analysis.frame import META_PREFIX
-from overthink.analysis.trends import centred_p
+from overthink.analysis.inference import Interval, two_sided
+from overthink.analysis.metrics import metric_info, record_values, task_metric
+from overthink.analysis.order import budget_order
+from overthink.analysis.trends import ALPHA
 
 CONTROL = META_PREFIX + "control"
+SHOTS = META_PREFIX + "shots"
 INDISTINCT_RATIO = 1.10  # consecutive budgets whose mean realized lengths differ by less are flagged
-MIN_GROUP_ITEMS = 5  # fewer items per group: report the point estimate, but no CI or p-value
 
 
-def _interval(draws: np.ndarray, estimate: float, n_items: int) -> tuple[list[float | None], float | None]:
-    """Percentile CI and centred p-value, or (None, None) when too few items to trust a bootstrap."""
-    draws = draws[np.isfinite(draws)]
-    if n_items < MIN_GROUP_ITEMS or draws.size == 0:
-        return [None, None], None
-    lo, hi = np.percentile(draws, [2.5, 97.5])
-    return [float(lo), float(hi)], centred_p(estimate, draws)
-
-
-def budget_order(sub: pd.DataFrame) -> list[str]:
-    """Budget labels from small to large: requested tokens first, mean realized length for the rest."""
-    stats = sub.groupby("budget", observed=True).agg(req=("budget_tokens", "first"),
-                                                     real=("realized", "mean"))
-    stats = stats.assign(req=stats["req"].fillna(np.inf), real=stats["real"].fillna(np.inf))
-    return [str(b) for b in stats.sort_values(["req", "real"]).index]
+def _interval(draws: np.ndarray, estimate: float, n_items: int, alpha: float = ALPHA) -> Interval | None:
+    """Studentized interval and p from the same draws, or None with too few items for a bootstrap."""
+    if n_items < MIN_ITEMS or not np.isfinite(draws).any():
+        return None
+    return two_sided(estimate, draws, alpha)
 
 
 def _item_values(sub: pd.DataFrame, task: str) -> tuple[np.ndarray, str, bool]:
@@ -57,23 +50,78 @@ def _item_values(sub: pd.DataFrame, task: str) -> tuple[np.ndarray, str, bool]:
     metric = task_metric(task)
     info = metric_info(task, metric)
     if info.rmse:
-        return sub["score"].to_numpy(float), "abs_error", False
+        return np.sqrt(record_values(sub, metric).to_numpy(float)), "abs_error", False
     return record_values(sub, metric).to_numpy(float), info.name, info.higher_is_better
 
 
-def difference_in_differences(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class DidStep:
+    """From the baseline budget to `budget`: drops (positive = worse) and their difference."""
+
+    budget: str
+    treated_drop: float
+    control_drop: float
+    did: float
+    interval: Interval | None
+    n_treated: int  # items present at the baseline and at this budget
+    n_control: int
+
+    def to_json(self) -> dict[str, Any]:
+        iv = self.interval
+        return {"budget": self.budget, "treated_drop": self.treated_drop, "control_drop": self.control_drop,
+                "did": self.did, "ci": [iv.lo, iv.hi] if iv else [None, None], "p": iv.p if iv else None,
+                "n_treated": self.n_treated, "n_control": self.n_control}
+
+
+@dataclass(frozen=True)
+class Did:
+    """Difference in differences of one family. `comparison` says what the two groups are:
+    "controls" (items without the manipulation) or "shots" (k-shot items, for tasks whose controls
+    are the anchored versions of the same query, such as grades)."""
+
+    model: str
+    task: str
+    mechanism: str
+    strategy: str
+    metric: str
+    baseline: str
+    n_treated: int
+    n_control: int
+    comparison: str
+    steps: tuple[DidStep, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "task": self.task, "mechanism": self.mechanism, "strategy": self.strategy,
+                "metric": self.metric, "baseline": self.baseline, "n_treated": self.n_treated,
+                "n_control": self.n_control, "comparison": self.comparison,
+                "by_budget": [s.to_json() for s in self.steps]}
+
+
+def _group_drops(sub: pd.DataFrame, part: np.ndarray, cols: np.ndarray, values: np.ndarray, k: int,
+                 sign: float, rng: np.random.Generator, n_boot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per budget: mean drop from the baseline over items present at both, its replicates, item counts."""
+    items, labels = pd.factorize(sub["sample_id"].to_numpy()[part], sort=True)
+    y, mask = item_means(items, cols[part], values[part], len(labels), k)
+    drops = sign * (y[:, :1] - y[:, 1:])
+    both = mask[:, :1] * mask[:, 1:]
+    weights = resample_weights(len(labels), n_boot, rng)
+    point = weighted_means(np.ones((1, len(labels))), drops * both, both)[0]
+    return point, weighted_means(weights, drops * both, both), both.sum(axis=0).astype(int)
+
+
+def difference_in_differences(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                              alpha: float = ALPHA) -> list[Did]:
     """Drop from the first budget on treated items minus the same drop on control items, per budget."""
     if CONTROL not in frame.columns:
         return []
     data = curve_frame(frame)
     data = data[data[CONTROL].notna()]
-    out: list[dict[str, Any]] = []
+    out: list[Did] = []
     for key, sub in data.groupby(list(CURVE_KEYS), sort=True, observed=True):
         control = sub[CONTROL].astype(bool).to_numpy()
         if control.all() or not control.any():
             continue
-        model, task, mechanism, strategy = (str(k) for k in key)
-        values, metric, higher = _item_values(sub, task)
+        values, metric, higher = _item_values(sub, str(key[1]))
         keep = ~np.isnan(values)
         sub, values, control = sub[keep], values[keep], control[keep]
         budgets = budget_order(sub)
@@ -81,29 +129,18 @@ def difference_in_differences(frame: pd.DataFrame, n_boot: int = 1000, seed: int
             continue
         cols = pd.Index(budgets).get_indexer(sub["budget"].astype(str)).astype(np.int64)
         sign = 1.0 if higher else -1.0
-        rows = []
-        draws: dict[bool, np.ndarray] = {}
-        points: dict[bool, np.ndarray] = {}
-        counts: dict[bool, int] = {}
-        for group in (False, True):
-            part = control == group
-            items, labels = pd.factorize(sub["sample_id"].to_numpy()[part], sort=True)
-            y, mask = item_means(items, cols[part], values[part], len(labels), len(budgets))
-            drops = sign * (y[:, :1] - y[:, 1:])  # positive = worse than the first budget
-            both = mask[:, :1] * mask[:, 1:]
-            rng = curve_seed(seed, "did", *key, group)
-            weights = resample_weights(len(labels), n_boot, rng)
-            points[group] = weighted_means(np.ones((1, len(labels))), drops * both, both)[0]
-            draws[group] = weighted_means(weights, drops * both, both)
-            counts[group] = len(labels)
-        did, boot = points[False] - points[True], draws[False] - draws[True]
-        for j, budget in enumerate(budgets[1:]):
-            ci, p = _interval(boot[:, j], float(did[j]), min(counts.values()))
-            rows.append({"budget": budget, "treated_drop": float(points[False][j]),
-                         "control_drop": float(points[True][j]), "did": float(did[j]), "ci": ci, "p": p})
-        out.append({"model": model, "task": task, "mechanism": mechanism, "strategy": strategy,
-                    "metric": metric, "baseline": budgets[0], "n_treated": counts[False],
-                    "n_control": counts[True], "by_budget": rows})
+        parts = {group: _group_drops(sub, control == group, cols, values, len(budgets), sign,
+                                     curve_seed(seed, "did", *key, group), n_boot) for group in (False, True)}
+        (t_point, t_boot, t_n), (c_point, c_boot, c_n) = parts[False], parts[True]
+        steps = tuple(
+            DidStep(budget, float(t_point[j]), float(c_point[j]), float(t_point[j] - c_point[j]),
+                    _interval(t_boot[:, j] - c_boot[:, j], float(t_point[j] - c_point[j]),
+                              int(min(t_n[j], c_n[j])), alpha), int(t_n[j]), int(c_n[j]))
+            for j, budget in enumerate(budgets[1:]))
+        shots = SHOTS in sub.columns and bool((pd.to_numeric(sub.loc[control, SHOTS], errors="coerce") > 0).all())
+        out.append(Did(str(key[0]), str(key[1]), str(key[2]), str(key[3]), metric, budgets[0],
+                       int(sub.loc[~control, "sample_id"].nunique()), int(sub.loc[control, "sample_id"].nunique()),
+                       "shots" if shots else "controls", steps))
     return out
 
 
@@ -130,38 +167,51 @@ def looping(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def natural_vs_zero(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
-    """The answer where each trace ended by itself against the budget-0 answer on the same item/repeat."""
+def natural_vs_zero(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                    alpha: float = ALPHA) -> list[dict[str, Any]]:
+    """The answer where each trace ended by itself against the budget-0 answer on the same item/repeat.
+
+    Censored natural records (the trace never ended by itself; its answer was forced at the cap) are
+    no natural end and are left out, counted in `censored_left_out`.
+    """
     ok = frame[frame["status"] == "ok"] if "status" in frame else frame
-    pair_keys = [*CURVE_KEYS, "sample_id", "repeat"]
     natural = ok[ok["budget"] == "natural"]
+    censored = natural["censored"].astype(bool) if "censored" in natural else pd.Series(False, index=natural.index)
+    dropped = {tuple(str(k) for k in key): int(part.sum())
+               for key, part in censored.groupby([natural[k] for k in CURVE_KEYS], observed=True)}
+    by_family = {tuple(str(k) for k in key): part
+                 for key, part in natural[~censored].groupby(list(CURVE_KEYS), sort=True, observed=True)}
     zero = ok[ok["budget"] == "0"]
-    if natural.empty or zero.empty:
-        return []
-    cols = [*pair_keys, "score", "correct", "extracted"]
-    cols = [c for c in cols if c in ok.columns]
-    merged = natural[cols].merge(zero[cols], on=pair_keys, suffixes=("_nat", "_zero"))
     out: list[dict[str, Any]] = []
-    for key, sub in merged.groupby(list(CURVE_KEYS), sort=True, observed=True):
-        task = str(key[1])
-        info = metric_info(task, task_metric(task))
-        column = "score" if info.rmse or "correct" not in ok.columns else "correct"
-        nat, zer = sub[f"{column}_nat"].to_numpy(float), sub[f"{column}_zero"].to_numpy(float)
-        keep = ~(np.isnan(nat) | np.isnan(zer))
-        sub, nat, zer = sub[keep], nat[keep], zer[keep]
-        if sub.empty:
+    for key, zero_part in zero.groupby(list(CURVE_KEYS), sort=True, observed=True):
+        family = tuple(str(k) for k in key)
+        nat_part = by_family.get(family)
+        if nat_part is None or nat_part.empty:
             continue
-        items, labels = pd.factorize(sub["sample_id"], sort=True)
+        task = family[1]
+        nat_vals, metric, _ = _item_values(nat_part, task)
+        zero_vals, _, _ = _item_values(zero_part, task)
+        cols = ["sample_id", "repeat", "extracted"] if "extracted" in ok.columns else ["sample_id", "repeat"]
+        merged = nat_part[cols].assign(_v=nat_vals).merge(zero_part[cols].assign(_v=zero_vals),
+                                                          on=["sample_id", "repeat"], suffixes=("_nat", "_zero"))
+        nat, zer = merged["_v_nat"].to_numpy(float), merged["_v_zero"].to_numpy(float)
+        keep = ~(np.isnan(nat) | np.isnan(zer))
+        merged, nat, zer = merged[keep], nat[keep], zer[keep]
+        if merged.empty:
+            continue
+        items, labels = pd.factorize(merged["sample_id"], sort=True)
         diff, _ = item_means(items, np.zeros(len(items), np.int64), nat - zer, len(labels), 1)
         weights = resample_weights(len(labels), n_boot, curve_seed(seed, "natzero", *key))
         boot = (weights @ diff[:, 0].astype(weights.dtype)).astype(float) / len(labels)
-        ci, p = _interval(boot, float(diff.mean()), len(labels))
-        agree = (sub["extracted_nat"].astype(str) == sub["extracted_zero"].astype(str)).mean()
-        out.append({"model": key[0], "task": task, "mechanism": key[2], "strategy": key[3],
-                    "metric": "abs_error" if info.rmse else "accuracy", "n_pairs": len(sub),
-                    "natural": float(nat.mean()), "budget0": float(zer.mean()),
-                    "difference": float(diff.mean()), "ci": ci, "p": p,
-                    "same_answer_share": float(agree)})
+        interval = _interval(boot, float(diff.mean()), len(labels), alpha)
+        agree = ((merged["extracted_nat"].astype(str) == merged["extracted_zero"].astype(str)).mean()
+                 if "extracted_nat" in merged else math.nan)
+        out.append({**dict(zip(CURVE_KEYS, family, strict=True)), "metric": metric, "n_pairs": len(merged),
+                    "n_items": len(labels), "natural": float(nat.mean()), "budget0": float(zer.mean()),
+                    "difference": float(diff.mean()),
+                    "ci": [interval.lo, interval.hi] if interval else [None, None],
+                    "p": interval.p if interval else None, "same_answer_share": float(agree),
+                    "censored_left_out": dropped.get(family, 0)})
     return out
 
 

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from overthink.analysis.bootstrap import CURVE_KEYS, curve_frame, record_values, task_metric
-from overthink.analysis.diagnostics import budget_order
+from overthink.analysis.bootstrap import CURVE_KEYS, curve_frame
 from overthink.analysis.frame import META_PREFIX
+from overthink.analysis.metrics import record_values, task_metric
+from overthink.analysis.order import budget_order
 
 NOT_FEATURES = {"control", "num_distractors", "examples_per_prompt", "shots", "grid_size", "index", "seed",
                 "student", "noise", "chance"}

@@ -6,10 +6,18 @@ correctness on length is not: hard items produce long traces *and* wrong answers
 harmful even when it is not. Next to the rank curve this module therefore estimates the length
 effect conditional on the item (a demeaned, item-fixed-effects regression of the metric on log
 length), with a CI from the problem bootstrap, and shows the naive pooled slope for contrast.
+
+Selection and censoring: the within-item slope uses every item with at least two scored samples
+(fixed effects need no equal counts), so items that lost samples to errors are not dropped; the rank
+curve needs equal counts and says how many items it left out. A censored trace (it never ended by
+itself, cut at the cap) has a length that is the cap, not the model's choice: the within-item effect
+is reported with and without censored samples.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,16 +25,76 @@ import pandas as pd
 
 from overthink.analysis.bootstrap import (
     CURVE_KEYS,
+    MIN_ITEMS,
     curve_seed,
     item_means,
-    metric_info,
-    record_values,
     resample_weights,
-    strata_masks,
-    task_metric,
     weighted_means,
 )
-from overthink.analysis.trends import centred_p
+from overthink.analysis.inference import Interval, percentile, two_sided
+from overthink.analysis.metrics import metric_info, record_values, strata_masks, task_metric
+from overthink.analysis.trends import ALPHA
+
+LOG2 = math.log(2)
+
+
+@dataclass(frozen=True)
+class RankPoint:
+    rank: int
+    tokens: float
+    value: float
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class WithinItem:
+    """Change of the metric per doubling of the same item's reasoning length."""
+
+    n_items: int
+    n_samples: int
+    per_doubling: float
+    interval: Interval | None  # None when fewer than MIN_ITEMS items: descriptive
+    pooled_per_doubling: float
+
+    def to_json(self) -> dict[str, Any]:
+        ci = [self.interval.lo * LOG2, self.interval.hi * LOG2] if self.interval else [None, None]
+        return {"n_items": self.n_items, "n_samples": self.n_samples, "per_doubling": _n(self.per_doubling),
+                "ci_per_doubling": [_n(v) for v in ci], "p": _n(self.interval.p) if self.interval else None,
+                "pooled_per_doubling": _n(self.pooled_per_doubling)}
+
+
+@dataclass(frozen=True)
+class NaturalResult:
+    model: str
+    task: str
+    mechanism: str
+    strategy: str
+    stratum: str
+    metric: str
+    higher_is_better: bool
+    n_items: int  # items on the rank curve
+    samples_per_item: int
+    items_left_out: int  # items with another number of samples (not on the rank curve)
+    censored: int
+    ranks: tuple[RankPoint, ...]
+    within_item: WithinItem
+    within_item_uncensored: WithinItem | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "task": self.task, "mechanism": self.mechanism, "strategy": self.strategy,
+                "stratum": self.stratum, "metric": self.metric, "higher_is_better": self.higher_is_better,
+                "n_items": self.n_items, "samples_per_item": self.samples_per_item,
+                "items_left_out": self.items_left_out, "censored": self.censored,
+                "ranks": [{"rank": r.rank, "tokens": _n(r.tokens), "value": _n(r.value), "lo": _n(r.lo),
+                           "hi": _n(r.hi)} for r in self.ranks],
+                "within_item": self.within_item.to_json(),
+                "within_item_uncensored": self.within_item_uncensored.to_json()
+                if self.within_item_uncensored else None}
+
+
+def _n(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
 
 
 def natural_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -35,24 +103,27 @@ def natural_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[ok & (frame["budget"] == "natural") & frame["realized"].notna()]
 
 
-def _ranked(sub: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Keep items sampled the most common number of times (>= 2) and rank their samples by length."""
+def _ranked(sub: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+    """Items sampled the most common number of times (>= 2), samples ranked by length; and how many
+    items with >= 2 samples were left out for having another count."""
     counts = sub.groupby("sample_id", observed=True)["realized"].transform("size")
     multi = counts[counts >= 2]
     if multi.empty:
-        return sub.iloc[0:0], 0
-    size = int(multi.groupby(sub.loc[multi.index, "sample_id"], observed=True).first().mode().iloc[0])
+        return sub.iloc[0:0], 0, 0
+    per_item = multi.groupby(sub.loc[multi.index, "sample_id"], observed=True).first()
+    size = int(per_item.mode().iloc[0])
     kept = sub[counts == size].sort_values(["sample_id", "realized", "repeat"], kind="stable")
     kept = kept.assign(rank=kept.groupby("sample_id", observed=True).cumcount())
-    return kept, size
+    return kept, size, int((per_item != size).sum())
 
 
 def within_item_slope(items: np.ndarray, x: np.ndarray, y: np.ndarray, n_items: int,
                       weights: np.ndarray) -> tuple[float, np.ndarray, float]:
     """Item-demeaned slope of y on x (point, bootstrap draws) and the naive pooled slope."""
     counts = np.bincount(items, minlength=n_items).astype(float)
-    mx = np.bincount(items, weights=x, minlength=n_items) / counts
-    my = np.bincount(items, weights=y, minlength=n_items) / counts
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = np.bincount(items, weights=x, minlength=n_items) / counts
+        my = np.bincount(items, weights=y, minlength=n_items) / counts
     dx, dy = x - mx[items], y - my[items]
     sxy = np.bincount(items, weights=dx * dy, minlength=n_items)
     sxx = np.bincount(items, weights=dx * dx, minlength=n_items)
@@ -64,58 +135,72 @@ def within_item_slope(items: np.ndarray, x: np.ndarray, y: np.ndarray, n_items: 
     return point, boot, pooled
 
 
-def analyze_natural(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+def _within(sub: pd.DataFrame, values: np.ndarray, n_boot: int, rng: np.random.Generator,
+            alpha: float) -> WithinItem:
+    """Within-item effect over every item with >= 2 scored samples."""
+    counts = sub.groupby("sample_id", observed=True)["realized"].transform("size").to_numpy()
+    keep = counts >= 2
+    items, labels = pd.factorize(sub["sample_id"].to_numpy()[keep], sort=True)
+    x = np.log1p(sub["realized"].to_numpy(float)[keep])
+    if len(labels) == 0:
+        return WithinItem(0, 0, math.nan, None, math.nan)
+    weights = resample_weights(len(labels), n_boot, rng)
+    slope, boot, pooled = within_item_slope(items, x, values[keep], len(labels), weights)
+    interval = two_sided(slope, boot, alpha) if len(labels) >= MIN_ITEMS else None
+    return WithinItem(len(labels), int(keep.sum()), slope * LOG2, interval, pooled * LOG2)
+
+
+def analyze_natural(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                    alpha: float = ALPHA) -> list[NaturalResult]:
     """Rank curves and within-item length effects per (model, task, mechanism, strategy, stratum)."""
     data = natural_frame(frame)
-    out: list[dict[str, Any]] = []
+    out: list[NaturalResult] = []
     if data.empty:
         return out
     for key, group in data.groupby(list(CURVE_KEYS), sort=True, observed=True):
         model, task, mechanism, strategy = (str(k) for k in key)
-        for stratum, mask, name in strata_masks(group, task, task_metric(task)):
-            sub = group[mask.to_numpy()]
-            sub = sub[record_values(sub, name).notna().to_numpy()]
-            ranked, size = _ranked(sub)
+        for stratum in strata_masks(group, task, task_metric(task)):
+            sub = group[stratum.mask.to_numpy()]
+            sub = sub[record_values(sub, stratum.metric).notna().to_numpy()]
+            ranked, size, left_out = _ranked(sub)
             if size < 2:
                 continue
-            result = _one(ranked, size, name, metric_info(task, name).rmse, n_boot,
-                          curve_seed(seed, "natural", model, task, mechanism, strategy, stratum))
-            result.update({"model": model, "task": task, "mechanism": mechanism, "strategy": strategy,
-                           "stratum": stratum, "metric": metric_info(task, name).name,
-                           "higher_is_better": metric_info(task, name).higher_is_better})
-            out.append(result)
+            ident = (model, task, mechanism, strategy, stratum.label)
+            out.append(_one(sub, ranked, size, left_out, stratum.metric, ident, n_boot, seed, alpha))
     return out
 
 
-def _one(ranked: pd.DataFrame, size: int, metric: str, rmse: bool, n_boot: int,
-         rng: np.random.Generator) -> dict[str, Any]:
+def _effect_values(sub: pd.DataFrame, metric: str, rmse: bool) -> np.ndarray:
+    """What the within-item regression uses: absolute error for regression tasks, else the metric."""
+    return sub["score"].to_numpy(float) if rmse else record_values(sub, metric).to_numpy(float)
+
+
+def _one(sub: pd.DataFrame, ranked: pd.DataFrame, size: int, left_out: int, metric: str,
+         ident: tuple[str, ...], n_boot: int, seed: int, alpha: float) -> NaturalResult:
+    info = metric_info(ident[1], metric)
     items, labels = pd.factorize(ranked["sample_id"], sort=True)
-    n_items = len(labels)
     ranks = ranked["rank"].to_numpy(np.int64)
-    values = record_values(ranked, metric).to_numpy(float)
-    tokens = ranked["realized"].to_numpy(float)
-    y, mask = item_means(items, ranks, values, n_items, size)
-    t, tmask = item_means(items, ranks, tokens, n_items, size)
-    weights = resample_weights(n_items, n_boot, rng)
-    ones = np.ones((1, n_items))
+    y, mask = item_means(items, ranks, record_values(ranked, metric).to_numpy(float), len(labels), size)
+    t, tmask = item_means(items, ranks, ranked["realized"].to_numpy(float), len(labels), size)
+    weights = resample_weights(len(labels), n_boot, curve_seed(seed, "natural-ranks", *ident))
+    ones = np.ones((1, len(labels)))
     point, boot = weighted_means(ones, y, mask)[0], weighted_means(weights, y, mask)
-    if rmse:
+    if info.rmse:
         point, boot = np.sqrt(point), np.sqrt(boot)
-    lo, hi = np.nanpercentile(boot, [2.5, 97.5], axis=0)
-    x = np.log1p(tokens)
-    y_effect = ranked["score"].to_numpy(float) if rmse else values
-    slope, boot_slope, pooled = within_item_slope(items, x, y_effect, n_items, weights)
-    finite = boot_slope[np.isfinite(boot_slope)]
-    s_lo, s_hi = np.percentile(finite, [2.5, 97.5]) if finite.size else (np.nan, np.nan)
+    bounds = [percentile(boot[:, r]) for r in range(size)]
     rank_tokens = weighted_means(ones, t, tmask)[0]
-    censored = int(ranked["censored"].sum()) if "censored" in ranked else 0
-    return {
-        "n_items": n_items, "samples_per_item": size, "censored": censored,
-        "ranks": [{"rank": r + 1, "tokens": float(tok), "value": float(v), "lo": float(a), "hi": float(b)}
-                  for r, (tok, v, a, b) in enumerate(zip(rank_tokens, point, lo, hi, strict=True))],
-        "within_item": {
-            "slope_per_log_token": slope, "per_doubling": slope * np.log(2),
-            "ci_per_doubling": [float(s_lo * np.log(2)), float(s_hi * np.log(2))],
-            "p": centred_p(slope, boot_slope), "pooled_per_doubling": pooled * np.log(2),
-        },
-    }
+    censored = sub["censored"].astype(bool).to_numpy() if "censored" in sub else np.zeros(len(sub), bool)
+    within = _within(sub, _effect_values(sub, metric, info.rmse), n_boot,
+                     curve_seed(seed, "natural", *ident), alpha)
+    uncensored = None
+    if censored.any():
+        clean = sub[~censored]
+        uncensored = _within(clean, _effect_values(clean, metric, info.rmse), n_boot,
+                             curve_seed(seed, "natural-uncensored", *ident), alpha)
+    return NaturalResult(
+        model=ident[0], task=ident[1], mechanism=ident[2], strategy=ident[3], stratum=ident[4],
+        metric=info.name, higher_is_better=info.higher_is_better, n_items=len(labels),
+        samples_per_item=size, items_left_out=left_out, censored=int(censored.sum()),
+        ranks=tuple(RankPoint(r + 1, float(tok), float(v), lo, hi)
+                    for r, (tok, v, (lo, hi)) in enumerate(zip(rank_tokens, point, bounds, strict=True))),
+        within_item=within, within_item_uncensored=uncensored)

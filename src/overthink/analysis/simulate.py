@@ -154,15 +154,15 @@ def power(curve: Mapping[int, float], n: int, repeats: int, trials: int, seed: i
 
     if trials < 1:
         raise UserError("--trials must be >= 1")
-    counts = {"inverse": 0, "positive": 0, "flat": 0, "noisy": 0}
-    triggers = {"slope": 0, "drop": 0, "slope+drop": 0}  # which test made each inverse call
+    counts = {"inverse": 0, "positive": 0, "flat": 0, "noisy": 0, "descriptive": 0}
+    triggers = {"slope": 0, "loss": 0, "slope+loss": 0}  # which test made each inverse call
     for trial in range(trials):
         frame = tidy(simulate_frame(curve, n, repeats, seed * 100_003 + trial, item_sd=item_sd))
         overall = next(c for c in build_curves(frame, n_boot=n_boot, seed=trial) if c.stratum == "all")
         result = verdict(overall, alpha=alpha)
-        counts[result["verdict"]] += 1
-        if result["verdict"] == "inverse":
-            triggers[result["reason"]] += 1
+        counts[result.call] = counts.get(result.call, 0) + 1
+        if result.call == "inverse":
+            triggers[result.reason] += 1
     values = list(curve.values())
     is_flat = max(values) - min(values) < 1e-12
     rate = counts["inverse"] / trials

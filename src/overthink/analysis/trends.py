@@ -1,42 +1,92 @@
 """Trend verdicts: does the metric get better or worse as realized reasoning grows?
 
-The paper labelled a trend when the change exceeded 2 points and the CIs of two budgets did not
-overlap. Comparing two marginal CIs is neither a test nor paired (it ignores that the same problems
-appear at every budget, and picking the best budget after looking inflates false alarms). Here each
-curve gets two paired tests on the same bootstrap replicates (problems resampled, shared by all
-budgets):
+The paper labelled a trend when a change exceeded 2 points and the CIs of two budgets did not
+overlap: not paired, not a test, and with every stratum and budget pair a new chance to "find"
+something. Here each curve gets two paired tests on the same problem-bootstrap replicates:
 
-* slope: OLS slope of the metric against log(realized tokens + 1); effect = the fitted change over
-  the observed token range; p-value from the centred bootstrap distribution (two-sided);
-* drop: the largest loss from any smaller budget to the largest budget, tested with a max-type
-  (selection-aware) centred bootstrap so choosing the best budget after the fact does not inflate
-  the false-positive rate.
+* slope: OLS slope of the metric on log(realized tokens + 1); the effect is the fitted change over
+  the observed token range, tested two-sided;
+* loss: the largest studentized loss from any budget to one with more realized reasoning (every
+  pair i < j in reasoning order, so a dip in the middle of a U counts), one-sided. Pairs that
+  clearly improve are left out of the maximum (Hansen's rule: t below -sqrt(2 log log n)); without
+  that, a curve that rises steeply first and then falls a little can never be detected.
 
-Each test runs at alpha/2 (Bonferroni) so the union keeps the family-wise error at alpha. A trend
-must also exceed a minimum effect (2 accuracy points, 0.05 RMSE). See docs/statistics.md.
-
-Phases. The safety study reports refusal improving to about 2K tokens, flat to 8K and degrading beyond; a
-tool that assumed such shapes would find them everywhere. Here a continuous piecewise-linear curve in
-log(realized tokens + 1) with 0, 1 or 2 breakpoints is fitted to the curve's points by weighted least
-squares (weights = 1 / bootstrap variance of each point), breakpoints by grid search, and the number of
-breakpoints chosen by BIC (chi-square + parameters x ln(points)). Every bootstrap replicate is refitted
-with the chosen number of breakpoints, which gives breakpoint CIs; segment changes get CIs from the
-replicates with the breakpoints held at their estimates. A segment is `improve` or `degrade` only when
-its change CI excludes zero and the change reaches the minimum effect, else `plateau`.
+Error control is family-wise. A family is one (model, task, mechanism, strategy); its curves are
+its main curve(s) and its strata with at least MIN_ITEMS common items (smaller strata are
+descriptive: shown, never tested). Main curves share 4/5 of alpha and strata 1/5 (all of it when
+a family has only one kind), each test gets half of its share, and within a share the null
+distribution is the maximum over all its curves (and pairs) of the studentized statistic, from one
+joint resampling of the family's problems. Intervals use the critical value of the same maximum, so
+an interval excludes zero exactly when the printed (adjusted) p-value is below alpha.
 """
 
 from __future__ import annotations
 
-from itertools import combinations, pairwise
+import math
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from overthink.analysis.bootstrap import Curve
+from overthink.analysis.inference import critical_value, p_value, standard_errors, studentize
 
 ALPHA = 0.05
-MIN_ITEMS = 10  # below this the problem bootstrap cannot estimate its own variance; never call a trend
-ARROWS = {"inverse": "↘", "positive": "↗", "flat": "→", "noisy": "~"}
+MAIN_SHARE = 0.8  # of alpha, for the main curves when a family also has testable strata
+ARROWS = {"inverse": "↘", "positive": "↗", "flat": "→", "noisy": "~", "descriptive": "·"}
+
+
+@dataclass(frozen=True)
+class Loss:
+    """The reported loss of a curve: from one budget to one with more reasoning, in goodness units."""
+
+    from_budget: str
+    to_budget: str
+    loss: float
+    lower: float  # simultaneous lower bound at the test's level: > 0 exactly when p < alpha
+    p: float  # adjusted: compare with alpha
+
+    def to_json(self) -> dict[str, Any]:
+        return {"from": self.from_budget, "to": self.to_budget, "loss": _n(self.loss), "lower": _n(self.lower),
+                "p": _n(self.p)}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The call on one curve and every number behind it."""
+
+    call: str  # inverse | positive | flat | noisy | descriptive
+    reason: str
+    metric: str
+    unit: str
+    min_effect: float
+    alpha: float
+    group: str = "descriptive"  # main | strata | descriptive
+    curves_tested: int = 0  # curves sharing this group's maximum
+    effect: float | None = None  # fitted change over the token range, metric units (signed as the metric)
+    ci: tuple[float, float] | None = None  # simultaneous interval of the effect
+    p: float = 1.0  # slope test, adjusted
+    slope: float | None = None
+    loss: Loss | None = None
+
+    @property
+    def arrow(self) -> str:
+        return ARROWS[self.call]
+
+    @property
+    def tested(self) -> bool:
+        return self.call != "descriptive"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.call, "arrow": self.arrow, "reason": self.reason, "metric": self.metric,
+                "unit": self.unit, "min_effect": self.min_effect, "alpha": self.alpha, "group": self.group,
+                "curves_tested": self.curves_tested, "effect": _n(self.effect),
+                "ci": [_n(v) for v in self.ci] if self.ci else [None, None], "p": _n(self.p),
+                "slope": _n(self.slope), "loss": self.loss.to_json() if self.loss else None}
+
+
+def _n(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
 
 
 def slopes(values: np.ndarray, tokens: np.ndarray) -> np.ndarray:
@@ -54,202 +104,164 @@ def slopes(values: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         return np.where(sxx > 0, (dx * dy).sum(axis=-1) / np.where(sxx > 0, sxx, 1.0), np.nan)
 
 
-def centred_p(estimate: float, draws: np.ndarray) -> float:
-    """Two-sided bootstrap p-value: how often a centred replicate is at least as extreme."""
-    draws = draws[~np.isnan(draws)]
-    if draws.size == 0 or np.isnan(estimate):
-        return 1.0
-    extreme = np.abs(draws - estimate) >= abs(estimate)
-    return float((1 + extreme.sum()) / (1 + draws.size))
+def sign_of(curve: Curve) -> float:
+    return 1.0 if curve.metric.higher_is_better else -1.0
 
 
-def drop_test(curve: Curve) -> dict[str, Any]:
-    """Best smaller budget vs the largest budget, in 'goodness' units (positive = got worse)."""
-    sign = 1.0 if curve.metric.higher_is_better else -1.0
-    last = len(curve.values) - 1
-    diffs = sign * (curve.values[:last] - curve.values[last])
-    boot = sign * (curve.boot_values[:, :last] - curve.boot_values[:, last:])
-    if last < 1 or np.all(np.isnan(diffs)):
-        return {"drop": None, "p": 1.0, "best_budget": None, "ci": [None, None]}
-    best = int(np.nanargmax(diffs))
-    observed = float(diffs[best])
-    null_max = np.nanmax(boot - diffs[None, :], axis=1)  # centred: the null of "no budget is better"
-    null_max = null_max[~np.isnan(null_max)]
-    p = float((1 + (null_max >= observed).sum()) / (1 + null_max.size)) if null_max.size else 1.0
-    lo, hi = np.nanpercentile(boot[:, best], [2.5, 97.5]) if boot.size else (np.nan, np.nan)
-    return {"drop": observed, "p": p, "best_budget": curve.budgets[best], "ci": [float(lo), float(hi)]}
-
-
-def verdict(curve: Curve, alpha: float = ALPHA, min_effect: float | None = None) -> dict[str, Any]:
-    """Classify one curve as inverse / positive / flat / noisy with the numbers behind the call."""
-    threshold = curve.metric.min_effect if min_effect is None else min_effect
-    sign = 1.0 if curve.metric.higher_is_better else -1.0
+def span_of(curve: Curve) -> float:
     x = np.log1p(np.clip(curve.tokens, 0, None))
-    span = float(np.nanmax(x) - np.nanmin(x)) if np.isfinite(x).any() else 0.0
-    base = {"alpha": alpha, "min_effect": threshold, "metric": curve.metric.name}
-    reason = ("fewer than two budgets with distinct realized lengths" if len(curve.values) < 2 or span <= 0
-              else f"only {curve.n_items} problems (a verdict needs {MIN_ITEMS})"
-              if curve.n_items < MIN_ITEMS else "")
-    if reason:
-        return {**base, "verdict": "noisy", "arrow": ARROWS["noisy"], "effect": None, "ci": [None, None],
-                "p": 1.0, "slope": None, "drop": None, "p_drop": 1.0, "best_budget": None, "reason": reason}
-    slope = float(slopes(curve.values, curve.tokens))
-    boot_slopes = slopes(curve.boot_values, curve.boot_tokens)
-    # Effect = fitted change over the observed log-token range; replicates use the point span so the
-    # effect CI reflects the metric's uncertainty rather than the (budget-controlled) x range.
-    effect = slope * span
-    boot_effect = boot_slopes * span
-    finite = boot_effect[np.isfinite(boot_effect)]
-    lo, hi = (np.percentile(finite, [2.5, 97.5]) if finite.size else (np.nan, np.nan))
-    p_slope = centred_p(slope, boot_slopes)
-    drop = drop_test(curve)
-    half = alpha / 2
-    good_change = sign * effect
-    slope_inverse = p_slope < half and good_change <= -threshold
-    drop_inverse = drop["p"] < half and drop["drop"] is not None and drop["drop"] >= threshold
-    if slope_inverse or drop_inverse:
-        call = "inverse"
-        reason = "slope+drop" if slope_inverse and drop_inverse else "slope" if slope_inverse else "drop"
-    elif p_slope < half and good_change >= threshold:
-        call, reason = "positive", "slope"
-    elif np.isfinite(lo) and -threshold < lo and hi < threshold:
-        call, reason = "flat", "effect CI inside the minimum effect"
-    elif p_slope < half or (drop["p"] < half):
-        call, reason = "flat", "significant but smaller than the minimum effect"
-    else:
-        call, reason = "noisy", "no significant trend, but the CI cannot exclude the minimum effect"
-    return {
-        **base, "verdict": call, "arrow": ARROWS[call], "reason": reason, "effect": effect,
-        "ci": [float(lo), float(hi)], "p": p_slope, "slope": slope, "drop": drop["drop"],
-        "drop_ci": drop["ci"], "p_drop": drop["p"], "best_budget": drop["best_budget"],
-    }
+    return float(np.nanmax(x) - np.nanmin(x)) if np.isfinite(x).any() else 0.0
 
 
-def annotate(curves: list[Curve], alpha: float = ALPHA, min_effect: float | None = None) -> None:
-    """Fill `curve.verdict` on every curve (in place)."""
-    for curve in curves:
-        curve.verdict = verdict(curve, alpha=alpha, min_effect=min_effect)
+def testable(curve: Curve) -> str:
+    """Why a curve gets no test ("" when it does)."""
+    if len(curve.values) < 2 or span_of(curve) <= 0:
+        return "fewer than two budgets with distinct realized lengths"
+    if curve.descriptive:
+        return f"only {curve.n_items} common problems (a verdict needs 10): descriptive"
+    return ""
 
 
-# --- phases: piecewise-linear segmentation -------------------------------------------------
+@dataclass(frozen=True)
+class PairStats:
+    """Studentized losses of every budget pair i < j of one curve (goodness units)."""
 
-GRID_PER_GAP = 4  # candidate breakpoints per gap between neighbouring budgets
-VAR_FLOOR = 1e-5  # keeps a point with zero bootstrap variance (all right / all wrong) from dominating
-
-
-def _design(x: np.ndarray, knots: tuple[float, ...]) -> np.ndarray:
-    """Hinge basis: 1, x, (x - k)+ for each knot (continuous piecewise-linear)."""
-    columns = [np.ones_like(x), x] + [np.clip(x - k, 0, None) for k in knots]
-    return np.stack(columns, axis=1)
-
-
-def _candidates(x: np.ndarray, count: int) -> list[tuple[float, ...]]:
-    """Breakpoint tuples whose outer segments hold >= 2 points and inner segments >= 1 point."""
-    if count == 0:
-        return [()]
-    grid = np.unique(np.concatenate([np.linspace(a, b, GRID_PER_GAP + 1) for a, b in pairwise(x)]))
-    out: list[tuple[float, ...]] = []
-    for knots in combinations(grid, count):
-        edges = [-np.inf, *knots, np.inf]
-        outer = [int((x <= knots[0]).sum()), int((x >= knots[-1]).sum())]
-        inner = [int(((x > lo) & (x < hi)).sum()) for lo, hi in pairwise(edges[1:-1])]
-        if min(outer) >= 2 and all(s >= 1 for s in inner):
-            out.append(tuple(float(k) for k in knots))
-    return out
+    pairs: list[tuple[int, int]]
+    loss: np.ndarray
+    se: np.ndarray
+    t: np.ndarray
+    null: np.ndarray  # (B,) max over the pairs kept in the maximum
+    kept: np.ndarray  # pairs in the maximum (not clearly improving)
 
 
-def _fit(x: np.ndarray, w: np.ndarray, ys: np.ndarray,
-         knots: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """WLS of each row of ys on the hinge basis: (coefficients (R, p), chi-square (R,))."""
-    design = _design(x, knots)
-    weighted = design * w[:, None]
-    gram = design.T @ weighted
-    solve = np.linalg.pinv(gram) @ weighted.T  # (p, K)
-    coef = ys @ solve.T
-    resid = ys - coef @ design.T
-    return coef, (resid**2 * w).sum(axis=1)
+def pair_stats(curve: Curve) -> PairStats:
+    good, boot = sign_of(curve) * curve.values, sign_of(curve) * curve.boot_values
+    k = len(good)
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    loss = np.array([good[i] - good[j] for i, j in pairs])
+    draws = np.stack([boot[:, i] - boot[:, j] for i, j in pairs], axis=1)
+    se = standard_errors(draws)
+    t, null = studentize(loss, draws, se)
+    kept = ~(t < -improvement_threshold(curve.n_items))
+    in_max = np.where(kept[None, :], np.nan_to_num(null, nan=-np.inf), -np.inf)
+    return PairStats(pairs, loss, se, t, np.max(in_max, axis=1), kept)
 
 
-def _segment_changes(x: np.ndarray, knots: tuple[float, ...], coef: np.ndarray) -> np.ndarray:
-    """Fitted change of the metric over each segment, rows = replicates."""
-    edges = np.array([x.min(), *knots, x.max()])
-    fitted = coef @ _design(edges, knots).T
-    return np.diff(fitted, axis=1)
+def improvement_threshold(n_items: int) -> float:
+    """Hansen's sqrt(2 log log n): a pair whose t is below minus this clearly improves."""
+    return math.sqrt(2 * math.log(max(math.log(max(n_items, 3)), 1.0001)))
 
 
-def fit_phases(curve: Curve, max_breakpoints: int = 2) -> dict[str, Any]:
-    """Choose 0-2 breakpoints by BIC and describe the segments, with bootstrap CIs."""
-    x = np.log1p(np.clip(curve.tokens, 0, None))
-    ok = np.isfinite(x) & np.isfinite(curve.values)
-    boot_ok = np.isfinite(curve.boot_values[:, ok]).all(axis=1)
-    x, y, boot = x[ok], curve.values[ok], curve.boot_values[boot_ok][:, ok]
-    if x.size < 3 or boot.shape[0] < 10 or np.ptp(x) <= 0 or curve.n_items < MIN_ITEMS:
-        return {"n_breakpoints": 0, "breakpoints": [], "segments": [], "note": "too few budgets or problems for phases"}
-    order = np.argsort(x)
-    x, y, boot = x[order], y[order], boot[:, order]
-    w = 1.0 / np.maximum(boot.var(axis=0), VAR_FLOOR)
-    best: dict[int, tuple[float, tuple[float, ...]]] = {}
-    for count in range(max_breakpoints + 1):
-        params = 2 + 2 * count  # two per breakpoint: its position and the slope change
-        if params >= x.size:
-            break
-        fits = [(float(_fit(x, w, y[None, :], knots)[1][0]), knots) for knots in _candidates(x, count)]
-        if fits:
-            chi2, knots = min(fits, key=lambda item: item[0])
-            best[count] = (chi2 + params * np.log(x.size), knots)
-    chosen = min(best, key=lambda c: best[c][0])
-    knots = best[chosen][1]
-    breakpoints = _breakpoint_cis(x, w, boot, chosen, knots)
-    coef, _ = _fit(x, w, y[None, :], knots)
-    boot_coef, _ = _fit(x, w, boot, knots)
-    changes = _segment_changes(x, knots, coef)[0]
-    boot_changes = _segment_changes(x, knots, boot_coef)
-    lo, hi = np.percentile(boot_changes, [2.5, 97.5], axis=0)
-    edges = [x.min(), *knots, x.max()]
-    sign = 1.0 if curve.metric.higher_is_better else -1.0
-    segments: list[dict[str, Any]] = []
-    labels: list[str] = []
-    for i, change in enumerate(changes):
-        good = sign * change
-        good_lo, good_hi = sorted((sign * lo[i], sign * hi[i]))
-        if good_lo > 0 and good >= curve.metric.min_effect:
-            label = "improve"
-        elif good_hi < 0 and -good >= curve.metric.min_effect:
-            label = "degrade"
-        else:
-            label = "plateau"
-        labels.append(label)
-        segments.append({"from_tokens": float(np.expm1(edges[i])), "to_tokens": float(np.expm1(edges[i + 1])),
-                         "change": float(change), "ci": [float(lo[i]), float(hi[i])], "label": label})
-    return {"n_breakpoints": chosen, "bic": {str(c): float(v[0]) for c, v in best.items()},
-            "breakpoints": breakpoints, "segments": segments,
-            "pattern": "-".join(_merge(labels))}
-
-
-def _merge(labels: list[str]) -> list[str]:
-    out: list[str] = []
-    for label in labels:
-        if not out or out[-1] != label:
-            out.append(label)
-    return out
-
-
-def _breakpoint_cis(x: np.ndarray, w: np.ndarray, boot: np.ndarray, count: int,
-                    knots: tuple[float, ...]) -> list[dict[str, Any]]:
-    """Refit every replicate over the same candidate grid; percentile CIs of the chosen knots (tokens)."""
-    if count == 0:
-        return []
-    candidates = _candidates(x, count)
-    chi2 = np.stack([_fit(x, w, boot, cand)[1] for cand in candidates], axis=1)  # (R, C)
-    picked = np.array(candidates)[np.argmin(chi2, axis=1)]  # (R, count)
+def loss_results(curves: list[Curve], level: float, scale: float, threshold: list[float]) -> list[Loss]:
+    """Max-type loss test over all pairs of all `curves` at `level`; p-values multiplied by `scale`."""
+    stats = [pair_stats(c) for c in curves]
+    group_null = np.max(np.stack([s.null for s in stats], axis=1), axis=1)
+    c = critical_value(group_null, level)
     out = []
-    for j, knot in enumerate(knots):
-        lo, hi = np.percentile(picked[:, j], [2.5, 97.5])
-        out.append({"tokens": float(np.expm1(knot)), "ci": [float(np.expm1(lo)), float(np.expm1(hi))]})
+    for curve, s, thr in zip(curves, stats, threshold, strict=True):
+        kept = [n for n in range(len(s.pairs)) if s.kept[n]]
+        candidates = [n for n in kept if s.loss[n] >= thr] or kept or list(range(len(s.pairs)))
+        best = max(candidates, key=lambda n: (s.t[n], s.loss[n]))
+        i, j = s.pairs[best]
+        if not s.kept[best]:  # every pair clearly improves: no loss to test
+            out.append(Loss(curve.budgets[i], curve.budgets[j], float(s.loss[best]), -math.inf, 1.0))
+            continue
+        lower = lower_bound(float(s.loss[best]), float(s.se[best]), float(s.t[best]), c)
+        p = min(1.0, p_value(float(s.t[best]), group_null) * scale)
+        out.append(Loss(curve.budgets[i], curve.budgets[j], float(s.loss[best]), float(lower), p))
     return out
 
 
-def annotate_phases(curves: list[Curve], max_breakpoints: int = 2) -> None:
-    """Fill `curve.phases` on every curve (in place)."""
+def lower_bound(loss: float, se: float, t: float, critical: float) -> float:
+    """`loss - c * se`, exact for zero-variance losses: positive exactly when t > c."""
+    if se > 0:
+        return loss - critical * se
+    return loss if t > critical else -math.inf
+
+
+def slope_results(curves: list[Curve], level: float,
+                  scale: float) -> list[tuple[float, float, tuple[float, float], float]]:
+    """Two-sided max-type slope test: (slope, effect, simultaneous CI, adjusted p) per curve."""
+    rows: list[tuple[float, float, float, float, np.ndarray]] = []
     for curve in curves:
-        curve.phases = fit_phases(curve, max_breakpoints=max_breakpoints)
+        span = span_of(curve)
+        slope = float(slopes(curve.values, curve.tokens))
+        draws = slopes(curve.boot_values, curve.boot_tokens) * span
+        se = standard_errors(draws[:, None])
+        t, null = studentize(np.array([slope * span]), draws[:, None], se)
+        rows.append((slope, slope * span, float(se[0]), float(t[0]), np.abs(null[:, 0])))
+    group_null = np.max(np.stack([r[4] for r in rows], axis=1), axis=1)
+    c = critical_value(group_null, level)
+    out: list[tuple[float, float, tuple[float, float], float]] = []
+    for slope, effect, effect_se, t_value, _ in rows:
+        half = float(c * effect_se) if effect_se > 0 else 0.0
+        p = min(1.0, p_value(abs(t_value), group_null) * scale)
+        out.append((float(slope), float(effect), (float(effect) - half, float(effect) + half), p))
+    return out
+
+
+def _call(curve: Curve, effect: float, ci: tuple[float, float], p: float, loss: Loss, alpha: float,
+          threshold: float) -> tuple[str, str]:
+    good = sign_of(curve) * effect
+    good_lo, good_hi = sorted((sign_of(curve) * ci[0], sign_of(curve) * ci[1]))
+    slope_inverse = p < alpha and good <= -threshold
+    loss_inverse = loss.p < alpha and loss.loss >= threshold
+    if slope_inverse or loss_inverse:
+        return "inverse", "slope+loss" if slope_inverse and loss_inverse else "slope" if slope_inverse else "loss"
+    if p < alpha and good >= threshold:
+        return "positive", "slope"
+    if -threshold < good_lo and good_hi < threshold:
+        return "flat", "effect interval inside the minimum effect"
+    if p < alpha or loss.p < alpha:
+        return "flat", "significant but smaller than the minimum effect"
+    return "noisy", "no significant trend, but the interval cannot exclude the minimum effect"
+
+
+def _test_group(curves: list[Curve], share: float, alpha: float, group: str,
+                min_effect: float | None) -> list[Curve]:
+    level = alpha * share / 2  # half of the share for each of the two tests
+    scale = 2 / share
+    thresholds = [c.metric.min_effect if min_effect is None else min_effect for c in curves]
+    losses = loss_results(curves, level, scale, thresholds)
+    slope_rows = slope_results(curves, level, scale)
+    out = []
+    for curve, loss, (slope, effect, ci, p), thr in zip(curves, losses, slope_rows, thresholds, strict=True):
+        call, reason = _call(curve, effect, ci, p, loss, alpha, thr)
+        out.append(replace(curve, verdict=Verdict(
+            call=call, reason=reason, metric=curve.metric.name, unit=curve.metric.unit, min_effect=thr,
+            alpha=alpha, group=group, curves_tested=len(curves), effect=effect, ci=ci, p=p, slope=slope,
+            loss=loss)))
+    return out
+
+
+def annotate(curves: list[Curve], alpha: float = ALPHA, min_effect: float | None = None) -> list[Curve]:
+    """Curves with verdicts, error-controlled per family (see the module docstring); order kept."""
+    result: dict[int, Curve] = {}
+    by_family: dict[tuple[str, ...], list[int]] = {}
+    for position, curve in enumerate(curves):
+        by_family.setdefault(curve.family, []).append(position)
+    for positions in by_family.values():
+        groups = {"main": [], "strata": []}  # type: dict[str, list[int]]
+        for position in positions:
+            curve = curves[position]
+            reason = testable(curve)
+            if reason:
+                thr = curve.metric.min_effect if min_effect is None else min_effect
+                result[position] = replace(curve, verdict=Verdict("descriptive", reason, curve.metric.name,
+                                                                  curve.metric.unit, thr, alpha))
+            else:
+                groups["main" if curve.main else "strata"].append(position)
+        both = bool(groups["main"]) and bool(groups["strata"])
+        for name, members in groups.items():
+            if members:
+                share = (MAIN_SHARE if name == "main" else 1 - MAIN_SHARE) if both else 1.0
+                tested = _test_group([curves[p] for p in members], share, alpha, name, min_effect)
+                result.update(zip(members, tested, strict=True))
+    return [result[p] for p in range(len(curves))]
+
+
+def verdict(curve: Curve, alpha: float = ALPHA, min_effect: float | None = None) -> Verdict:
+    """The verdict of one curve tested on its own (a family of one)."""
+    annotated = annotate([replace(curve, main=True)], alpha=alpha, min_effect=min_effect)[0]
+    assert annotated.verdict is not None
+    return annotated.verdict

@@ -38,44 +38,73 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def _phase_text(phases: dict[str, Any]) -> str:
-    if not phases.get("segments"):
+def _phase_text(phases: dict[str, Any] | None) -> str:
+    if not phases or not phases.get("segments") or not phases.get("n_breakpoints"):
         return "-"
-    points = ", ".join(f"{b['tokens']:.0f} [{b['ci'][0]:.0f}, {b['ci'][1]:.0f}]"
-                       for b in phases["breakpoints"])
+    points = ", ".join(f"{b['tokens']:.0f}" for b in phases["breakpoints"])
     return str(phases["pattern"]) + (f" @ {points}" if points else "")
 
 
-def verdict_table(result: dict[str, Any]) -> Table:
-    """Model x task x stratum verdicts as a rich table (all cells plain text)."""
-    table = Table(title="Scaling verdicts (x = mean realized reasoning tokens)", title_justify="left")
-    for name in ("model", "task", "stratum", "metric", "items", "trend", "effect [95% CI]", "p",
-                 "drop (best→last)", "p drop", "phases"):
+def _curve_name(curve: dict[str, Any]) -> str:
+    mode = "" if (curve["mechanism"], curve["strategy"]) == ("forced", "single") else \
+        f" ({curve['mechanism']}, {curve['strategy']})"
+    return f"{curve['model']} / {curve['task']}{mode} / {curve['stratum']}"
+
+
+def verdict_table(curves: list[dict[str, Any]], title: str) -> Table:
+    """Verdicts of tested curves: fits a 100-column terminal (cells fold, nothing is cut)."""
+    table = Table(title=title, title_justify="left")
+    for name in ("curve", "n", "trend", "change [CI]", "p", "largest loss [≥ bound]", "p loss", "phases"):
         table.add_column(name, overflow="fold")
-    for curve in result["curves"]:
+    for curve in curves:
         verdict = curve["verdict"]
         ci = verdict.get("ci") or [None, None]
-        drop = verdict.get("drop")
-        best = verdict.get("best_budget")
-        last = curve["points"][-1]["budget"] if curve["points"] else "-"
+        loss = verdict.get("loss")
+        loss_text = (f"{_fmt(loss['loss'])} {escape(str(loss['from']))}→{escape(str(loss['to']))} "
+                     f"[≥{_fmt(loss['lower'])}]" if loss else "-")
         table.add_row(
-            escape(curve["model"]), escape(curve["task"]), escape(curve["stratum"]), curve["metric"],
-            str(curve["n_items"]), f"{verdict['arrow']} {verdict['verdict']}",
+            escape(_curve_name(curve)), str(curve["n_items"]), f"{verdict['arrow']} {verdict['verdict']}",
             f"{_fmt(verdict.get('effect'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]", _fmt(verdict.get("p"), 4),
-            f"{_fmt(drop)} ({escape(str(best))}→{escape(str(last))})" if drop is not None else "-",
-            _fmt(verdict.get("p_drop"), 4), escape(_phase_text(curve["phases"])),
+            loss_text, _fmt(loss["p"], 4) if loss else "-", escape(_phase_text(curve.get("phases"))),
         )
     return table
+
+
+def _print_curves(result: dict[str, Any]) -> None:
+    """Main curves, then tested strata, then one line for the descriptive ones."""
+    out = stdout_console
+    curves = result["curves"]
+    main = [c for c in curves if c["main"]]
+    strata = [c for c in curves if not c["main"] and not c["descriptive"]]
+    small = [c for c in curves if not c["main"] and c["descriptive"]]
+    alpha = result["settings"]["alpha"]
+    out.print(verdict_table(main, f"Main curves (x = mean realized reasoning tokens; family-wise alpha {alpha})"))
+    if strata:
+        out.print(verdict_table(strata, "Strata with at least 10 common problems (same family-wise control)"))
+    if small:
+        out.print(escape(f"{len(small)} strata have fewer than 10 common problems: descriptive only, no verdict "
+                         "(see --json or the report)."))
+    for curve in curves:
+        if curve["missing"] and curve["main"]:
+            lost = "; ".join(f"{m['budget']}: {m['error']} errored, {m['unparsed']} unparsed, {m['absent']} absent"
+                             for m in curve["missing"])
+            out.print(escape(f"{_curve_name(curve)}: compared on {curve['n_items']} of {curve['n_items_total']} "
+                             f"items present at every budget ({lost})."))
+    for curve in result["parse_failures"]:
+        shares = ", ".join(f"{p['budget']}: {p['value']:.0%}" for p in curve["points"])
+        out.print(escape(f"unparsed answers {curve['model']} / {curve['task']}: {shares} "
+                         f"({curve['verdict']['arrow']} {curve['verdict']['verdict']})"))
 
 
 def _print_diagnostics(result: dict[str, Any]) -> None:
     out = stdout_console
     for item in result["did"]:
         last = item["by_budget"][-1]
+        groups = ("zero-shot", "k-shot") if item["comparison"] == "shots" else ("treated", "control")
         out.print(escape(
-            f"DiD {item['model']} / {item['task']} ({item['metric']}, {item['n_treated']} treated vs "
-            f"{item['n_control']} control items, {item['baseline']}→{last['budget']}): treated drop "
-            f"{last['treated_drop']:.3f}, control drop {last['control_drop']:.3f}, difference "
+            f"DiD {item['model']} / {item['task']} ({item['metric']}, {item['n_treated']} {groups[0]} vs "
+            f"{item['n_control']} {groups[1]} items, {item['baseline']}→{last['budget']}): {groups[0]} drop "
+            f"{last['treated_drop']:.3f}, {groups[1]} drop {last['control_drop']:.3f}, difference "
             f"{last['did']:.3f} [{_fmt(last['ci'][0])}, {_fmt(last['ci'][1])}], p={_fmt(last['p'], 4)}"))
     for item in result["looping"]:
         shares = ", ".join(f"{r['budget']}: {r['looping_share']:.0%}" for r in item["by_budget"])
@@ -97,7 +126,7 @@ def analyze_cmd(
 ) -> None:
     """Verdict table (model x task x stratum): trend, effect with CI, p-values, phases; diagnostics."""
     from overthink.analysis.frame import load
-    from overthink.analysis.summary import analyze, findings
+    from overthink.analysis.summary import analyze
 
     _check_args(n_boot, alpha)
     result = analyze(load(store), n_boot=n_boot, seed=seed, alpha=alpha).to_json()
@@ -107,11 +136,11 @@ def analyze_cmd(
     if not result["curves"]:
         stdout_console.print(f"no finished records with budgets in {escape(str(store))}")
         return
-    stdout_console.print(verdict_table(result))
+    _print_curves(result)
     _print_diagnostics(result)
     stdout_console.print("\n[bold]Findings[/]")
-    for line in findings(result):
-        stdout_console.print(escape(f"- {line}"))
+    for finding in result["findings"]:
+        stdout_console.print(escape(f"- {finding['text']}"))
 
 
 def report_cmd(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -20,8 +20,12 @@ from overthink.cli.common import stderr_console, stdout_console
 from overthink.errors import UserError
 from overthink.types import Budget
 
+if TYPE_CHECKING:
+    from overthink.mitigations.gate import GateResult
+
 StoreOpt = Annotated[Path, typer.Option("--store", help="store file written by `overthink run`")]
-ToleranceOpt = Annotated[float, typer.Option("--tolerance", help="allowed loss in metric units (0.02 = 2 points)")]
+ToleranceOpt = Annotated[Optional[float], typer.Option(  # noqa: UP045
+    "--tolerance", help="allowed loss in the metric's unit (default: 0.02 accuracy/rate points, 0.05 RMSE)")]
 BootOpt = Annotated[int, typer.Option("--boot", help="bootstrap replicates (problems resampled)")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="seed of the bootstrap")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
@@ -51,8 +55,10 @@ def gate_cmd(
     store: StoreOpt,
     budgets: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--budgets", help="budgets to gate, e.g. 1024,4096,8192,16384 (default: all in the store)")] = None,
-    tolerance: ToleranceOpt = 0.02,
-    alpha: Annotated[float, typer.Option("--alpha", help="significance level per curve")] = 0.05,
+    tolerance: ToleranceOpt = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="false-fail rate per store (split over its curves)")] = 0.05,
+    strata: Annotated[bool, typer.Option("--strata/--main-only",
+                                         help="also gate strata with at least 10 common problems")] = True,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,  # noqa: UP045
     n_boot: BootOpt = 1000, seed: SeedOpt = 0, as_json: JsonOpt = False,
 ) -> None:
@@ -62,7 +68,8 @@ def gate_cmd(
 
     _check_boot(n_boot)
     wanted = parse_budget_list(budgets)
-    results = run_gate(load(store), budgets=wanted, tolerance=tolerance, alpha=alpha, n_boot=n_boot, seed=seed)
+    results = run_gate(load(store), budgets=wanted, tolerance=tolerance, alpha=alpha, n_boot=n_boot, seed=seed,
+                       strata=strata)
     if junit is not None:
         try:
             junit.write_text(junit_xml(results), encoding="utf-8")
@@ -72,22 +79,34 @@ def gate_cmd(
     if as_json:
         typer.echo(json.dumps({"passed": not failed, "results": [r.to_json() for r in results]}, indent=2))
     else:
-        table = Table(title=f"Release gate (tolerance {tolerance}, alpha {alpha})", title_justify="left")
-        for column in ("curve", "items", "metric by budget", "worst loss", "p", "trend", "result"):
-            table.add_column(column, overflow="fold")
-        for r in results:
-            values = ", ".join(f"{b}: {v:.3f}" for b, v in zip(r.budgets, r.values, strict=True))
-            loss = "-" if r.worst_drop is None else f"{r.worst_drop:.3f} ({r.from_budget}→{r.to_budget})"
-            table.add_row(escape(r.name), str(r.n_items), escape(values), escape(loss), f"{r.p:.4f}", r.trend,
-                          "FAIL" if r.failed else "pass")
-        stdout_console.print(table)
-        for r in results:
-            stdout_console.print(escape(f"{'FAIL' if r.failed else 'pass'} {r.name}: {r.reason}"))
+        _print_gate(results, tolerance, alpha)
     if failed:
-        stderr_console.print(f"gate failed: {len(failed)} of {len(results)} curve(s) get worse with more reasoning")
+        stderr_console.print(f"gate failed: {len(failed)} of {sum(r.gated for r in results)} gated curve(s) get "
+                             "worse with more reasoning")
         raise typer.Exit(1)
     if not as_json:
-        stdout_console.print(f"gate passed: {len(results)} curve(s) checked")
+        stdout_console.print(f"gate passed: {sum(r.gated for r in results)} curve(s) checked")
+
+
+def _print_gate(results: list[GateResult], tolerance: float | None, alpha: float) -> None:
+    """Gated curves as a table (cells fold, nothing is cut), then one reason line per curve."""
+    limit = "per metric" if tolerance is None else str(tolerance)
+    table = Table(title=f"Release gate (tolerance {limit}, false-fail rate {alpha} per store)", title_justify="left")
+    for column in ("curve", "n", "metric by budget", "worst loss [≥ bound]", "p", "trend", "result"):
+        table.add_column(column, overflow="fold")
+    gated = [r for r in results if r.gated]
+    for r in gated:
+        values = ", ".join(f"{b}: {v:.3f}" for b, v in zip(r.budgets, r.values, strict=True))
+        loss = ("-" if r.worst_drop is None else
+                f"{r.worst_drop:.3f} ({r.from_budget}→{r.to_budget}) [≥{r.lower:.3f}]")
+        table.add_row(escape(r.name), str(r.n_items), escape(values), escape(loss), f"{r.p:.4f}", r.trend,
+                      "FAIL" if r.failed else "pass")
+    stdout_console.print(table)
+    for r in gated:
+        stdout_console.print(escape(f"{'FAIL' if r.failed else 'pass'} {r.name}: {r.reason}"))
+    skipped = len(results) - len(gated)
+    if skipped:
+        stdout_console.print(f"{skipped} curve(s) with fewer than 10 common problems were not gated (descriptive).")
 
 
 def recommend_cmd(
@@ -110,7 +129,8 @@ def recommend_cmd(
     if as_json:
         typer.echo(json.dumps([r.to_json() for r in recommendations], indent=2))
         return
-    table = Table(title=f"Budget guard-rail (tolerance {tolerance}, rule {rule})", title_justify="left")
+    limit = "per metric" if tolerance is None else str(tolerance)
+    table = Table(title=f"Budget guard-rail (tolerance {limit}, rule {rule})", title_justify="left")
     for column in ("model", "task", "strategy", "clamp at", "value", "best", "loss [95% CI]", "confident"):
         table.add_column(column, overflow="fold")
     for r in recommendations:

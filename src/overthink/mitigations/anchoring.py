@@ -86,7 +86,8 @@ def _arm(data: pd.DataFrame, items: pd.Index, budgets: list[str], metric: str) -
     """(item x budget) means of the metric and of realized tokens, with presence masks."""
     import pandas as pd
 
-    from overthink.analysis.bootstrap import item_means, record_values
+    from overthink.analysis.bootstrap import item_means
+    from overthink.analysis.metrics import record_values
 
     item_idx = items.get_indexer(pd.Index(data["sample_id"]))
     col_idx = pd.Index(budgets).get_indexer(pd.Index(data["budget"]))
@@ -104,14 +105,9 @@ def compare_to_zero_shot(frame: pd.DataFrame, *, n_boot: int = 1000, seed: int =
     """Per k-shot curve: metric change vs zero-shot at each budget and change of the trend effect."""
     import pandas as pd
 
-    from overthink.analysis.bootstrap import (
-        curve_frame,
-        curve_seed,
-        metric_info,
-        resample_weights,
-        task_metric,
-        weighted_means,
-    )
+    from overthink.analysis.bootstrap import curve_frame, curve_seed, resample_weights, weighted_means
+    from overthink.analysis.metrics import metric_info, task_metric
+    from overthink.analysis.order import budget_order
 
     data = curve_frame(frame)
     if data.empty:
@@ -130,7 +126,7 @@ def compare_to_zero_shot(frame: pd.DataFrame, *, n_boot: int = 1000, seed: int =
         for shots in sorted(set(group["shots"]) - {0}):
             anchored = group[group["shots"] == shots]
             items = pd.Index(sorted(set(zero["sample_id"]) & set(anchored["sample_id"])))
-            budgets = [b for b in _budget_order(zero) if b in set(anchored["budget"])]
+            budgets = [b for b in budget_order(zero) if b in set(anchored["budget"])]
             if len(items) < 2 or not budgets:
                 continue
             weights = resample_weights(len(items), n_boot, curve_seed(seed, model, task, base, shots))
@@ -160,11 +156,6 @@ def compare_to_zero_shot(frame: pd.DataFrame, *, n_boot: int = 1000, seed: int =
                 "trend_improvement": float(change), "trend_improvement_ci": [float(clo), float(chi)],
             })
     return out
-
-
-def _budget_order(frame: pd.DataFrame) -> list[str]:
-    firsts = frame.groupby("budget")["budget_tokens"].first().sort_values(kind="stable")
-    return [str(b) for b in firsts.index]
 
 
 def _effect(point: np.ndarray, tokens: np.ndarray, boot: np.ndarray,

@@ -1,14 +1,19 @@
 """The multi-budget release gate: fail when more thinking makes a model significantly worse.
 
-For each (model, task, mechanism, strategy) curve -- problems resampled with the analysis package's
-paired bootstrap, so every budget sees the same resampled problem set -- the gate looks at every pair
-of budgets i < j and the loss D_ij = goodness(i) - goodness(j). The largest loss M over all pairs is
-the statistic: it covers "the best budget to any larger budget" and also U-shaped curves (a dip in the
-middle is a loss from a smaller budget to a larger one, even when the largest budget is the best).
-The null hypothesis is "no pair loses more than the tolerance"; its p-value comes from the centred
-bootstrap maximum, max_ij (D*_ij - D_ij), which accounts for having picked the worst pair after
-looking (a max-type, selection-aware test, as in the analysis drop test). The gate fails a curve when
-M > tolerance and p < alpha; alpha applies per curve (a gate over many curves should lower it).
+A curve is gated when it has at least MIN_ITEMS problems present at every gated budget (smaller
+strata are listed as descriptive and never fail the gate). For every pair of budgets i < j in order
+of realized reasoning the loss D_ij = goodness(i) - goodness(j) is studentized by its paired-bootstrap
+standard error; the statistic is the largest studentized loss, which covers "best budget to a larger
+one" and U-shaped dips alike. Pairs that clearly improve are left out of the maximum (Hansen's
+rule), which is what gives the gate power on a curve that rises first and falls a little at the end.
+
+The null distribution is the maximum of the centred, studentized replicate losses over every pair
+of every gated curve of a family (one joint resampling of the family's problems), and alpha is split
+over the families of the store (Bonferroni) and, inside a family, 4/5 to its main curves and 1/5 to
+its strata: the documented false-fail rate is per *store*. A curve fails when its selected loss is
+significant (its simultaneous lower bound is above zero, which happens exactly when the adjusted p is
+below alpha) and the estimated loss is beyond the tolerance, given in the metric's own unit (2
+accuracy or rate points, 0.05 RMSE by default).
 """
 
 from __future__ import annotations
@@ -20,14 +25,14 @@ from xml.etree import ElementTree
 import numpy as np
 import pandas as pd
 
-from overthink.analysis.bootstrap import Curve, build_curves
-from overthink.analysis.trends import verdict
+from overthink.analysis.bootstrap import Curve, budget_frame, build_curves
+from overthink.analysis.trends import MAIN_SHARE, Loss, annotate, loss_results
 from overthink.errors import UserError
 
 RESULT_KEYS = ("model", "task", "mechanism", "strategy")
 
 
-@dataclass
+@dataclass(frozen=True)
 class GateResult:
     model: str
     task: str
@@ -35,19 +40,24 @@ class GateResult:
     strategy: str
     stratum: str
     metric: str
+    unit: str
     higher_is_better: bool
     budgets: list[str]
     values: list[float]
     n_items: int
     failed: bool
-    kind: str  # "ok" | "drop" | "u-shape"
+    kind: str  # "ok" | "drop" | "u-shape" | "descriptive"
     reason: str
+    gated: bool = True
+    main: bool = True
+    tolerance: float = 0.0
     worst_drop: float | None = None
-    drop_ci: list[float] = field(default_factory=list)
-    p: float = 1.0
+    lower: float | None = None  # simultaneous lower bound of the loss: > 0 exactly when p < alpha
+    p: float = 1.0  # adjusted for every curve and pair the gate checked
     from_budget: str | None = None
     to_budget: str | None = None
-    trend: str = "-"  # the analysis package's verdict on the same curve (information, not gated)
+    trend: str = "-"  # the analysis verdict on the same curve (information, not gated)
+    missing: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -58,99 +68,115 @@ class GateResult:
         return asdict(self)
 
 
-def pair_drops(good: np.ndarray) -> np.ndarray:
-    """Losses D[..., i, j] = good[..., i] - good[..., j] for i < j; NaN elsewhere."""
-    k = good.shape[-1]
-    upper = np.triu(np.ones((k, k), dtype=bool), 1)
-    diffs = good[..., :, None] - good[..., None, :]
-    return np.where(upper, diffs, np.nan)
+def _base(curve: Curve, tolerance: float) -> dict[str, Any]:
+    return dict(model=curve.model, stratum=curve.stratum, task=curve.task, mechanism=curve.mechanism,
+                strategy=curve.strategy, metric=curve.metric.name, unit=curve.metric.unit,
+                higher_is_better=curve.metric.higher_is_better, budgets=list(curve.budgets),
+                values=[round(float(v), 6) for v in curve.values], n_items=curve.n_items, main=curve.main,
+                tolerance=tolerance, trend=curve.verdict.call if curve.verdict else "-",
+                missing=curve.to_json()["missing"])
 
 
-def check_curve(curve: Curve, tolerance: float, alpha: float) -> GateResult:
-    """Gate one curve (budgets in increasing order, as the analysis package sorts them)."""
+def judge(curve: Curve, loss: Loss, tolerance: float, alpha: float, tested: str) -> GateResult:
+    """Pass or fail one gated curve from its selected loss (p already adjusted)."""
     sign = 1.0 if curve.metric.higher_is_better else -1.0
-    good, boot = sign * curve.values, sign * curve.boot_values
-    base: dict[str, Any] = dict(model=curve.model, stratum=curve.stratum, task=curve.task,
-                                mechanism=curve.mechanism, strategy=curve.strategy,
-                                metric=curve.metric.name, higher_is_better=curve.metric.higher_is_better,
-                                budgets=list(curve.budgets), values=[round(float(v), 6) for v in curve.values],
-                                n_items=curve.n_items)
-    drops = pair_drops(good)
-    if np.all(np.isnan(drops)):
-        return GateResult(**base, failed=False, kind="ok", reason="fewer than two budgets with results")
-    i, j = np.unravel_index(int(np.nanargmax(drops)), drops.shape)
-    worst = float(drops[i, j])
-    boot_drops = pair_drops(boot)
-    with np.errstate(invalid="ignore"):
-        centred = np.nanmax((boot_drops - drops[None]).reshape(boot.shape[0], -1), axis=1)
-    centred = centred[np.isfinite(centred)]
-    p = float((1 + (centred >= worst - tolerance).sum()) / (1 + centred.size)) if centred.size else 1.0
-    pair = boot_drops[:, i, j]
-    pair = pair[np.isfinite(pair)]
-    lo, hi = (np.percentile(pair, [2.5, 97.5]) if pair.size else (np.nan, np.nan))
-    after = good[j + 1:]
-    recovers = after.size > 0 and bool(np.nanmax(after) - good[j] > tolerance)
-    kind = "u-shape" if recovers else "drop"
-    failed = worst > tolerance and p < alpha
-    a, b = curve.budgets[i], curve.budgets[j]
-    where = f"{curve.metric.name} {curve.values[i]:.3f} at {a} -> {curve.values[j]:.3f} at {b}"
-    numbers = f"loss {worst:.3f} [95% CI {lo:.3f}, {hi:.3f}], p={p:.4f}, tolerance {tolerance}, alpha {alpha}"
+    i, j = curve.budgets.index(loss.from_budget), curve.budgets.index(loss.to_budget)
+    after = sign * curve.values[j + 1:]
+    recovers = after.size > 0 and bool(np.nanmax(after) - sign * curve.values[j] > tolerance)
+    failed = loss.p < alpha and loss.loss > tolerance
+    where = (f"{curve.metric.name} {curve.values[i]:.3f} at {loss.from_budget} -> {curve.values[j]:.3f} at "
+             f"{loss.to_budget}")
+    numbers = (f"loss {loss.loss:.3f} (simultaneous lower bound {loss.lower:.3f}), p={loss.p:.4f} {tested}; "
+               f"tolerance {curve.metric.describe(tolerance)}, alpha {alpha}")
     if failed:
+        kind = "u-shape" if recovers else "drop"
         shape = " (U-shaped: it recovers at larger budgets)" if recovers else ""
         reason = f"significant drop{shape}: {where}; {numbers}"
-    elif worst > tolerance:
-        reason, kind = f"drop not significant: {where}; {numbers}", "ok"
+    elif loss.loss > tolerance:
+        kind, reason = "ok", f"drop not significant: {where}; {numbers}"
     else:
-        reason, kind = f"no drop beyond the tolerance (largest: {where}; {numbers})", "ok"
-    return GateResult(**base, failed=failed, kind=kind, reason=reason, worst_drop=worst,
-                      drop_ci=[float(lo), float(hi)], p=p, from_budget=a, to_budget=b)
+        kind, reason = "ok", f"no drop beyond the tolerance (largest: {where}; {numbers})"
+    return GateResult(**_base(curve, tolerance), failed=failed, kind=kind, reason=reason, worst_drop=loss.loss,
+                      lower=loss.lower, p=loss.p, from_budget=loss.from_budget, to_budget=loss.to_budget)
 
 
 def restrict_budgets(frame: pd.DataFrame, budgets: list[str] | None) -> pd.DataFrame:
-    """Only the gated budgets; every curve must have all of them, else the gate cannot decide."""
-    data = frame[(frame["status"] == "ok") & (frame["budget"] != "natural")] if "status" in frame else frame
-    if data.empty:
+    """Only the gated budgets; every family must have finished records at all of them."""
+    data = budget_frame(frame)
+    ok = data[data["status"] == "ok"] if "status" in data else data
+    if ok.empty:
         raise UserError("the store has no finished budget records to gate; run a sweep first")
     if budgets is None:
         return data
     if len(budgets) < 2:
         raise UserError("--budgets needs at least two budgets to compare, e.g. 1024,4096")
-    data = data[data["budget"].isin(budgets)]
-    for key, group in frame.groupby(list(RESULT_KEYS), sort=True):
-        present = set(data.loc[data.index.intersection(group.index), "budget"])
-        missing = [b for b in budgets if b not in present]
+    for key, group in ok.groupby(list(RESULT_KEYS), sort=True, observed=True):
+        missing = [b for b in budgets if b not in set(group["budget"].astype(str))]
         if missing:
             name = " / ".join(map(str, key))
             raise UserError(f"{name} has no finished records at budget(s) {', '.join(missing)}; "
                             "run them or leave them out of --budgets")
-    return data
+    return data[data["budget"].astype(str).isin(budgets)]
 
 
 def gated_curves(curves: list[Curve]) -> list[Curve]:
-    """The overall curve of each (model, task, mechanism, strategy); tasks without one (refusal:
-    harmful and benign prompts are different metrics) are gated on each of their strata."""
-    overall = {(c.model, c.task, c.mechanism, c.strategy) for c in curves if c.stratum == "all"}
-    return [c for c in curves
-            if c.stratum == "all" or (c.model, c.task, c.mechanism, c.strategy) not in overall]
+    """Main curves: the overall curve of each family, or for refusal each label's curve."""
+    return [c for c in curves if c.main]
 
 
-def run_gate(frame: pd.DataFrame, *, budgets: list[str] | None = None, tolerance: float = 0.02,
-             alpha: float = 0.05, n_boot: int = 1000, seed: int = 0) -> list[GateResult]:
-    """Gate every curve of a tidy store frame (overall stratum only)."""
-    if tolerance < 0:
+def _descriptive(curve: Curve, tolerance: float) -> GateResult:
+    reason = (f"not gated: {curve.n_items} problems at every budget (the gate needs 10); "
+              "shown for description only")
+    return GateResult(**_base(curve, tolerance), failed=False, kind="descriptive", reason=reason, gated=False)
+
+
+def _gate_family(curves: list[Curve], tolerances: dict[int, float], alpha: float, n_families: int,
+                 ) -> dict[int, GateResult]:
+    """Gate one family's testable curves: main curves and strata share its alpha (4/5 and 1/5)."""
+    out: dict[int, GateResult] = {}
+    groups = {"main": [i for i, c in enumerate(curves) if c.main and not c.descriptive and len(c.budgets) > 1],
+              "strata": [i for i, c in enumerate(curves) if not c.main and not c.descriptive and len(c.budgets) > 1]}
+    both = all(groups.values())
+    for name, members in groups.items():
+        if not members:
+            continue
+        share = (MAIN_SHARE if name == "main" else 1 - MAIN_SHARE) if both else 1.0
+        level, scale = alpha * share / n_families, n_families / share
+        chosen = [curves[i] for i in members]
+        losses = loss_results(chosen, level, scale, [tolerances[i] for i in members])
+        tested = (f"(max over {len(members)} curve(s) of this family, {n_families} famil"
+                  f"{'y' if n_families == 1 else 'ies'} in the store)")
+        for i, curve, loss in zip(members, chosen, losses, strict=True):
+            out[i] = judge(curve, loss, tolerances[i], alpha, tested)
+    return out
+
+
+def run_gate(frame: pd.DataFrame, *, budgets: list[str] | None = None, tolerance: float | None = None,
+             alpha: float = 0.05, n_boot: int = 1000, seed: int = 0, strata: bool = True) -> list[GateResult]:
+    """Gate every family of a tidy store frame: main curves, and strata with enough problems."""
+    if tolerance is not None and tolerance < 0:
         raise UserError(f"--tolerance {tolerance} must be >= 0 (e.g. 0.02 = 2 accuracy points)")
     if not 0.0 < alpha < 0.5:
         raise UserError(f"--alpha {alpha} must be between 0 and 0.5 (default 0.05)")
     data = restrict_budgets(frame, budgets)
-    curves = gated_curves(build_curves(data, n_boot=n_boot, seed=seed))
+    curves = annotate(build_curves(data, n_boot=n_boot, seed=seed), alpha=alpha)
+    curves = curves if strata else gated_curves(curves)
     if not curves:
         raise UserError("no scored records to gate in the store")
-    results = []
-    for curve in curves:
-        result = check_curve(curve, tolerance, alpha)
-        result.trend = str(verdict(curve, alpha=alpha)["verdict"])
-        results.append(result)
-    return results
+    tolerances = {i: c.metric.tolerance if tolerance is None else tolerance for i, c in enumerate(curves)}
+    by_family: dict[tuple[str, ...], list[int]] = {}
+    for i, curve in enumerate(curves):
+        by_family.setdefault(curve.family, []).append(i)
+    testable = [f for f, members in by_family.items() if any(not curves[i].descriptive for i in members)]
+    results: dict[int, GateResult] = {}
+    for members in by_family.values():
+        family = [curves[i] for i in members]
+        gated = _gate_family(family, {k: tolerances[i] for k, i in enumerate(members)}, alpha,
+                             max(1, len(testable)))
+        for k, i in enumerate(members):
+            results[i] = gated.get(k) or _descriptive(curves[i], tolerances[i])
+    ordered = [results[i] for i in range(len(curves))]
+    return [r for r in ordered if r.main] + [r for r in ordered if not r.main]
 
 
 def junit_xml(results: list[GateResult], suite: str = "overthink-gate") -> str:

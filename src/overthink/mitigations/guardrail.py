@@ -6,10 +6,16 @@ on the paired problem bootstrap of the analysis package, the guard-rail compares
 with the best one (loss = best - budget, in "goodness" units) and recommends the smallest budget whose
 loss is within the tolerance:
 
-* rule "point" (default): the point estimate of the loss is <= tolerance; the 95% CI is reported and
-  the recommendation is marked `confident` when the whole CI is within the tolerance;
-* rule "ci": only budgets whose CI upper bound is <= tolerance qualify (the best budget always does),
-  which is conservative with few problems.
+* rule "point" (default): the point estimate of the loss is <= tolerance;
+* rule "ci": only budgets whose loss upper bound (95%) is <= tolerance qualify (the best budget
+  always does), which is conservative with few problems.
+
+The loss of a budget is measured against the best budget *re-chosen in every replicate*
+(max over budgets of the replicate minus this budget), so the uncertainty of which budget is best
+is part of it: the best budget's own loss is not zero by construction, and `confident` (the whole
+interval within the tolerance) means something for it too. Tolerances are in the metric's unit (2
+accuracy points, 0.05 RMSE by default); curves with fewer than 10 common problems are never
+`confident`.
 
 The output is a YAML snippet that clamps each model's thinking budget (`max_reasoning_tokens`) and
 lists the sweep budgets up to the clamp, ready to paste into a deployment or an overthink config.
@@ -67,7 +73,7 @@ def recommend_curve(curve: Curve, tolerance: float, rule: str = "point") -> Reco
     boot = sign * curve.boot_values[:, usable]
     best = int(np.argmax(good))
     losses = good[best] - good
-    boot_losses = boot[:, best:best + 1] - boot
+    boot_losses = np.nanmax(boot, axis=1, keepdims=True) - boot  # against each replicate's own best
     order = np.argsort(tokens[usable], kind="stable")
     chosen, ci = best, [0.0, 0.0]
     for position in order:
@@ -86,16 +92,17 @@ def recommend_curve(curve: Curve, tolerance: float, rule: str = "point") -> Reco
         budget=curve.budgets[index], value=round(float(curve.values[index]), 6),
         best_budget=curve.budgets[int(usable[best])], best_value=round(float(curve.values[usable[best]]), 6),
         loss=round(float(losses[chosen]), 6), loss_ci=[round(v, 6) for v in ci],
-        confident=bool(np.isfinite(ci[1]) and ci[1] <= tolerance), tolerance=tolerance, rule=rule,
+        confident=bool(np.isfinite(ci[1]) and ci[1] <= tolerance and not curve.descriptive),
+        tolerance=tolerance, rule=rule,
         n_items=curve.n_items,
         budgets=[b for b, t in zip(curve.budgets, tokens, strict=True) if np.isfinite(t) and t <= limit],
     )
 
 
-def recommend(frame: pd.DataFrame, *, tolerance: float = 0.02, rule: str = "point", n_boot: int = 1000,
+def recommend(frame: pd.DataFrame, *, tolerance: float | None = None, rule: str = "point", n_boot: int = 1000,
               seed: int = 0) -> list[Recommendation]:
-    """Guard-rails for every (model, task, mechanism, strategy) curve of a tidy store frame."""
-    if tolerance < 0:
+    """Guard-rails for every main curve of a tidy store frame (tolerance None: the metric's own)."""
+    if tolerance is not None and tolerance < 0:
         raise UserError(f"--tolerance {tolerance} must be >= 0 (e.g. 0.02 = 2 accuracy points)")
     if rule not in RULES:
         raise UserError(f"unknown --rule {rule!r}; choose point or ci")
@@ -103,7 +110,8 @@ def recommend(frame: pd.DataFrame, *, tolerance: float = 0.02, rule: str = "poin
     if data.empty:
         raise UserError("the store has no finished budget records; run a sweep first")
     curves = gated_curves(build_curves(data, n_boot=n_boot, seed=seed))
-    out = [r for r in (recommend_curve(c, tolerance, rule) for c in curves) if r is not None]
+    chosen = (recommend_curve(c, c.metric.tolerance if tolerance is None else tolerance, rule) for c in curves)
+    out = [r for r in chosen if r is not None]
     if not out:
         raise UserError("no curve in the store has token budgets to clamp (effort or natural budgets only)")
     return out

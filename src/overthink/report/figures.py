@@ -57,27 +57,76 @@ def _tokens_axis(ax: Any) -> None:
     ax.grid(alpha=0.3)
 
 
+def _xy(curve: Mapping[str, Any]) -> tuple[np.ndarray, ...]:
+    """Tokens, values and band of a curve summary (None -> NaN)."""
+    points = curve["points"]
+
+    def column(name: str) -> np.ndarray:
+        return np.array([p[name] if p[name] is not None else np.nan for p in points], float)
+
+    return column("tokens"), column("value"), column("lo"), column("hi")
+
+
+def _verdict_label(curve: Mapping[str, Any]) -> str:
+    verdict = curve.get("verdict") or {}
+    return f"{verdict.get('arrow', '')} {verdict.get('verdict', '')}".strip()
+
+
 def scaling_curves(curves: Sequence[Mapping[str, Any]], title: str) -> Figure:
-    """Metric vs realized tokens, one line with a 95% CI band per stratum (curve summaries as input)."""
+    """Metric vs realized tokens, one line with its 95% band per curve (curve summaries as input).
+
+    Meant for a family's main curve(s): one or two lines whose bands stay legible. Strata go to
+    `strata_multiples`, one small panel each.
+    """
     fig, axes = _new()
     ax = axes[0][0]
     with plt.rc_context(STYLE):
         for curve in curves:
-            points = curve["points"]
-            x = np.array([p["tokens"] if p["tokens"] is not None else np.nan for p in points], float)
-            y = np.array([p["value"] if p["value"] is not None else np.nan for p in points], float)
-            lo = np.array([p["lo"] if p["lo"] is not None else np.nan for p in points], float)
-            hi = np.array([p["hi"] if p["hi"] is not None else np.nan for p in points], float)
-            verdict = curve.get("verdict", {})
-            label = f"{curve['stratum']} {verdict.get('arrow', '')} {verdict.get('verdict', '')}".strip()
-            width = 2.2 if curve["stratum"] == "all" else 1.2
-            (line,) = ax.plot(x, y, marker="o", linewidth=width, label=label)
+            x, y, lo, hi = _xy(curve)
+            label = f"{curve['stratum']} ({curve['metric']}) {_verdict_label(curve)}".strip()
+            (line,) = ax.plot(x, y, marker="o", linewidth=2.2 if curve.get("main", True) else 1.2, label=label)
             ax.fill_between(x, lo, hi, alpha=0.15, color=line.get_color(), linewidth=0)
         _tokens_axis(ax)
         if curves:
-            ax.set_ylabel(str(curves[0]["metric"]))
+            ax.set_ylabel(" / ".join(dict.fromkeys(str(c["metric"]) for c in curves)))
         ax.set_title(title, loc="left")
         ax.legend(fontsize=7, frameon=False, loc="best")
+        fig.tight_layout()
+    return fig
+
+
+def strata_multiples(main: Mapping[str, Any] | None, strata: Sequence[Mapping[str, Any]], title: str,
+                     columns: int = 4) -> Figure:
+    """One small panel per stratum, its band, and the main curve in grey for reference.
+
+    Descriptive strata (too few common problems for a test) are drawn dashed, without a band, and
+    say so in their panel title, so nobody reads a 2-item line as a finding.
+    """
+    count = max(1, len(strata))
+    ncols = min(columns, count)
+    nrows = int(np.ceil(count / ncols))
+    fig, axes = _new(width=2.6 * ncols + 0.6, height=2.1 * nrows + 0.6, ncols=ncols, nrows=nrows)
+    with plt.rc_context(STYLE):
+        for index in range(nrows * ncols):
+            ax = axes[index // ncols][index % ncols]
+            if index >= len(strata):
+                ax.set_visible(False)
+                continue
+            curve = strata[index]
+            if main is not None:
+                mx, my, _, _ = _xy(main)
+                ax.plot(mx, my, color="#9aa3b2", linewidth=1.0)
+            x, y, lo, hi = _xy(curve)
+            descriptive = bool(curve.get("descriptive"))
+            ax.plot(x, y, marker="o", markersize=3, linewidth=1.3, linestyle="--" if descriptive else "-")
+            if not descriptive:
+                ax.fill_between(x, lo, hi, alpha=0.2, linewidth=0)
+            note = "descriptive" if descriptive else _verdict_label(curve)
+            ax.set_title(f"{curve['stratum']}\n{curve['n_items']} items · {note}", fontsize=7, loc="left")
+            _token_scale(ax, "x")
+            ax.tick_params(labelsize=6)
+            ax.grid(alpha=0.3)
+        fig.suptitle(title, x=0.01, ha="left", fontsize=9)
         fig.tight_layout()
     return fig
 
@@ -116,8 +165,9 @@ def natural_ranks(results: Sequence[Mapping[str, Any]], title: str) -> Figure:
             err = np.array([[r["value"] - r["lo"] for r in ranks],
                             [r["hi"] - r["value"] for r in ranks]], float)
             effect = result["within_item"]["per_doubling"]
+            text = "n/a" if effect is None else f"{effect:+.3f}"
             ax.errorbar(x, y, yerr=np.abs(err), marker="o", capsize=3,
-                        label=f"{result['stratum']} (within-item {effect:+.3f}/doubling)")
+                        label=f"{result['stratum']} (within-item {text}/doubling)")
         ax.set_xlabel("length rank within item (1 = shortest)")
         if results:
             ax.set_ylabel(str(results[0]["metric"]))

@@ -18,7 +18,8 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from overthink import __version__
-from overthink.analysis.summary import Analysis, analyze, findings
+from overthink.analysis.findings import findings
+from overthink.analysis.summary import Analysis, analyze
 from overthink.errors import UserError
 from overthink.report import figures
 
@@ -136,20 +137,36 @@ def _samples(frame: pd.DataFrame, limit: int) -> list[dict[str, Any]]:
     return out
 
 
+def _curve_figures(result: dict[str, Any], figures_dir: Path | None
+                   ) -> dict[tuple[str, str], list[dict[str, str]]]:
+    """Per (model, task): the main curves of each family in one figure, strata as small multiples."""
+    by_family: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for curve in result["curves"]:
+        by_family[(curve["model"], curve["task"], curve["mechanism"], curve["strategy"])].append(curve)
+    out: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    for (model, task, mechanism, strategy), curves in by_family.items():
+        name = f"{model} / {task} ({mechanism}, {strategy})"
+        mains = [c for c in curves if c["main"]]
+        strata = [c for c in curves if not c["main"]]
+        out[(model, task)].append({"caption": f"Main curve(s) with 95% bands: {name}", "png": _img(
+            figures.scaling_curves(mains or curves, name), f"curves-{name}", figures_dir)})
+        if strata:
+            reference = mains[0] if len(mains) == 1 else None
+            caption = (f"Strata of {name}: one panel each (grey: the main curve; dashed: descriptive, "
+                       "fewer than 10 common problems)")
+            out[(model, task)].append({"caption": caption, "png": _img(
+                figures.strata_multiples(reference, strata, name), f"strata-{name}", figures_dir)})
+    return out
+
+
 def build_context(frame: pd.DataFrame, analysis: Analysis, title: str, max_samples: int = 200,
                   figures_dir: Path | None = None) -> dict[str, Any]:
     """Everything the template shows; figures rendered here, text left for Jinja2 to escape."""
     result = analysis.to_json()
     sections: dict[tuple[str, str], dict[str, Any]] = defaultdict(
         lambda: {"figures": [], "did": [], "natural_vs_zero": [], "compliance": []})
-    by_curve: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for curve in result["curves"]:
-        by_curve[(curve["model"], curve["task"], curve["mechanism"], curve["strategy"])].append(curve)
-    for (model, task, mechanism, strategy), curves in by_curve.items():
-        name = f"{model} / {task} ({mechanism}, {strategy})"
-        sections[(model, task)]["figures"].append(
-            {"caption": f"Scaling curves: {name}", "png": _img(figures.scaling_curves(curves, name),
-                                                               f"curves-{name}", figures_dir)})
+    for where, made in _curve_figures(result, figures_dir).items():
+        sections[where]["figures"].extend(made)
     for (model, task), section in sections.items():
         sub = frame[(frame["model"] == model) & (frame["task"] == task) & (frame["status"] == "ok")]
         budgets = list(dict.fromkeys(p["budget"] for c in result["curves"]
@@ -172,12 +189,18 @@ def build_context(frame: pd.DataFrame, analysis: Analysis, title: str, max_sampl
             section["figures"].append({"caption": "Compute frontier by strategy", "png": _img(
                 figures.compute_frontier(frontier, f"{model} / {task}", "metric"), f"frontier-{model}-{task}",
                 figures_dir)})
-        for key in ("did", "natural_vs_zero", "compliance"):
-            section[key] = [i for i in result[key] if i["model"] == model and i["task"] == task]
+        for part in ("did", "natural_vs_zero", "compliance"):
+            section[part] = [i for i in result[part] if i["model"] == model and i["task"] == task]
         section["natural"] = natural
+    curves = result["curves"]
+    found = findings(analysis)
     return {
         "title": title, "version": __version__, "settings": result["settings"], "counts": result["counts"],
-        "curves": result["curves"], "warnings": analysis.warnings, "findings": findings(result),
+        "main_curves": [c for c in curves if c["main"]],
+        "tested_strata": [c for c in curves if not c["main"] and not c["descriptive"]],
+        "descriptive_strata": [c for c in curves if not c["main"] and c["descriptive"]],
+        "parse_failures": result["parse_failures"], "warnings": analysis.warnings,
+        "headlines": [f.text for f in found if f.headline], "notes": [f.text for f in found if not f.headline],
         "sections": [{"model": m, "task": t, **s} for (m, t), s in sorted(sections.items())],
         "samples": _samples(frame, max_samples), "max_samples": max_samples,
     }
