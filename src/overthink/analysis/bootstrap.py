@@ -213,24 +213,31 @@ def family_curve(family: FamilyData, mask: np.ndarray, metric: str, stratum: str
     if not scored.any():
         return None
     items = family.items[mask]
-    budgets = [b for b in family.budgets if (rows["budget"].astype(str).to_numpy()[scored] == b).any()]
-    cols = pd.Index(budgets).get_indexer(pd.Index(rows["budget"].astype(str)))
+    labels = rows["budget"].astype(str).to_numpy()
+    present_budgets = set(pd.unique(labels[scored]).tolist())
+    budgets = [b for b in family.budgets if b in present_budgets]
+    cols = pd.Index(budgets).get_indexer(pd.Index(labels))
     in_curve = cols >= 0
     n_all, k = len(family.item_index), len(budgets)
     use = scored & in_curve
     y, present = item_means(items[use], cols[use], values[use], n_all, k)
-    stratum_items = np.unique(items)
+    stratum_items = np.flatnonzero(np.bincount(items, minlength=n_all) > 0)
     common = stratum_items[present[stratum_items].all(axis=1)]
+    in_common = np.zeros(n_all, dtype=bool)
+    in_common[common] = True
     missing = _missing(rows, items, cols, scored, stratum_items, present, budgets)
     tokens = rows["realized"].to_numpy(float)
     has_t = use & np.isfinite(tokens)
     t, tmask = item_means(items[has_t], cols[has_t], tokens[has_t], n_all, k)
-    requested = rows[in_curve].groupby(rows["budget"].astype(str)[in_curve], observed=True)["budget_tokens"].first()
+    requested = rows["budget_tokens"][in_curve].groupby(labels[in_curve]).first()
     info = info or metric_info(family.key[1], metric)
     key = (*family.key, stratum)
-    return _assemble(key, info, budgets, requested.reindex(budgets).to_numpy(float), y[common], t[common],
-                     tmask[common], family.weights[:, common], main, int(use[np.isin(items, common)].sum()),
-                     len(stratum_items), missing)
+    if common.size < n_all:  # a copy of the weights only when some items are not compared
+        y, t, tmask, weights = y[common], t[common], tmask[common], family.weights[:, common]
+    else:
+        weights = family.weights
+    return _assemble(key, info, budgets, requested.reindex(budgets).to_numpy(float), y, t, tmask, weights, main,
+                     int(use[in_common[items]].sum()), len(stratum_items), missing)
 
 
 def _missing(rows: pd.DataFrame, items: np.ndarray, cols: np.ndarray, scored: np.ndarray,
@@ -243,7 +250,9 @@ def _missing(rows: pd.DataFrame, items: np.ndarray, cols: np.ndarray, scored: np
         if lacking.size == 0:
             out.append(Missing(budget, 0, 0, 0))
             continue
-        at = (cols == j) & np.isin(items, lacking)
+        lacks = np.zeros(present.shape[0], dtype=bool)
+        lacks[lacking] = True
+        at = (cols == j) & lacks[items]
         ok_rows = set(items[at & (status == "ok") & ~scored].tolist())
         error_rows = set(items[at & (status != "ok")].tolist()) - ok_rows
         out.append(Missing(budget, len(error_rows), len(ok_rows), int(lacking.size) - len(ok_rows | error_rows)))

@@ -135,19 +135,28 @@ def within_item_slope(items: np.ndarray, x: np.ndarray, y: np.ndarray, n_items: 
     return point, boot, pooled
 
 
-def _within(sub: pd.DataFrame, values: np.ndarray, n_boot: int, rng: np.random.Generator,
-            alpha: float) -> WithinItem:
+@dataclass(frozen=True)
+class NaturalFamily:
+    """One family's natural records with its item codes and shared bootstrap weights (one draw of
+    problems for every stratum, rank curve and within-item effect of the family)."""
+
+    codes: pd.Series  # item position of every row, aligned with the rows
+    n_items: int
+    weights: np.ndarray
+
+
+def _within(sub: pd.DataFrame, values: np.ndarray, family: NaturalFamily, alpha: float) -> WithinItem:
     """Within-item effect over every item with >= 2 scored samples."""
     counts = sub.groupby("sample_id", observed=True)["realized"].transform("size").to_numpy()
     keep = counts >= 2
-    items, labels = pd.factorize(sub["sample_id"].to_numpy()[keep], sort=True)
+    items = family.codes.loc[sub.index].to_numpy()[keep]
     x = np.log1p(sub["realized"].to_numpy(float)[keep])
-    if len(labels) == 0:
+    n_used = int(np.unique(items).size) if items.size else 0
+    if n_used == 0:
         return WithinItem(0, 0, math.nan, None, math.nan)
-    weights = resample_weights(len(labels), n_boot, rng)
-    slope, boot, pooled = within_item_slope(items, x, values[keep], len(labels), weights)
-    interval = two_sided(slope, boot, alpha) if len(labels) >= MIN_ITEMS else None
-    return WithinItem(len(labels), int(keep.sum()), slope * LOG2, interval, pooled * LOG2)
+    slope, boot, pooled = within_item_slope(items, x, values[keep], family.n_items, family.weights)
+    interval = two_sided(slope, boot, alpha) if n_used >= MIN_ITEMS else None
+    return WithinItem(n_used, int(keep.sum()), slope * LOG2, interval, pooled * LOG2)
 
 
 def analyze_natural(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
@@ -159,6 +168,9 @@ def analyze_natural(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
         return out
     for key, group in data.groupby(list(CURVE_KEYS), sort=True, observed=True):
         model, task, mechanism, strategy = (str(k) for k in key)
+        codes, index = pd.factorize(group["sample_id"].astype(str), sort=True)
+        family = NaturalFamily(pd.Series(codes, index=group.index), len(index),
+                               resample_weights(len(index), n_boot, curve_seed(seed, "natural", *key)))
         for stratum in strata_masks(group, task, task_metric(task)):
             sub = group[stratum.mask.to_numpy()]
             sub = sub[record_values(sub, stratum.metric).notna().to_numpy()]
@@ -166,7 +178,7 @@ def analyze_natural(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
             if size < 2:
                 continue
             ident = (model, task, mechanism, strategy, stratum.label)
-            out.append(_one(sub, ranked, size, left_out, stratum.metric, ident, n_boot, seed, alpha))
+            out.append(_one(sub, ranked, size, left_out, stratum.metric, ident, family, alpha))
     return out
 
 
@@ -176,30 +188,27 @@ def _effect_values(sub: pd.DataFrame, metric: str, rmse: bool) -> np.ndarray:
 
 
 def _one(sub: pd.DataFrame, ranked: pd.DataFrame, size: int, left_out: int, metric: str,
-         ident: tuple[str, ...], n_boot: int, seed: int, alpha: float) -> NaturalResult:
+         ident: tuple[str, ...], family: NaturalFamily, alpha: float) -> NaturalResult:
     info = metric_info(ident[1], metric)
-    items, labels = pd.factorize(ranked["sample_id"], sort=True)
+    items = family.codes.loc[ranked.index].to_numpy()
     ranks = ranked["rank"].to_numpy(np.int64)
-    y, mask = item_means(items, ranks, record_values(ranked, metric).to_numpy(float), len(labels), size)
-    t, tmask = item_means(items, ranks, ranked["realized"].to_numpy(float), len(labels), size)
-    weights = resample_weights(len(labels), n_boot, curve_seed(seed, "natural-ranks", *ident))
-    ones = np.ones((1, len(labels)))
-    point, boot = weighted_means(ones, y, mask)[0], weighted_means(weights, y, mask)
+    y, mask = item_means(items, ranks, record_values(ranked, metric).to_numpy(float), family.n_items, size)
+    t, tmask = item_means(items, ranks, ranked["realized"].to_numpy(float), family.n_items, size)
+    ones = np.ones((1, family.n_items))
+    point, boot = weighted_means(ones, y, mask)[0], weighted_means(family.weights, y, mask)
     if info.rmse:
         point, boot = np.sqrt(point), np.sqrt(boot)
     bounds = [percentile(boot[:, r]) for r in range(size)]
     rank_tokens = weighted_means(ones, t, tmask)[0]
     censored = sub["censored"].astype(bool).to_numpy() if "censored" in sub else np.zeros(len(sub), bool)
-    within = _within(sub, _effect_values(sub, metric, info.rmse), n_boot,
-                     curve_seed(seed, "natural", *ident), alpha)
+    within = _within(sub, _effect_values(sub, metric, info.rmse), family, alpha)
     uncensored = None
     if censored.any():
         clean = sub[~censored]
-        uncensored = _within(clean, _effect_values(clean, metric, info.rmse), n_boot,
-                             curve_seed(seed, "natural-uncensored", *ident), alpha)
+        uncensored = _within(clean, _effect_values(clean, metric, info.rmse), family, alpha)
     return NaturalResult(
         model=ident[0], task=ident[1], mechanism=ident[2], strategy=ident[3], stratum=ident[4],
-        metric=info.name, higher_is_better=info.higher_is_better, n_items=len(labels),
+        metric=info.name, higher_is_better=info.higher_is_better, n_items=int(np.unique(items).size),
         samples_per_item=size, items_left_out=left_out, censored=int(censored.sum()),
         ranks=tuple(RankPoint(r + 1, float(tok), float(v), lo, hi)
                     for r, (tok, v, (lo, hi)) in enumerate(zip(rank_tokens, point, bounds, strict=True))),

@@ -125,13 +125,14 @@ def snippet(recommendations: list[Recommendation]) -> str:
             "model": r.model, "task": r.task, "mechanism": r.mechanism, "strategy": r.strategy,
             "max_reasoning_tokens": r.max_reasoning_tokens, "budgets": r.budgets, "metric": r.metric,
             "value": r.value, "best_budget": r.best_budget, "best_value": r.best_value, "loss": r.loss,
-            "loss_ci": r.loss_ci, "confident": r.confident,
+            "loss_ci": r.loss_ci, "confident": r.confident, "tolerance": r.tolerance,
         }
         if r.stratum != "all":
             entry["stratum"] = r.stratum
         entries.append(entry)
     rule = recommendations[0].rule if recommendations else "point"
-    tolerance = recommendations[0].tolerance if recommendations else 0.0
+    tolerances = sorted({r.tolerance for r in recommendations})
+    tolerance = tolerances[0] if len(tolerances) == 1 else "the metric's tolerance"
     header = (
         "# Budget guard-rail written by `overthink recommend`.\n"
         f"# Per model and task: the smallest budget within {tolerance} of the best budget (rule: {rule};\n"
