@@ -17,7 +17,7 @@ matrix product `W @ Y`. That is what makes a million records with 1,000 replicat
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,6 +47,16 @@ class Missing:
     @property
     def total(self) -> int:
         return self.error + self.unparsed + self.absent
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    budget: str
+    requested: float | None
+    tokens: float | None
+    value: float | None
+    lo: float | None
+    hi: float | None
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,13 @@ class Curve:
         """Too few common items for a bootstrap to estimate its own variance: shown, never tested."""
         return self.n_items < MIN_ITEMS
 
+    @property
+    def points(self) -> list[CurvePoint]:
+        """One point per budget (NaN as None), in reasoning order."""
+        return [CurvePoint(b, _num(r), _num(t), _num(v), _num(lo), _num(hi))
+                for b, r, t, v, lo, hi in zip(self.budgets, self.requested, self.tokens, self.values, self.lo,
+                                              self.hi, strict=True)]
+
     def to_json(self) -> dict[str, Any]:
         """JSON-ready view without the bootstrap matrices."""
         return {
@@ -98,12 +115,7 @@ class Curve:
             "n_items_total": self.n_items_total, "n_records": self.n_records,
             "missing": [{"budget": m.budget, "error": m.error, "unparsed": m.unparsed, "absent": m.absent}
                         for m in self.missing if m.total],
-            "points": [
-                {"budget": b, "requested": _num(r), "tokens": _num(t), "value": _num(v), "lo": _num(lo),
-                 "hi": _num(hi)}
-                for b, r, t, v, lo, hi in zip(self.budgets, self.requested, self.tokens, self.values,
-                                              self.lo, self.hi, strict=True)
-            ],
+            "points": [asdict(point) for point in self.points],
             "verdict": self.verdict.to_json() if self.verdict is not None else None,
             "phases": self.phases.to_json() if self.phases is not None else None,
         }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
@@ -18,6 +18,11 @@ from rich.table import Table
 
 from overthink.cli.common import stderr_console, stdout_console
 from overthink.errors import UserError
+
+if TYPE_CHECKING:
+    from overthink.analysis.bootstrap import Curve
+    from overthink.analysis.phases import Phases
+    from overthink.analysis.summary import Analysis
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="store file written by `overthink run`")]
 BootOpt = Annotated[int, typer.Option("--boot", help="bootstrap replicates (problems resampled)")]
@@ -38,85 +43,86 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def _phase_text(phases: dict[str, Any] | None) -> str:
-    if not phases or not phases.get("segments") or not phases.get("n_breakpoints"):
+def _phase_text(phases: Phases | None) -> str:
+    if phases is None or not phases.segments or not phases.n_breakpoints:
         return "-"
-    points = ", ".join(f"{b['tokens']:.0f}" for b in phases["breakpoints"])
-    return str(phases["pattern"]) + (f" @ {points}" if points else "")
+    points = ", ".join(f"{b.tokens:.0f}" for b in phases.breakpoints)
+    return phases.pattern + (f" @ {points}" if points else "")
 
 
-def _curve_name(curve: dict[str, Any]) -> str:
-    mode = "" if (curve["mechanism"], curve["strategy"]) == ("forced", "single") else \
-        f" ({curve['mechanism']}, {curve['strategy']})"
-    return f"{curve['model']} / {curve['task']}{mode} / {curve['stratum']}"
+def _curve_name(curve: Curve) -> str:
+    mode = "" if (curve.mechanism, curve.strategy) == ("forced", "single") else \
+        f" ({curve.mechanism}, {curve.strategy})"
+    return f"{curve.model} / {curve.task}{mode} / {curve.stratum}"
 
 
-def verdict_table(curves: list[dict[str, Any]], title: str) -> Table:
+def verdict_table(curves: list[Curve], title: str) -> Table:
     """Verdicts of tested curves: fits a 100-column terminal (cells fold, nothing is cut)."""
     table = Table(title=title, title_justify="left")
     for name in ("curve", "n", "trend", "change [CI]", "p", "largest loss [≥ bound]", "p loss", "phases"):
         table.add_column(name, overflow="fold")
     for curve in curves:
-        verdict = curve["verdict"]
-        ci = verdict.get("ci") or [None, None]
-        loss = verdict.get("loss")
-        loss_text = (f"{_fmt(loss['loss'])} {escape(str(loss['from']))}→{escape(str(loss['to']))} "
-                     f"[≥{_fmt(loss['lower'])}]" if loss else "-")
+        verdict = curve.verdict
+        if verdict is None:
+            continue
+        ci = verdict.ci or (None, None)
+        loss = verdict.loss
+        loss_text = (f"{_fmt(loss.loss)} {escape(loss.from_budget)}→{escape(loss.to_budget)} [≥{_fmt(loss.lower)}]"
+                     if loss else "-")
         table.add_row(
-            escape(_curve_name(curve)), str(curve["n_items"]), f"{verdict['arrow']} {verdict['verdict']}",
-            f"{_fmt(verdict.get('effect'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]", _fmt(verdict.get("p"), 4),
-            loss_text, _fmt(loss["p"], 4) if loss else "-", escape(_phase_text(curve.get("phases"))),
+            escape(_curve_name(curve)), str(curve.n_items), f"{verdict.arrow} {verdict.call}",
+            f"{_fmt(verdict.effect)} [{_fmt(ci[0])}, {_fmt(ci[1])}]", _fmt(verdict.p, 4),
+            loss_text, _fmt(loss.p, 4) if loss else "-", escape(_phase_text(curve.phases)),
         )
     return table
 
 
-def _print_curves(result: dict[str, Any]) -> None:
+def _print_curves(result: Analysis) -> None:
     """Main curves, then tested strata, then one line for the descriptive ones."""
     out = stdout_console
-    curves = result["curves"]
-    main = [c for c in curves if c["main"]]
-    strata = [c for c in curves if not c["main"] and not c["descriptive"]]
-    small = [c for c in curves if not c["main"] and c["descriptive"]]
-    alpha = result["settings"]["alpha"]
-    out.print(verdict_table(main, f"Main curves (x = mean realized reasoning tokens; family-wise alpha {alpha})"))
+    strata = [c for c in result.strata_curves if not c.descriptive]
+    small = [c for c in result.strata_curves if c.descriptive]
+    alpha = result.settings["alpha"]
+    out.print(verdict_table(result.main_curves,
+                            f"Main curves (x = mean realized reasoning tokens; family-wise alpha {alpha})"))
     if strata:
         out.print(verdict_table(strata, "Strata with at least 10 common problems (same family-wise control)"))
     if small:
         out.print(escape(f"{len(small)} strata have fewer than 10 common problems: descriptive only, no verdict "
                          "(see --json or the report)."))
-    for curve in curves:
-        if curve["missing"] and curve["main"]:
-            lost = "; ".join(f"{m['budget']}: {m['error']} errored, {m['unparsed']} unparsed, {m['absent']} absent"
-                             for m in curve["missing"])
-            out.print(escape(f"{_curve_name(curve)}: compared on {curve['n_items']} of {curve['n_items_total']} "
+    for curve in result.main_curves:
+        lost = "; ".join(f"{m.budget}: {m.error} errored, {m.unparsed} unparsed, {m.absent} absent"
+                         for m in curve.missing if m.total)
+        if lost:
+            out.print(escape(f"{_curve_name(curve)}: compared on {curve.n_items} of {curve.n_items_total} "
                              f"items present at every budget ({lost})."))
-    for curve in result["parse_failures"]:
-        shares = ", ".join(f"{p['budget']}: {p['value']:.0%}" for p in curve["points"])
-        out.print(escape(f"unparsed answers {curve['model']} / {curve['task']}: {shares} "
-                         f"({curve['verdict']['arrow']} {curve['verdict']['verdict']})"))
+    for curve in result.parse_failures:
+        shares = ", ".join(f"{b}: {v:.0%}" for b, v in zip(curve.budgets, curve.values, strict=True))
+        call = curve.verdict.call if curve.verdict else "-"
+        out.print(escape(f"unparsed answers {curve.model} / {curve.task}: {shares} ({call})"))
 
 
-def _print_diagnostics(result: dict[str, Any]) -> None:
+def _print_diagnostics(result: Analysis) -> None:
     out = stdout_console
-    for item in result["did"]:
-        last = item["by_budget"][-1]
-        groups = ("zero-shot", "k-shot") if item["comparison"] == "shots" else ("treated", "control")
+    for item in result.did:
+        last = item.steps[-1]
+        groups = ("zero-shot", "k-shot") if item.comparison == "shots" else ("treated", "control")
+        iv = last.interval
+        interval = f"[{_fmt(iv.lo)}, {_fmt(iv.hi)}], p={_fmt(iv.p, 4)}" if iv else "(too few items for an interval)"
         out.print(escape(
-            f"DiD {item['model']} / {item['task']} ({item['metric']}, {item['n_treated']} {groups[0]} vs "
-            f"{item['n_control']} {groups[1]} items, {item['baseline']}→{last['budget']}): {groups[0]} drop "
-            f"{last['treated_drop']:.3f}, {groups[1]} drop {last['control_drop']:.3f}, difference "
-            f"{last['did']:.3f} [{_fmt(last['ci'][0])}, {_fmt(last['ci'][1])}], p={_fmt(last['p'], 4)}"))
-    for item in result["looping"]:
-        shares = ", ".join(f"{r['budget']}: {r['looping_share']:.0%}" for r in item["by_budget"])
-        out.print(escape(f"looping traces {item['model']} / {item['task']}: {shares}"))
-    for item in result["natural_vs_zero"]:
+            f"DiD {item.model} / {item.task} ({item.metric}, {item.n_treated} {groups[0]} vs {item.n_control} "
+            f"{groups[1]} items, {item.baseline}→{last.budget}): {groups[0]} drop {last.treated_drop:.3f}, "
+            f"{groups[1]} drop {last.control_drop:.3f}, difference {last.did:.3f} {interval}"))
+    for loop in result.looping:
+        shares = ", ".join(f"{r['budget']}: {r['looping_share']:.0%}" for r in loop["by_budget"])
+        out.print(escape(f"looping traces {loop['model']} / {loop['task']}: {shares}"))
+    for pair in result.natural_vs_zero:
         out.print(escape(
-            f"natural end vs budget 0 {item['model']} / {item['task']}: {item['natural']:.3f} vs "
-            f"{item['budget0']:.3f} (difference {item['difference']:.3f} [{_fmt(item['ci'][0])}, "
-            f"{_fmt(item['ci'][1])}], same answer {item['same_answer_share']:.0%})"))
-    for item in result["compliance"]:
-        for warning in item["warnings"]:
-            stderr_console.print(escape(f"warning: {item['model']} / {item['task']}: {warning}"))
+            f"natural end vs budget 0 {pair['model']} / {pair['task']}: {pair['natural']:.3f} vs "
+            f"{pair['budget0']:.3f} (difference {pair['difference']:.3f} [{_fmt(pair['ci'][0])}, "
+            f"{_fmt(pair['ci'][1])}], same answer {pair['same_answer_share']:.0%})"))
+    for warning in result.warnings:
+        stderr_console.print(escape(f"warning: {warning}"))
 
 
 def analyze_cmd(
@@ -125,22 +131,23 @@ def analyze_cmd(
     n_boot: BootOpt = 1000, seed: SeedOpt = 0, alpha: AlphaOpt = 0.05,
 ) -> None:
     """Verdict table (model x task x stratum): trend, effect with CI, p-values, phases; diagnostics."""
+    from overthink.analysis.findings import findings
     from overthink.analysis.frame import load
     from overthink.analysis.summary import analyze
 
     _check_args(n_boot, alpha)
-    result = analyze(load(store), n_boot=n_boot, seed=seed, alpha=alpha).to_json()
+    analysis = analyze(load(store), n_boot=n_boot, seed=seed, alpha=alpha)
     if as_json:
-        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(analysis.to_json(), indent=2, ensure_ascii=False))
         return
-    if not result["curves"]:
+    if not analysis.curves:
         stdout_console.print(f"no finished records with budgets in {escape(str(store))}")
         return
-    _print_curves(result)
-    _print_diagnostics(result)
+    _print_curves(analysis)
+    _print_diagnostics(analysis)
     stdout_console.print("\n[bold]Findings[/]")
-    for finding in result["findings"]:
-        stdout_console.print(escape(f"- {finding['text']}"))
+    for finding in findings(analysis):
+        stdout_console.print(escape(f"- {finding.text}"))
 
 
 def report_cmd(

@@ -192,14 +192,13 @@ def build_context(frame: pd.DataFrame, analysis: Analysis, title: str, max_sampl
         for part in ("did", "natural_vs_zero", "compliance"):
             section[part] = [i for i in result[part] if i["model"] == model and i["task"] == task]
         section["natural"] = natural
-    curves = result["curves"]
     found = findings(analysis)
     return {
-        "title": title, "version": __version__, "settings": result["settings"], "counts": result["counts"],
-        "main_curves": [c for c in curves if c["main"]],
-        "tested_strata": [c for c in curves if not c["main"] and not c["descriptive"]],
-        "descriptive_strata": [c for c in curves if not c["main"] and c["descriptive"]],
-        "parse_failures": result["parse_failures"], "warnings": analysis.warnings,
+        "title": title, "version": __version__, "settings": analysis.settings, "counts": analysis.counts,
+        "main_curves": analysis.main_curves,
+        "tested_strata": [c for c in analysis.strata_curves if not c.descriptive],
+        "descriptive_strata": [c for c in analysis.strata_curves if c.descriptive],
+        "parse_failures": analysis.parse_failures, "warnings": analysis.warnings,
         "headlines": [f.text for f in found if f.headline], "notes": [f.text for f in found if not f.headline],
         "sections": [{"model": m, "task": t, **s} for (m, t), s in sorted(sections.items())],
         "samples": _samples(frame, max_samples), "max_samples": max_samples,
