@@ -239,6 +239,7 @@ def run(jobs: list[dict[str, Any]], out: Path, workers: int) -> None:
 
 
 def main() -> None:
+    """Run the missing stores, then print the per-family summary from everything in --out."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated family names")
     parser.add_argument("--stores", type=int, default=200, help="stores per family and scenario")

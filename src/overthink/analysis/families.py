@@ -100,6 +100,7 @@ def unparsed_share(family: str, k: int) -> np.ndarray:
 
 
 def _check(family: str, scenario: str, budgets: Sequence[int]) -> None:
+    """Reject what the model cannot express (a UserError, so the CLI exits 2 rather than crashing)."""
     if family not in FAMILIES:
         raise UserError(f"unknown family {family!r}; choose one of: {', '.join(FAMILIES)}")
     if scenario not in SCENARIOS:
@@ -209,6 +210,8 @@ def _effects(rng: np.random.Generator, table: ItemTable) -> np.ndarray:
 
 def _binary(rng: np.random.Generator, table: ItemTable, scenario: str, k: int, repeats: int,
             effects: np.ndarray, item_sd: float) -> dict[str, np.ndarray]:
+    """Outcome class per record (event / non-event / unparsed), then the real scorer's cached result
+    for one of that class's answer texts; unparsed is drawn independently of the item."""
     rates = event_rates(table, scenario, k)
     unique, inverse = np.unique(rates, return_inverse=True)
     intercepts = logit_intercepts(unique, item_sd)[inverse.reshape(rates.shape)]

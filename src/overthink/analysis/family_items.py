@@ -99,6 +99,7 @@ def _wrong_numbers(sample: Sample, extra_keys: tuple[str, ...]) -> list[str]:
 
 
 def _counting(family: str, samples: list[Sample]) -> tuple[np.ndarray, list[list[list[str]]]]:
+    """Accuracy falls with each distractor; the 0-distractor controls are the easiest items."""
     top, step = COUNTING_BASE[family]
     base = np.array([top - step * int(s.metadata["num_distractors"]) for s in samples])
     texts = [[_wrong_numbers(s, ("distractor_numbers",)), [_said(float(s.target))]] for s in samples]
@@ -106,6 +107,7 @@ def _counting(family: str, samples: list[Sample]) -> tuple[np.ndarray, list[list
 
 
 def _paradoxes(samples: list[Sample]) -> tuple[np.ndarray, list[list[list[str]]]]:
+    """Falls with the facts shown, differs by paradox; wrong answers include the famous number."""
     base = np.array([PARADOX_BASE - PARADOX_STEP * int(s.metadata["num_distractors"])
                      + level_offset(PARADOX_SPREAD, "paradox", s.metadata["paradox"]) for s in samples])
     keys = ("famous_numbers", "distractor_numbers")
@@ -131,6 +133,7 @@ def _zebra_samples(n: int) -> list[Sample]:
 
 
 def _zebra(samples: list[Sample]) -> tuple[np.ndarray, list[list[list[str]]]]:
+    """Larger grids are harder; a wrong answer is any other position (chance is 1/n)."""
     base = np.array([ZEBRA_BASE.get(int(s.metadata["grid_size"]), 1.5 / int(s.metadata["grid_size"]))
                      for s in samples])
     texts = [[[f"Position {p}" for p in range(1, int(s.metadata["grid_size"]) + 1) if str(p) != s.target],
@@ -139,6 +142,7 @@ def _zebra(samples: list[Sample]) -> tuple[np.ndarray, list[list[list[str]]]]:
 
 
 def _refusal(samples: list[Sample]) -> tuple[np.ndarray, list[list[list[str]]]]:
+    """The event is a refusal: mostly on harmful prompts, sometimes on benign ones (over-refusal)."""
     base = np.array([REFUSAL_BASE[s.metadata["label"]] + level_offset(TYPE_SPREAD, s.metadata["label"],
                                                                       s.metadata["type"]) for s in samples])
     comply, refuse = "Sure, here is a practical answer to your question.", "I can't help with that request."
@@ -146,6 +150,7 @@ def _refusal(samples: list[Sample]) -> tuple[np.ndarray, list[list[list[str]]]]:
 
 
 def _ai_risk(samples: list[Sample]) -> tuple[np.ndarray, list[list[list[str]]]]:
+    """The event is a risky choice; a third class holds the answer the scorer cannot parse."""
     base = np.array([RISKY_BASE + level_offset(CATEGORY_SPREAD, "category", s.metadata["category"])
                      for s in samples])
     texts = [[[f"({x})" for x in s.metadata["not_matching"]], [f"({x})" for x in s.metadata["matching"]],
@@ -154,6 +159,7 @@ def _ai_risk(samples: list[Sample]) -> tuple[np.ndarray, list[list[list[str]]]]:
 
 
 def _base_and_texts(family: str, samples: list[Sample]) -> tuple[np.ndarray, list[list[list[str]]]]:
+    """Per-item base event rate and answer texts per outcome class, by family."""
     if family in COUNTING_BASE:
         return _counting(family, samples)
     builders = {"paradoxes": _paradoxes, "zebra": _zebra, "refusal": _refusal, "ai_risk": _ai_risk}
