@@ -1,0 +1,274 @@
+"""Calibrate the verdicts and the release gate on simulated stores with every task family's real structure.
+
+For each family of `overthink.analysis.families` and each scenario (flat, drop5, drop10, tail4), S
+seeded stores are simulated and analysed as `overthink analyze` and `overthink gate` do, and per
+family we report:
+
+* gate_fpr      share of flat stores on which the gate fails (any gated curve);
+* headline_fpr  share of flat stores on which any curve the analysis would headline is `inverse`;
+* power5/10     share of drop5 / drop10 stores on which the gate fails;
+* power_tail4   share of tail4 stores (0.70, 0.80, 0.80, 0.76; 300 items) on which the gate fails;
+* coverage      share of the main curve's per-budget 95% intervals (all scenarios) that contain the
+                true population value (`families.true_curve`).
+
+Resumable: every finished store is one JSON line in --out, written as it finishes; a rerun skips the
+(family, scenario, index) entries already there with the same settings, so a kill loses at most the
+stores in flight. Two worker processes, each with single-threaded BLAS (set before numpy loads).
+Results of other settings (--boot, --error-share, --seed) in the same file are kept but not mixed in.
+
+Cost, measured on the shared 2-core machine: 0.06-0.20 CPU-seconds per store (ai_risk cheapest,
+paradoxes dearest; the bootstrap is a small part, 500 or 1000 replicates cost the same within noise),
+840 stores in 56 s wall on two workers, so the default 200 stores x 4 scenarios x 7 families = 5,600
+stores take about 6-7 minutes (twice that if other jobs hold one of the cores).
+
+Output: one line per family, `family=refusal gate_fpr=0.85 headline_fpr=0.25 power5=... stores=200`;
+with --json, stdout is one JSON document with Monte-Carlo standard errors (the lines go to stderr).
+Usage: python benchmarks/calibration.py [--families refusal,grades] [--stores 200] [--boot 1000]
+       [--error-share 0.05] [--out benchmarks/results/calibration.jsonl] [--json]
+"""
+
+# ruff: noqa: E402  (the thread settings must precede the numpy import)
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+             "VECLIB_MAXIMUM_THREADS"):
+    os.environ[_var] = "1"  # before numpy is imported, here and in the (forked) workers
+
+import argparse
+import hashlib
+import json
+import math
+import multiprocessing
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from overthink.analysis.families import FAMILIES, SCENARIOS, main_stratum, simulate_family, true_curve
+from overthink.analysis.frame import tidy
+
+# ---- adapter: every call into the analysis API (which is being rewritten) lives here --------------
+# Assumes today's API: summary.analyze(frame, n_boot, seed) -> Analysis with .curves (Curve: .stratum,
+# .verdict["verdict"], .budgets, .values, .lo, .hi); gate.run_gate(frame, n_boot, seed, tolerance,
+# alpha) -> [GateResult(.failed)], and that it equals gate.check_curve over gate.gated_curves of the
+# analysis's curves. Seeds are per store so stores are independent replications.
+
+
+def run_analysis(frame: pd.DataFrame, n_boot: int, seed: int, *, full: bool = False) -> Any:
+    """The curves and verdicts `overthink analyze` computes (CLI defaults: alpha 0.05, phases on).
+
+    `analyze` also runs the diagnostics and failure-mode tables, which no verdict reads and which
+    cost half of a store's time (grades' spurious-correlation table most), so by default only its
+    curve steps run, in its order; `full=True` calls `analyze` itself (done on every index-0 store,
+    and the run stops if the verdicts or intervals ever differ).
+    """
+    from overthink.analysis import summary, trends
+    from overthink.analysis.bootstrap import build_curves
+
+    if full:
+        return summary.analyze(frame, n_boot=n_boot, seed=seed)
+    curves = build_curves(summary.slim(frame), n_boot=n_boot, seed=seed)
+    trends.annotate(curves)
+    trends.annotate_phases(curves)
+    return summary.Analysis(curves=curves)
+
+
+def same_calls(fast: Any, full: Any) -> bool:
+    """Do two analyses agree on every curve's stratum, verdict and interval (the adapter's self-check)?"""
+    def calls(analysis: Any) -> list[tuple[str, str, list[float | None]]]:
+        return [(str(c.stratum), str(c.verdict["verdict"]),
+                 [None if np.isnan(x) else round(float(x), 9) for x in np.r_[c.lo, c.hi]]) for c in analysis.curves]
+
+    return calls(fast) == calls(full)
+
+
+def gate_fails(frame: pd.DataFrame, analysis: Any, n_boot: int, seed: int, *, exact: bool = False) -> bool:
+    """What `overthink gate` exits 1 on (CLI defaults: all budgets, tolerance 0.02, alpha 0.05).
+
+    `run_gate` rebuilds the very curves `analyze` built (same ok, non-natural records, same seed, so
+    the same bootstrap replicates), so by default the gate's rule runs on the analysis's curves,
+    which saves a third of the per-store time; `exact=True` calls `run_gate` itself (the benchmark
+    does so on every store with index 0 and stops if the two ever disagree).
+    """
+    from overthink.mitigations.gate import check_curve, gated_curves, run_gate
+
+    if exact:
+        return any(r.failed for r in run_gate(frame, tolerance=0.02, alpha=0.05, n_boot=n_boot, seed=seed))
+    return any(check_curve(c, 0.02, 0.05).failed for c in gated_curves(analysis.curves))
+
+
+def headline_inverse(analysis: Any) -> bool:
+    """Would the findings headline an inverse curve? Today's `summary.findings` rule: every overall
+    curve, plus strata whose verdict is not flat/noisy, provided the curve has a value."""
+    for curve in analysis.curves:
+        verdict = curve.verdict["verdict"]
+        if curve.stratum != "all" and verdict in ("flat", "noisy"):
+            continue
+        if np.isfinite(curve.values).any() and verdict == "inverse":
+            return True
+    return False
+
+
+def main_curve_intervals(analysis: Any, stratum: str) -> list[tuple[str, float, float]]:
+    """(budget label, lo, hi) of the 95% interval per budget of the curve a scenario moves."""
+    curve = next(c for c in analysis.curves if c.stratum == stratum)
+    return [(str(b), float(lo), float(hi)) for b, lo, hi in zip(curve.budgets, curve.lo, curve.hi, strict=True)]
+
+
+# ---- one store -----------------------------------------------------------------------------------
+
+def store_seed(base: int, family: str, scenario: str, index: int) -> int:
+    """A seed per store from its identity, so results do not depend on run order or resumption."""
+    text = "\x1f".join(map(str, ("calibration", base, family, scenario, index)))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def run_store(job: dict[str, Any]) -> dict[str, Any]:
+    """Simulate, analyse and gate one store; the JSON line the results file gets."""
+    start, cpu = time.perf_counter(), time.process_time()
+    family, scenario = job["family"], job["scenario"]
+    seed = store_seed(job["seed"], family, scenario, job["index"])
+    frame = tidy(simulate_family(family, scenario, seed=seed, error_share=job["error_share"]))
+    analysis = run_analysis(frame, job["boot"], seed)
+    if job["index"] == 0 and not same_calls(analysis, run_analysis(frame, job["boot"], seed, full=True)):
+        raise RuntimeError(f"{family}/{scenario}: the curve-only analysis disagrees with analyze(); "
+                           "fix run_analysis in benchmarks/calibration.py")
+    truth = true_curve(family, scenario)
+    intervals = main_curve_intervals(analysis, main_stratum(family))
+    covered = [bool(lo <= truth[b] <= hi) for b, lo, hi in intervals]
+    failed = gate_fails(frame, analysis, job["boot"], seed)
+    if job["index"] == 0 and failed != gate_fails(frame, analysis, job["boot"], seed, exact=True):
+        raise RuntimeError(f"{family}/{scenario}: the gate on the analysis curves disagrees with run_gate; "
+                           "fix the adapter in benchmarks/calibration.py")
+    return {**job, "store_seed": seed, "gate_failed": failed,
+            "headline_inverse": headline_inverse(analysis), "covered": covered,
+            "seconds": round(time.perf_counter() - start, 4), "cpu_seconds": round(time.process_time() - cpu, 4)}
+
+
+# ---- bookkeeping: resumable results, aggregation ---------------------------------------------------
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """Every complete JSON line (a line cut short by a kill is skipped and redone)."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def pending_jobs(done: list[dict[str, Any]], settings: dict[str, Any], families: list[str],
+                 stores: int) -> Iterator[dict[str, Any]]:
+    """Jobs not in the results yet, index-major so a partial run covers every family evenly."""
+    finished = {(r["family"], r["scenario"], r["index"]) for r in done
+                if all(r.get(k) == v for k, v in settings.items())}
+    for index in range(stores):
+        for family in families:
+            for scenario in SCENARIOS:
+                if (family, scenario, index) not in finished:
+                    yield {"family": family, "scenario": scenario, "index": index, **settings}
+
+
+def _rate(flags: list[bool]) -> dict[str, float | int | None]:
+    if not flags:
+        return {"rate": None, "se": None, "n": 0}
+    rate = sum(flags) / len(flags)
+    return {"rate": rate, "se": math.sqrt(rate * (1 - rate) / len(flags)), "n": len(flags)}
+
+
+def summarize(rows: list[dict[str, Any]], family: str, stores: int) -> dict[str, Any]:
+    """Per-family rates with Monte-Carlo standard errors (coverage: clustered by store)."""
+    unique = {(r["scenario"], r["index"]): r for r in reversed(rows) if r["family"] == family}
+    mine = [r for r in unique.values() if r["index"] < stores]  # first result per store wins
+    by = {s: [r for r in mine if r["scenario"] == s] for s in SCENARIOS}
+    shares = [float(np.mean(r["covered"])) for r in mine if r["covered"]]
+    coverage = {"rate": float(np.mean(shares)) if shares else None,
+                "se": float(np.std(shares, ddof=1) / math.sqrt(len(shares))) if len(shares) > 1 else None,
+                "n": sum(len(r["covered"]) for r in mine)}
+    return {
+        "family": family, "gate_fpr": _rate([r["gate_failed"] for r in by["flat"]]),
+        "headline_fpr": _rate([r["headline_inverse"] for r in by["flat"]]),
+        "power5": _rate([r["gate_failed"] for r in by["drop5"]]),
+        "power10": _rate([r["gate_failed"] for r in by["drop10"]]),
+        "power_tail4": _rate([r["gate_failed"] for r in by["tail4"]]),
+        "headline_power": {s: _rate([r["headline_inverse"] for r in by[s]]) for s in SCENARIOS if s != "flat"},
+        "coverage": coverage, "coverage_by_scenario": {
+            s: float(np.mean([c for r in by[s] for c in r["covered"]])) if by[s] else None for s in SCENARIOS},
+        "stores": min(len(v) for v in by.values()),
+        "seconds_per_store": {s: float(np.mean([r["seconds"] for r in by[s]])) if by[s] else None
+                              for s in SCENARIOS},
+        "cpu_seconds_per_store": {s: float(np.mean([r.get("cpu_seconds", np.nan) for r in by[s]])) if by[s]
+                                  else None for s in SCENARIOS},
+    }
+
+
+def line(summary: dict[str, Any]) -> str:
+    """The one-line form: `family=refusal gate_fpr=0.03 ... stores=200`."""
+    def fmt(value: dict[str, Any]) -> str:
+        return "n/a" if value["rate"] is None else f"{value['rate']:.2f}"
+    keys = ("gate_fpr", "headline_fpr", "power5", "power10", "power_tail4", "coverage")
+    return " ".join([f"family={summary['family']}", *(f"{k}={fmt(summary[k])}" for k in keys),
+                     f"stores={summary['stores']}"])
+
+
+def run(jobs: list[dict[str, Any]], out: Path, workers: int) -> None:
+    """Run the jobs on `workers` processes; append each result as one flushed, fsynced line."""
+    if not jobs:
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    context = multiprocessing.get_context("fork")
+    with out.open("a", encoding="utf-8") as handle, context.Pool(workers) as pool:
+        for done, result in enumerate(pool.imap_unordered(run_store, jobs), 1):
+            handle.write(json.dumps(result) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+            elapsed = time.perf_counter() - start
+            eta = elapsed / done * (len(jobs) - done)
+            print(f"[{done}/{len(jobs)}] {result['family']} {result['scenario']} #{result['index']} "
+                  f"{result['seconds']:.2f} s; elapsed {elapsed:.0f} s, eta {eta:.0f} s", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    """Run the missing stores, then print the per-family summary from everything in --out."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated family names")
+    parser.add_argument("--stores", type=int, default=200, help="stores per family and scenario")
+    parser.add_argument("--boot", type=int, default=1000, help="bootstrap replicates (analysis and gate)")
+    parser.add_argument("--error-share", type=float, default=0.0, help="hardest items erroring at the top budget")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "calibration.jsonl")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summaries with Monte-Carlo standard errors as JSON (one-liners to stderr)")
+    args = parser.parse_args()
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown or args.stores < 1 or args.boot < 100:
+        parser.error(f"families must be among {', '.join(FAMILIES)} (unknown: {unknown}); "
+                     "--stores >= 1; --boot >= 100")
+    settings = {"boot": args.boot, "error_share": args.error_share, "seed": args.seed}
+    done = read_results(args.out)
+    jobs = list(pending_jobs(done, settings, families, args.stores))
+    print(f"{len(jobs)} stores to run ({args.stores} per family and scenario; results in {args.out})",
+          file=sys.stderr, flush=True)
+    run(jobs, args.out, args.workers)
+    rows = [r for r in read_results(args.out) if all(r.get(k) == v for k, v in settings.items())]
+    summaries = [summarize(rows, family, args.stores) for family in families]
+    if args.json:  # stdout is then one JSON document; the one-liners go to stderr
+        print(json.dumps({"settings": {**settings, "stores": args.stores}, "families": summaries}, indent=2))
+    for summary in summaries:
+        print(line(summary), file=sys.stderr if args.json else sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
