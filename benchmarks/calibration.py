@@ -53,11 +53,11 @@ import pandas as pd
 from overthink.analysis.families import FAMILIES, SCENARIOS, main_stratum, simulate_family, true_curve
 from overthink.analysis.frame import tidy
 
-# ---- adapter: every call into the analysis API (which is being rewritten) lives here --------------
-# Assumes today's API: summary.analyze(frame, n_boot, seed) -> Analysis with .curves (Curve: .stratum,
-# .verdict["verdict"], .budgets, .values, .lo, .hi); gate.run_gate(frame, n_boot, seed, tolerance,
-# alpha) -> [GateResult(.failed)], and that it equals gate.check_curve over gate.gated_curves of the
-# analysis's curves. Seeds are per store so stores are independent replications.
+# ---- adapter: every call into the analysis API lives here ------------------------------------------
+# summary.analyze(frame, n_boot, seed) -> Analysis with .curves (Curve: .stratum, .main, .verdict (Verdict:
+# .call, .ci, .p, .loss (Loss: .lower, .p), .alpha), .budgets, .lo, .hi); gate.gate_curves(curves) ->
+# [GateResult(.failed)], exactly what run_gate decides on the same curves. Seeds are per store so stores
+# are independent replications.
 
 
 def run_analysis(frame: pd.DataFrame, n_boot: int, seed: int, *, full: bool = False) -> Any:
@@ -68,51 +68,65 @@ def run_analysis(frame: pd.DataFrame, n_boot: int, seed: int, *, full: bool = Fa
     curve steps run, in its order; `full=True` calls `analyze` itself (done on every index-0 store,
     and the run stops if the verdicts or intervals ever differ).
     """
-    from overthink.analysis import summary, trends
+    from overthink.analysis import phases, summary, trends
     from overthink.analysis.bootstrap import build_curves
 
     if full:
         return summary.analyze(frame, n_boot=n_boot, seed=seed)
-    curves = build_curves(summary.slim(frame), n_boot=n_boot, seed=seed)
-    trends.annotate(curves)
-    trends.annotate_phases(curves)
-    return summary.Analysis(curves=curves)
+    curves = trends.annotate(build_curves(summary.slim(frame), n_boot=n_boot, seed=seed))
+    return summary.Analysis(curves=phases.annotate_phases(curves))
 
 
 def same_calls(fast: Any, full: Any) -> bool:
     """Do two analyses agree on every curve's stratum, verdict and interval (the adapter's self-check)?"""
     def calls(analysis: Any) -> list[tuple[str, str, list[float | None]]]:
-        return [(str(c.stratum), str(c.verdict["verdict"]),
+        return [(str(c.stratum), str(c.verdict.call),
                  [None if np.isnan(x) else round(float(x), 9) for x in np.r_[c.lo, c.hi]]) for c in analysis.curves]
 
     return calls(fast) == calls(full)
 
 
 def gate_fails(frame: pd.DataFrame, analysis: Any, n_boot: int, seed: int, *, exact: bool = False) -> bool:
-    """What `overthink gate` exits 1 on (CLI defaults: all budgets, tolerance 0.02, alpha 0.05).
+    """What `overthink gate` exits 1 on (CLI defaults: all budgets, per-metric tolerance, alpha 0.05).
 
-    `run_gate` rebuilds the very curves `analyze` built (same ok, non-natural records, same seed, so
-    the same bootstrap replicates), so by default the gate's rule runs on the analysis's curves,
-    which saves a third of the per-store time; `exact=True` calls `run_gate` itself (the benchmark
-    does so on every store with index 0 and stops if the two ever disagree).
+    `run_gate` rebuilds the very curves `analyze` built (same records, same seed, so the same bootstrap
+    replicates), so by default the gate's rule runs on the analysis's curves; `exact=True` calls
+    `run_gate` itself (done on every store with index 0; the run stops if the two ever disagree).
     """
-    from overthink.mitigations.gate import check_curve, gated_curves, run_gate
+    from overthink.mitigations.gate import gate_curves, run_gate
 
     if exact:
-        return any(r.failed for r in run_gate(frame, tolerance=0.02, alpha=0.05, n_boot=n_boot, seed=seed))
-    return any(check_curve(c, 0.02, 0.05).failed for c in gated_curves(analysis.curves))
+        return any(r.failed for r in run_gate(frame, alpha=0.05, n_boot=n_boot, seed=seed))
+    return any(r.failed for r in gate_curves(analysis.curves, alpha=0.05))
 
 
 def headline_inverse(analysis: Any) -> bool:
-    """Would the findings headline an inverse curve? Today's `summary.findings` rule: every overall
-    curve, plus strata whose verdict is not flat/noisy, provided the curve has a value."""
+    """Would the findings headline an inverse curve (any tested curve, strata included)?"""
+    from overthink.analysis.findings import headline_inverse as rule
+
+    return bool(rule(analysis))
+
+
+def disagreements(analysis: Any) -> int:
+    """Printed intervals whose 'excludes zero' differs from 'p < alpha' (must stay 0)."""
+    count = 0
     for curve in analysis.curves:
-        verdict = curve.verdict["verdict"]
-        if curve.stratum != "all" and verdict in ("flat", "noisy"):
+        v = curve.verdict
+        if v is None or not v.tested or v.ci is None or v.loss is None:
             continue
-        if np.isfinite(curve.values).any() and verdict == "inverse":
-            return True
-    return False
+        count += int((v.ci[0] > 0 or v.ci[1] < 0) != (v.p < v.alpha))
+        count += int((v.loss.lower > 0) != (v.loss.p < v.alpha))
+    return count
+
+
+def slope_inverse(analysis: Any, stratum: str) -> bool:
+    """The main curve's slope test alone calls it worse (its one-sided rate, for calibration)."""
+    curve = next(c for c in analysis.curves if c.stratum == stratum)
+    v = curve.verdict
+    if v is None or not v.tested or v.effect is None:
+        return False
+    sign = 1.0 if curve.metric.higher_is_better else -1.0
+    return bool(v.p < v.alpha and sign * v.effect < 0)
 
 
 def main_curve_intervals(analysis: Any, stratum: str) -> list[tuple[str, float, float]]:
@@ -148,6 +162,8 @@ def run_store(job: dict[str, Any]) -> dict[str, Any]:
                            "fix the adapter in benchmarks/calibration.py")
     return {**job, "store_seed": seed, "gate_failed": failed,
             "headline_inverse": headline_inverse(analysis), "covered": covered,
+            "disagreements": disagreements(analysis),
+            "slope_inverse": slope_inverse(analysis, main_stratum(family)),
             "seconds": round(time.perf_counter() - start, 4), "cpu_seconds": round(time.process_time() - cpu, 4)}
 
 
@@ -201,6 +217,8 @@ def summarize(rows: list[dict[str, Any]], family: str, stores: int) -> dict[str,
         "power10": _rate([r["gate_failed"] for r in by["drop10"]]),
         "power_tail4": _rate([r["gate_failed"] for r in by["tail4"]]),
         "headline_power": {s: _rate([r["headline_inverse"] for r in by[s]]) for s in SCENARIOS if s != "flat"},
+        "slope_inverse_fpr": _rate([bool(r.get("slope_inverse")) for r in by["flat"]]),
+        "disagreements": int(sum(r.get("disagreements", 0) for r in mine)),
         "coverage": coverage, "coverage_by_scenario": {
             s: float(np.mean([c for r in by[s] for c in r["covered"]])) if by[s] else None for s in SCENARIOS},
         "stores": min(len(v) for v in by.values()),
@@ -217,7 +235,7 @@ def line(summary: dict[str, Any]) -> str:
         return "n/a" if value["rate"] is None else f"{value['rate']:.2f}"
     keys = ("gate_fpr", "headline_fpr", "power5", "power10", "power_tail4", "coverage")
     return " ".join([f"family={summary['family']}", *(f"{k}={fmt(summary[k])}" for k in keys),
-                     f"stores={summary['stores']}"])
+                     f"stores={summary['stores']}", f"disagree={summary['disagreements']}"])
 
 
 def run(jobs: list[dict[str, Any]], out: Path, workers: int) -> None:

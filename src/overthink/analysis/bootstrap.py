@@ -17,14 +17,15 @@ matrix product `W @ Y`. That is what makes a million records with 1,000 replicat
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from overthink.analysis.frame import META_PREFIX
 from overthink.analysis.inference import percentile
-from overthink.analysis.metrics import MetricInfo, metric_info, record_values, strata_masks, task_metric
+from overthink.analysis.metrics import MetricInfo, cluster_keys, metric_info, record_values, strata_masks, task_metric
 from overthink.analysis.order import budget_order
 
 if TYPE_CHECKING:
@@ -79,8 +80,15 @@ class Curve:
     n_records: int
     boot_values: np.ndarray = field(repr=False)  # (B, K) paired replicates
     boot_tokens: np.ndarray = field(repr=False)
+    # For tests of contrasts between budgets (bootstrap-t over clusters, see contrasts.py): the common
+    # items' per-budget means (None for RMSE, which is not a mean of item values), each item's cluster
+    # in the family, and the family's cluster weights (shared, never copied).
+    item_values: np.ndarray | None = field(default=None, repr=False, compare=False)
+    item_clusters: np.ndarray | None = field(default=None, repr=False, compare=False)
+    cluster_weights: np.ndarray | None = field(default=None, repr=False, compare=False)
     main: bool = True
     n_items_total: int = 0  # items of the stratum at any budget
+    n_clusters: int = 0  # independent units among the common items (= n_items unless items are variants)
     missing: tuple[Missing, ...] = ()
     verdict: Verdict | None = None
     phases: Phases | None = None
@@ -95,8 +103,8 @@ class Curve:
 
     @property
     def descriptive(self) -> bool:
-        """Too few common items for a bootstrap to estimate its own variance: shown, never tested."""
-        return self.n_items < MIN_ITEMS
+        """Too few common items (or independent units) for a bootstrap to estimate its own variance."""
+        return min(self.n_items, self.n_clusters or self.n_items) < MIN_ITEMS
 
     @property
     def points(self) -> list[CurvePoint]:
@@ -112,7 +120,7 @@ class Curve:
             "strategy": self.strategy, "stratum": self.stratum, "main": self.main,
             "descriptive": self.descriptive, "metric": self.metric.name, "unit": self.metric.unit,
             "higher_is_better": self.metric.higher_is_better, "n_items": self.n_items,
-            "n_items_total": self.n_items_total, "n_records": self.n_records,
+            "n_items_total": self.n_items_total, "n_clusters": self.n_clusters, "n_records": self.n_records,
             "missing": [{"budget": m.budget, "error": m.error, "unparsed": m.unparsed, "absent": m.absent}
                         for m in self.missing if m.total],
             "points": [asdict(point) for point in self.points],
@@ -185,18 +193,37 @@ class FamilyData:
     items: np.ndarray  # item position of every row
     weights: np.ndarray  # (B, N) shared by every curve of the family
     budgets: list[str]
+    clusters: np.ndarray  # cluster number of every item (the unit that is resampled)
+    cluster_weights: np.ndarray  # (B, C): how often each cluster was drawn (the same object as
+    # `weights` when every item is its own cluster)
+
+
+def item_clusters(group: pd.DataFrame, codes: np.ndarray, n_items: int, task: str) -> np.ndarray:
+    """Cluster number of every item (its own number when the task declares no cluster keys)."""
+    columns = [META_PREFIX + k for k in cluster_keys(task) if META_PREFIX + k in group.columns]
+    if not columns:
+        return np.arange(n_items)
+    first = pd.Series(np.arange(len(group))).groupby(codes).first().to_numpy()
+    labels = group[columns].iloc[first].astype(str).agg("\x1f".join, axis=1)
+    missing = group[columns].iloc[first].isna().all(axis=1).to_numpy()
+    labels = labels.where(~missing, "\x1e" + pd.Series(np.arange(n_items)).astype(str).to_numpy())
+    return pd.factorize(labels.to_numpy(), sort=True)[0].astype(np.int64)
 
 
 def families(frame: pd.DataFrame, n_boot: int, seed: int) -> list[FamilyData]:
-    """Split a frame into families, each with its own seeded resampling of its items."""
+    """Split a frame into families, each with its own seeded resampling of its clusters of items."""
     data = budget_frame(frame)
     out: list[FamilyData] = []
     for key, group in data.groupby(list(CURVE_KEYS), sort=True, observed=True):
         family = tuple(str(k) for k in key)
         codes, index = pd.factorize(group["sample_id"].astype(str), sort=True)
-        weights = resample_weights(len(index), n_boot, curve_seed(seed, *family))
+        clusters = item_clusters(group, codes, len(index), family[1])
+        n_clusters = int(clusters.max()) + 1 if clusters.size else 0
+        drawn = resample_weights(n_clusters, n_boot, curve_seed(seed, *family))
+        # an item counts as often as its cluster was drawn
+        weights = drawn[:, clusters] if n_clusters < len(index) else drawn
         out.append(FamilyData(family, group, pd.Index(index), codes.astype(np.int64), weights,  # type: ignore[arg-type]
-                              budget_order(group)))
+                              budget_order(group), clusters, drawn))
     return out
 
 
@@ -248,8 +275,11 @@ def family_curve(family: FamilyData, mask: np.ndarray, metric: str, stratum: str
         y, t, tmask, weights = y[common], t[common], tmask[common], family.weights[:, common]
     else:
         weights = family.weights
-    return _assemble(key, info, budgets, requested.reindex(budgets).to_numpy(float), y, t, tmask, weights, main,
-                     int(use[in_common[items]].sum()), len(stratum_items), missing)
+    curve = _assemble(key, info, budgets, requested.reindex(budgets).to_numpy(float), y, t, tmask, weights, main,
+                      int(use[in_common[items]].sum()), len(stratum_items), missing)
+    return replace(curve, n_clusters=int(np.unique(family.clusters[common]).size),
+                   item_values=None if info.rmse else y, item_clusters=family.clusters[common],
+                   cluster_weights=family.cluster_weights)
 
 
 def _missing(rows: pd.DataFrame, items: np.ndarray, cols: np.ndarray, scored: np.ndarray,

@@ -78,6 +78,14 @@ def metric_info(task: str, metric: str) -> MetricInfo:
     return info
 
 
+def cluster_keys(task: str) -> tuple[str, ...]:
+    """Metadata keys of a task's independent unit (the registry's `cluster`, else a `cluster` key)."""
+    from overthink.registry import TASKS
+
+    spec = TASKS.get(task)
+    return spec.cluster if spec is not None and spec.cluster else ("cluster",)
+
+
 def unparsed(frame: pd.DataFrame) -> pd.Series:
     """Finished records whose answer could not be read (no extracted answer, or parsed = false)."""
     ok = frame["status"] == "ok" if "status" in frame.columns else pd.Series(True, index=frame.index)

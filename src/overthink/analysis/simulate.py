@@ -113,33 +113,50 @@ def _rows(item: np.ndarray, rep: np.ndarray, label: np.ndarray, requested: np.nd
     })
 
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _json_field(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    return json.loads(value) if isinstance(value, str) and value else {}
+
+
+def _record(row: dict[Any, Any]) -> Any:
+    """One simulated row as a store Record: errors stay errors, None stays None (never False)."""
+    from overthink.types import Completion, Record, Score, Status, TokenSource, Usage, WorkKey
+
+    key = WorkKey(str(row["experiment"]), str(row["model"]), str(row["task"]), str(row["task_version"]),
+                  str(row["sample_id"]), str(row["budget"]), str(row["mechanism"]), str(row["strategy"]),
+                  int(row["repeat"]))
+    requested = row.get("requested_tokens")
+    common: dict[str, Any] = dict(key=key, seed=int(row["seed"]), budget_kind=str(row["budget_kind"]),
+                  requested_tokens=None if _missing(requested) or pd.isna(requested) else int(requested),
+                  prompt=f"Simulated item {row['sample_id']}", target=str(row["target"]),
+                  metadata=_json_field(row["metadata"]), created_at=0.0)
+    if str(row.get("status", "ok")) != "ok" or _missing(row.get("score")):
+        return Record(**common, status=Status.ERROR, error=str(row.get("error") or "simulated error"))
+    tokens = int(row["reasoning_tokens"])
+    usage = Usage(input_tokens=40, output_tokens=tokens + 5, reasoning_tokens=tokens,
+                  reasoning_source=TokenSource.TOKENIZER)
+    extracted = None if _missing(row.get("extracted")) else str(row["extracted"])
+    completion = Completion(text=f"The answer is {extracted}.", reasoning="(simulated)", usage=usage,
+                            finish_reason="stop", total_generated=tokens + 5, extra=_json_field(row.get("extra")))
+    correct = None if _missing(row.get("correct")) else bool(row["correct"])
+    score = Score(value=float(row["score"]), correct=correct, extracted=extracted,
+                  details=_json_field(row.get("score_details")))
+    return Record(**common, status=Status.OK, completion=completion, score=score)
+
+
 def write_store(raw: pd.DataFrame, path: str | Path) -> int:
     """Write simulated rows through the real Store (so the result is an ordinary overthink store)."""
     from overthink.runner.store import Store
-    from overthink.types import Completion, Record, Score, Status, TokenSource, Usage, WorkKey
 
     target = Path(path)
     if target.exists():
         raise UserError(f"{target} already exists; simulate writes a new store (choose another --out)")
-    records = []
-    for row in raw.to_dict("records"):
-        key = WorkKey(str(row["experiment"]), str(row["model"]), str(row["task"]), str(row["task_version"]),
-                      str(row["sample_id"]), str(row["budget"]), str(row["mechanism"]), str(row["strategy"]),
-                      int(row["repeat"]))
-        tokens = int(row["reasoning_tokens"])
-        usage = Usage(input_tokens=40, output_tokens=tokens + 5, reasoning_tokens=tokens,
-                      reasoning_source=TokenSource.TOKENIZER)
-        completion = Completion(text=f"The answer is {row['extracted']}.", reasoning="(simulated)",
-                                usage=usage, finish_reason="stop", total_generated=tokens + 5)
-        requested = row["requested_tokens"]
-        records.append(Record(
-            key=key, seed=int(row["seed"]), status=Status.OK, budget_kind=str(row["budget_kind"]),
-            requested_tokens=None if requested is None or pd.isna(requested) else int(requested),
-            prompt=f"Simulated item {row['sample_id']}", target=str(row["target"]),
-            metadata=json.loads(str(row["metadata"])), completion=completion,
-            score=Score(value=float(row["score"]), correct=bool(row["correct"]),
-                        extracted=str(row["extracted"])),
-        ))
+    records = [_record(row) for row in raw.to_dict("records")]
     with Store(target) as store:
         store.set_meta("simulated", "true")
         return store.write_many(records)

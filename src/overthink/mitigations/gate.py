@@ -160,7 +160,11 @@ def run_gate(frame: pd.DataFrame, *, budgets: list[str] | None = None, tolerance
         raise UserError(f"--alpha {alpha} must be between 0 and 0.5 (default 0.05)")
     data = restrict_budgets(frame, budgets)
     curves = annotate(build_curves(data, n_boot=n_boot, seed=seed), alpha=alpha)
-    curves = curves if strata else gated_curves(curves)
+    return gate_curves(curves if strata else gated_curves(curves), tolerance=tolerance, alpha=alpha)
+
+
+def gate_curves(curves: list[Curve], *, tolerance: float | None = None, alpha: float = 0.05) -> list[GateResult]:
+    """The gate's decision on curves already built (and annotated) by the analysis package."""
     if not curves:
         raise UserError("no scored records to gate in the store")
     tolerances = {i: c.metric.tolerance if tolerance is None else tolerance for i, c in enumerate(curves)}

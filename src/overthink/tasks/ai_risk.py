@@ -311,6 +311,7 @@ TASK = TaskSpec(
     score=score,
     check=check,
     strata=("category",),
+    cluster=("source", "source_line"),
     default_n=49,
     metric="matching_behavior",
     higher_is_better=False,

@@ -31,6 +31,10 @@ class TaskSpec:
     score: Scorer
     check: Checker
     strata: tuple[str, ...] = ()
+    # Metadata keys naming the independent unit when items are variants of one another (a question
+    # shown with several choice orders, one student at several shot levels): analysis resamples
+    # these clusters, not the items, so variants do not count as independent evidence.
+    cluster: tuple[str, ...] = ()
     default_n: int = 100
     metric: str = "accuracy"  # accuracy | abs_error | matching_behavior | refusal
     higher_is_better: bool = True

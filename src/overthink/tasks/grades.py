@@ -188,6 +188,7 @@ TASK = TaskSpec(
     score=score,
     check=check,
     strata=("shots",),
+    cluster=("student",),
     default_n=1500,
     metric="abs_error",
     higher_is_better=False,
