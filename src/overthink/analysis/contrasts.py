@@ -28,6 +28,9 @@ from overthink.analysis.bootstrap import Curve
 from overthink.analysis.inference import standard_errors, studentize
 
 
+SE_FLOOR = 0.5  # replicate standard errors are floored at this share of the sample's
+
+
 @dataclass(frozen=True)
 class Contrasts:
     """Estimates, standard errors, t statistics and centred replicate t statistics of P contrasts."""
@@ -76,7 +79,9 @@ def contrasts(curve: Curve, matrix: np.ndarray) -> Contrasts:
     boot, boot_se = _ratio(weights, totals, counts, used.size)
     estimate, se = point[0], se[0]
     t = _safe_ratio(estimate, se)
-    null = _safe_ratio(boot - estimate, boot_se)
+    # A replicate that drew few distinct units can have a standard error near zero and a t* in the
+    # millions; flooring se* at half the sample's keeps such draws from setting the critical value.
+    null = _safe_ratio(boot - estimate, np.maximum(boot_se, SE_FLOOR * se[None, :]))
     return Contrasts(estimate, se, t, null)
 
 

@@ -161,9 +161,10 @@ def _mse(targets: np.ndarray, sd: np.ndarray, share: float) -> np.ndarray:
 
 
 def error_sds(table: ItemTable, scenario: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Grades: (items, budgets) prediction-error sds and the overall RMSE they give per budget."""
+    """Grades: (items, budgets) prediction-error sds and the RMSE among parsed answers per budget
+    (analysis leaves unparsed predictions out, so that is the population value it estimates)."""
     targets = np.array([float(s.target) for s in table.samples])
-    share = float(unparsed_share("grades", k)[0])
+    share = 0.0
     flat = float(np.sqrt(_mse(targets, table.base, share).mean()))
     rmse = _rmse_target(scenario, flat, k)
     low, high = np.full(k, 1e-3 - table.base.min()), np.full(k, 3.0)
@@ -176,7 +177,7 @@ def error_sds(table: ItemTable, scenario: str, k: int) -> tuple[np.ndarray, np.n
 
 def true_curve(family: str, scenario: str, *, n: int | None = None,
                budgets: Sequence[int] = BUDGETS) -> dict[str, float]:
-    """The main curve's population value per budget label (ai_risk: among parsed answers)."""
+    """The main curve's population value per budget label (ai_risk and grades: among parsed answers)."""
     _check(family, scenario, budgets)
     table = item_table(family, n or default_n(family, scenario))
     if family == "grades":
