@@ -173,3 +173,39 @@ def test_the_best_budget_is_not_confident_by_construction() -> None:
     frame = tidy(simulate_frame({0: 0.8, 1024: 0.8, 4096: 0.8}, 30, 1, 5))
     (rec,) = recommend(frame, tolerance=0.0, n_boot=300)
     assert rec.loss_ci[1] > 0 and not rec.confident
+
+
+def test_variants_of_one_question_are_resampled_together(make_frame: MakeFrame) -> None:
+    """Four choice orders of each of 12 questions are 12 independent units, not 48: wider intervals."""
+    rng = np.random.default_rng(8)
+    rows: Rows = []
+    for question in range(12):
+        risky = rng.random(2) < [0.3, 0.6]  # one draw per question and budget, shared by its variants
+        for variant in range(4):
+            for (budget, tokens), is_risky in zip((("0", 0), ("4096", 4000)), risky, strict=True):
+                rows.append({"task": "ai_risk", "sample_id": f"q{question}-{variant}", "budget": budget,
+                             "reasoning_tokens": tokens, "score": float(is_risky), "correct": int(not is_risky),
+                             "extracted": "A", "score_details": {"parsed": True},
+                             "metadata": {"category": "power", "source": "bundled", "source_line": question}})
+    frame = make_frame(rows)
+    (clustered,) = [c for c in annotate(build_curves(frame, n_boot=400)) if c.main]
+    alone = frame.assign(meta_source_line=frame["sample_id"])  # pretend every variant were its own question
+    (independent,) = [c for c in annotate(build_curves(alone, n_boot=400)) if c.main]
+    assert clustered.n_items == 48 and clustered.n_clusters == 12 and independent.n_clusters == 48
+    assert clustered.verdict is not None and independent.verdict is not None
+    assert clustered.verdict.ci is not None and independent.verdict.ci is not None
+    width = clustered.verdict.ci[1] - clustered.verdict.ci[0]
+    assert width > 1.5 * (independent.verdict.ci[1] - independent.verdict.ci[0])
+
+
+def test_a_contrast_standard_error_is_the_textbook_one_without_clusters(make_frame: MakeFrame) -> None:
+    from overthink.analysis.contrasts import contrasts
+
+    rows = _binary_rows(80, {"0": 0, "4096": 4000}, {"0": 0.7, "4096": 0.6}, 9)
+    (curve,) = [c for c in build_curves(make_frame(rows), n_boot=300) if c.main]
+    assert curve.item_values is not None
+    result = contrasts(curve, np.array([[1.0], [-1.0]]))
+    d = curve.item_values[:, 0] - curve.item_values[:, 1]
+    assert result.estimate[0] == pytest.approx(d.mean())
+    assert result.se[0] == pytest.approx(d.std(ddof=1) / np.sqrt(d.size))
+    assert abs(np.nanstd(result.null[:, 0]) - 1.0) < 0.15  # replicate t statistics are standardized

@@ -27,7 +27,6 @@ import numpy as np
 from overthink.analysis.bootstrap import Curve
 from overthink.analysis.inference import standard_errors, studentize
 
-
 SE_FLOOR = 0.5  # replicate standard errors are floored at this share of the sample's
 
 
