@@ -71,3 +71,25 @@ def test_report_adds_a_compute_frontier_when_strategies_differ() -> None:
     single = tidy(parts[0])
     assert not any("frontier" in f["caption"] for f in
                    build_context(single, analyze(single, n_boot=100), "t")["sections"][0]["figures"])
+
+
+def test_strata_get_one_panel_each_and_descriptive_ones_no_band() -> None:
+    """Strata are small multiples beside their main curve; a 2-item stratum is dashed and unbanded."""
+    from overthink.analysis.families import simulate_family
+
+    frame = tidy(simulate_family("refusal", "flat", seed=3))
+    result = analyze(frame, n_boot=200).to_json()
+    mains = [c for c in result["curves"] if c["main"]]
+    strata = [c for c in result["curves"] if not c["main"]]
+    fig = figures.strata_multiples(mains, strata, "refusal")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == len(strata) > 10
+    for ax, curve in zip(panels, strata, strict=True):
+        assert curve["stratum"] in ax.get_title(loc="left")
+        assert len(ax.lines) == 2  # the stratum and its label's main curve in grey
+        if curve["descriptive"]:
+            assert "descriptive" in ax.get_title(loc="left") and not ax.collections
+            assert ax.lines[1].get_linestyle() == "--"
+        else:
+            assert len(ax.collections) == 1
+    assert figures.to_png(fig)[:4] == b"\x89PNG"

@@ -95,9 +95,17 @@ def scaling_curves(curves: Sequence[Mapping[str, Any]], title: str) -> Figure:
     return fig
 
 
-def strata_multiples(main: Mapping[str, Any] | None, strata: Sequence[Mapping[str, Any]], title: str,
+def _reference(mains: Sequence[Mapping[str, Any]], stratum: str) -> Mapping[str, Any] | None:
+    """The main curve a stratum splits: `all`, or for refusal the label curve it starts with."""
+    for main in mains:
+        if main["stratum"] == "all" or stratum.startswith(f"{main['stratum']},"):
+            return main
+    return None
+
+
+def strata_multiples(mains: Sequence[Mapping[str, Any]], strata: Sequence[Mapping[str, Any]], title: str,
                      columns: int = 4) -> Figure:
-    """One small panel per stratum, its band, and the main curve in grey for reference.
+    """One small panel per stratum, its band, and its main curve in grey for reference.
 
     Descriptive strata (too few common problems for a test) are drawn dashed, without a band, and
     say so in their panel title, so nobody reads a 2-item line as a finding.
@@ -113,6 +121,7 @@ def strata_multiples(main: Mapping[str, Any] | None, strata: Sequence[Mapping[st
                 ax.set_visible(False)
                 continue
             curve = strata[index]
+            main = _reference(mains, str(curve["stratum"]))
             if main is not None:
                 mx, my, _, _ = _xy(main)
                 ax.plot(mx, my, color="#9aa3b2", linewidth=1.0)

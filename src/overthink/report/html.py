@@ -151,11 +151,10 @@ def _curve_figures(result: dict[str, Any], figures_dir: Path | None
         out[(model, task)].append({"caption": f"Main curve(s) with 95% bands: {name}", "png": _img(
             figures.scaling_curves(mains or curves, name), f"curves-{name}", figures_dir)})
         if strata:
-            reference = mains[0] if len(mains) == 1 else None
             caption = (f"Strata of {name}: one panel each (grey: the main curve; dashed: descriptive, "
                        "fewer than 10 common problems)")
             out[(model, task)].append({"caption": caption, "png": _img(
-                figures.strata_multiples(reference, strata, name), f"strata-{name}", figures_dir)})
+                figures.strata_multiples(mains, strata, name), f"strata-{name}", figures_dir)})
     return out
 
 
