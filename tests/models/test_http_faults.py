@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from overthink.models.base import BackendError, GenerationRequest, SamplingParams
+from overthink.models.base import BackendError, GenerationRequest
+from overthink.models.generation import GenerationConfig
 from overthink.models.http_policy import JsonClient, RetryPolicy, Transient, parse_retry_after, scrub
 from overthink.models.openai_compat import OpenAICompatBackend
 from overthink.runner.execute import Executor
@@ -31,7 +32,7 @@ from overthink.tasks.misleading_math import TASK, generate
 from overthink.types import Budget, Mechanism
 
 POLICY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, malformed_attempts=3, timeout=0.5)
-SAMPLING = SamplingParams(temperature=0.0, max_answer_tokens=8, natural_cap=16)
+SAMPLING = GenerationConfig(temperature=0.0, max_answer_tokens=8, natural_cap=16)
 
 # scenario -> (expected status, expected attempts under POLICY)
 EXPECTED = {

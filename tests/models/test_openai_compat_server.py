@@ -20,14 +20,15 @@ from typing import Any
 import httpx
 import pytest
 
-from overthink.models.base import GenerationRequest, SamplingParams
+from overthink.models.base import GenerationRequest
+from overthink.models.generation import GenerationConfig
 from overthink.models.openai_compat import OpenAICompatBackend
 from overthink.tasks.misleading_math import generate
 from overthink.types import Budget, Completion, Mechanism, Sample, TokenSource
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]  # a real server: ~1.5 min on 2 cores
 
-GREEDY = SamplingParams(temperature=0.0, max_answer_tokens=8, natural_cap=16)
+GREEDY = GenerationConfig(temperature=0.0, max_answer_tokens=8, natural_cap=16)
 
 
 def _free_port() -> int:
@@ -100,7 +101,7 @@ def _backend(url: str, **options: Any) -> OpenAICompatBackend:
 
 
 def _run(
-    url: str, sample: Sample, budgets: list[Budget], sampling: SamplingParams = GREEDY
+    url: str, sample: Sample, budgets: list[Budget], sampling: GenerationConfig = GREEDY
 ) -> dict[str, Completion]:
     async def go() -> dict[str, Completion]:
         backend = _backend(url)

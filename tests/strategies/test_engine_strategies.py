@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from overthink.models.base import GenerationRequest, SamplingParams
+from overthink.models.base import GenerationRequest
+from overthink.models.generation import GenerationConfig
 from overthink.strategies.common import answer_key
 from overthink.strategies.scheduler import SchedulerStrategy
 from overthink.strategies.vote import VoteStrategy
@@ -16,7 +17,7 @@ from overthink.types import Budget, Completion
 
 pytestmark = pytest.mark.model
 
-SAMPLED = SamplingParams(temperature=0.7, top_p=0.95, max_answer_tokens=8)
+SAMPLED = GenerationConfig(temperature=0.7, top_p=0.95, max_answer_tokens=8)
 
 
 def _request() -> GenerationRequest:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import Field
 
 from overthink.errors import UserError
-from overthink.models.base import BackendError, Capabilities, GenerationRequest, parse_options
+from overthink.models.base import Backend, BackendError, Capabilities, GenerationRequest, parse_options
 from overthink.models.batches import DEFAULT_STATE_FILE, BatchApi, BatchOutcome, BatchQueue, BatchState
 from overthink.models.hosted import (
     HostedOptions,
@@ -68,7 +68,7 @@ class AnthropicOptions(HostedOptions):
     adaptive: bool = True  # the model supports thinking.type="adaptive" (natural and effort budgets)
 
 
-class AnthropicBackend:
+class AnthropicBackend(Backend):
     def __init__(self, model: str, options: AnthropicOptions, *, http_client: Any = None) -> None:
         self._model_id = model
         self.options = options
@@ -104,7 +104,7 @@ class AnthropicBackend:
             min_token_budget=MIN_BUDGET,
         )
 
-    def refusal(self, budget: Budget) -> str | None:
+    def unsupported_reason(self, budget: Budget) -> str | None:
         if budget.mechanism is Mechanism.FORCED:
             return "the Anthropic API has no raw-completion endpoint to force budgets on; use --mode native or prompt"
         if budget.mechanism is Mechanism.PROMPT:
@@ -137,9 +137,10 @@ class AnthropicBackend:
             "system": system,
             "messages": [{"role": "user", "content": user}],
         }
-        allowance = max(self.options.answer_allowance, request.sampling.max_answer_tokens)
+        sampling = request.sampling.resolve()
+        allowance = max(self.options.answer_allowance, sampling.max_answer_tokens)
         if budget.mechanism is Mechanism.PROMPT or budget.kind is BudgetKind.NONE:
-            thinking_cap = max(request.sampling.natural_cap, 2 * (budget.tokens or 0))
+            thinking_cap = max(sampling.natural_cap, 2 * (budget.tokens or 0))
             params["max_tokens"] = allowance + (thinking_cap if budget.mechanism is Mechanism.PROMPT else 0)
         elif budget.kind is BudgetKind.TOKENS:
             tokens = int(budget.tokens or 0)
@@ -153,7 +154,7 @@ class AnthropicBackend:
             params["thinking"] = {"type": "adaptive"}
             params["max_tokens"] = self.options.effort_max_tokens
         else:
-            tokens = max(MIN_BUDGET, request.sampling.natural_cap)
+            tokens = max(MIN_BUDGET, sampling.natural_cap)
             params["thinking"] = {"type": "enabled", "budget_tokens": tokens}
             params["max_tokens"] = tokens + allowance
         return params
@@ -166,7 +167,7 @@ class AnthropicBackend:
         return self.prices.cost(self._model_id, input_tokens, output_tokens, batch=self.queue is not None)
 
     async def generate(self, request: GenerationRequest) -> Completion:
-        reason = self.refusal(request.budget)
+        reason = self.unsupported_reason(request.budget)
         if reason:
             raise UserError(reason)
         params = self.request_params(request)
@@ -243,7 +244,7 @@ class AnthropicBackend:
     async def generate_nested(self, request: GenerationRequest, budgets: Sequence[Budget]) -> dict[str, Completion]:
         """One request per budget; in batch mode all of them at once, so they land in the same batch."""
         requests = [
-            GenerationRequest(request.sample, b, request.seed, request.sampling, request.shots) for b in budgets
+            request.at(b) for b in budgets
         ]
         if self.queue is not None:
             done = await asyncio.gather(*(self.generate(r) for r in requests))

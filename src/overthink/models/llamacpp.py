@@ -16,8 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from overthink.errors import UserError
-from overthink.models.base import Capabilities, GenerationRequest, parse_options
+from overthink.models.base import Backend, Capabilities, GenerationRequest, parse_options
 from overthink.models.embedded import resolve_model_path
 from overthink.models.forcing import NATURAL, THINK_OPEN, Forcer, Fork, TraceResult
 from overthink.models.llamacpp_engine import LlamaEngine, Sampler, read_gguf_metadata
@@ -42,7 +41,7 @@ class LlamaCppOptions(BaseModel):
     chat_template: str | None = None  # Jinja template; default: the GGUF's own, else ChatML
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(Backend):
     """Backend over one local GGUF; loads the model lazily on first use."""
 
     def __init__(self, model_id: str, path: Path, options: LlamaCppOptions) -> None:
@@ -74,7 +73,7 @@ class LlamaCppBackend:
             max_context=self.n_ctx_train,
         )
 
-    def refusal(self, budget: Budget) -> str | None:
+    def unsupported_reason(self, budget: Budget) -> str | None:
         if budget.kind is BudgetKind.EFFORT:
             return "the embedded engine has no effort levels; give token budgets (e.g. 0,256,1024)"
         if budget.mechanism is Mechanism.NATIVE:
@@ -138,14 +137,11 @@ class LlamaCppBackend:
     async def generate_nested(
         self, request: GenerationRequest, budgets: Sequence[Budget]
     ) -> dict[str, Completion]:
-        for budget in budgets:
-            reason = self.refusal(budget)
-            if reason:
-                raise UserError(reason)
+        self.require(budgets)
         return await asyncio.to_thread(self._generate_blocking, request, list(budgets))
 
     def _generate_blocking(self, request: GenerationRequest, budgets: list[Budget]) -> dict[str, Completion]:
-        sampling = request.sampling
+        sampling = request.sampling.resolve()
         with self._lock:
             token_points = [b.tokens for b in budgets if b.tokens is not None]
             thinking = max([*token_points, 0])
@@ -172,8 +168,7 @@ class LlamaCppBackend:
             for budget in budgets:
                 if budget.mechanism is Mechanism.PROMPT:
                     # The budget is only requested in words; the model thinks as long as it likes.
-                    prompt_request = GenerationRequest(request.sample, budget, request.seed, sampling, request.shots)
-                    prompt = self.prompt_ids(engine, prompt_request)
+                    prompt = self.prompt_ids(engine, request.at(budget))
                     if budget.kind is BudgetKind.NONE:  # "no thinking" is an empty think block
                         result = forcer.run(prompt, [0], request.seed)
                         fork = result.forks[0]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from pydantic import Field
 
 from overthink.errors import UserError
-from overthink.models.base import BackendError, Capabilities, GenerationRequest, parse_options
+from overthink.models.base import Backend, BackendError, Capabilities, GenerationRequest, parse_options
 from overthink.models.batches import DEFAULT_STATE_FILE, BatchApi, BatchOutcome, BatchQueue, BatchState
 from overthink.models.budget import effort_for_tokens
 from overthink.models.hosted import (
@@ -72,7 +72,7 @@ class OpenAIOptions(HostedOptions):
     max_output_tokens: int = Field(default=32_000, ge=16)  # reasoning + answer
 
 
-class OpenAIBackend:
+class OpenAIBackend(Backend):
     def __init__(self, model: str, options: OpenAIOptions, *, http_client: Any = None) -> None:
         self._model_id = model
         self.options = options
@@ -119,7 +119,7 @@ class OpenAIBackend:
             return effort_for_tokens(int(budget.tokens or 0))
         return None
 
-    def refusal(self, budget: Budget) -> str | None:
+    def unsupported_reason(self, budget: Budget) -> str | None:
         if budget.mechanism is Mechanism.FORCED:
             return "the OpenAI API has no raw-completion endpoint for reasoning models; use --mode native or prompt"
         if budget.mechanism is Mechanism.PROMPT:
@@ -164,7 +164,7 @@ class OpenAIBackend:
         return self.prices.cost(self._model_id, input_tokens, output_tokens, batch=self.queue is not None)
 
     async def generate(self, request: GenerationRequest) -> Completion:
-        reason = self.refusal(request.budget)
+        reason = self.unsupported_reason(request.budget)
         if reason:
             raise UserError(reason)
         params = self.request_params(request)
@@ -239,7 +239,7 @@ class OpenAIBackend:
     async def generate_nested(self, request: GenerationRequest, budgets: Sequence[Budget]) -> dict[str, Completion]:
         """One request per budget; in batch mode all of them at once, so they land in the same batch."""
         requests = [
-            GenerationRequest(request.sample, b, request.seed, request.sampling, request.shots) for b in budgets
+            request.at(b) for b in budgets
         ]
         if self.queue is not None:
             done = await asyncio.gather(*(self.generate(r) for r in requests))

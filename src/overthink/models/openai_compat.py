@@ -23,8 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from overthink.errors import UserError
-from overthink.models.base import BackendError, Capabilities, GenerationRequest, parse_options
+from overthink.models.base import Backend, BackendError, Capabilities, GenerationRequest, parse_options
 from overthink.models.compat_forcing import LOOKAHEAD, NATURAL, RemoteForcer, RemoteFork, RemoteTrace, Segment
 from overthink.models.http_policy import JsonClient, Malformed, RetryPolicy, api_key
 from overthink.models.loops import is_looping
@@ -101,7 +100,7 @@ def _check_completion(data: Any) -> None:
         raise Malformed("response choice has neither text nor message")
 
 
-class OpenAICompatBackend:
+class OpenAICompatBackend(Backend):
     """One model on one or more OpenAI-compatible replicas."""
 
     def __init__(self, model: str, options: OpenAICompatOptions) -> None:
@@ -138,7 +137,7 @@ class OpenAICompatBackend:
             effort_levels=("low", "medium", "high"),
         )
 
-    def refusal(self, budget: Budget) -> str | None:
+    def unsupported_reason(self, budget: Budget) -> str | None:
         if budget.mechanism is Mechanism.FORCED and budget.kind is BudgetKind.EFFORT:
             return "forcing counts tokens; effort levels need --mode native (or prompt)"
         if (
@@ -254,7 +253,7 @@ class OpenAICompatBackend:
 
     @staticmethod
     def _sampling(request: GenerationRequest) -> dict[str, Any]:
-        s = request.sampling
+        s = request.sampling.resolve()
         fields: dict[str, Any] = {"temperature": s.temperature, "top_p": s.top_p}
         if s.top_k > 0:
             fields["top_k"] = s.top_k
@@ -262,7 +261,7 @@ class OpenAICompatBackend:
 
     def max_output_tokens(self, request: GenerationRequest) -> int:
         """Most tokens one budget's request can generate (the runner's worst case for spending caps)."""
-        budget, sampling = request.budget, request.sampling
+        budget, sampling = request.budget, request.sampling.resolve()
         if budget.mechanism is Mechanism.FORCED:
             thinking = budget.tokens if budget.tokens is not None else sampling.natural_cap
             return thinking + LOOKAHEAD + sampling.max_answer_tokens
@@ -276,10 +275,7 @@ class OpenAICompatBackend:
         return results[request.budget.label]
 
     async def generate_nested(self, request: GenerationRequest, budgets: Sequence[Budget]) -> dict[str, Completion]:
-        for budget in budgets:
-            reason = self.refusal(budget)
-            if reason:
-                raise UserError(reason)
+        self.require(budgets)
         out: dict[str, Completion] = {}
         forced = [b for b in budgets if b.mechanism is Mechanism.FORCED]
         if forced:
@@ -290,7 +286,7 @@ class OpenAICompatBackend:
         return out
 
     async def _forced(self, request: GenerationRequest, budgets: list[Budget]) -> dict[str, Completion]:
-        sampling = request.sampling
+        sampling = request.sampling.resolve()
         messages = chat_messages(request.sample, budgets[0], request.shots)
         prompt = render_prompt(self.options.chat_template, messages) + self.options.think_open
         points = [b.tokens for b in budgets if b.tokens is not None]
@@ -336,7 +332,7 @@ class OpenAICompatBackend:
         )
 
     def _chat_body(self, request: GenerationRequest, budget: Budget) -> dict[str, Any]:
-        sampling = request.sampling
+        sampling = request.sampling.resolve()
         tokens = budget.tokens
         thinking_cap = max(sampling.natural_cap, 2 * tokens if tokens else 0)
         body: dict[str, Any] = {

@@ -10,11 +10,11 @@ it was given in `extra`; tests replace the behaviour with a `script` function to
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from overthink.errors import UserError
-from overthink.models.base import Capabilities, GenerationRequest
-from overthink.types import Budget, Completion, Mechanism, TokenSource, Usage
+from overthink.models.base import Backend, Capabilities, GenerationRequest
+from overthink.types import Completion, Mechanism, TokenSource, Usage
 
 MODEL_ID = "scripted"
 NATURAL_LENGTH = 24  # words the default script "thinks" when the budget sets no limit
@@ -48,7 +48,7 @@ def default_script(accuracy: float) -> Script:
     return script
 
 
-class ScriptedBackend:
+class ScriptedBackend(Backend):
     """Answers from a script: instant, deterministic, budget-honouring; for tests and dry runs only."""
 
     def __init__(self, script: Script | None = None, *, accuracy: float = 0.7) -> None:
@@ -76,9 +76,6 @@ class ScriptedBackend:
     def capabilities(self) -> Capabilities:
         return Capabilities(mechanisms=frozenset(Mechanism), nested=False)
 
-    def refusal(self, budget: Budget) -> str | None:
-        return None
-
     async def generate(self, request: GenerationRequest) -> Completion:
         self.calls.append(request)
         reasoning, text = self.script(request)
@@ -94,13 +91,3 @@ class ScriptedBackend:
             total_generated=thinking + answer,
             extra={"scripted": True, "shots": len(request.shots)},
         )
-
-    async def generate_nested(self, request: GenerationRequest, budgets: Sequence[Budget]) -> dict[str, Completion]:
-        out: dict[str, Completion] = {}
-        for budget in budgets:
-            one = GenerationRequest(request.sample, budget, request.seed, request.sampling, request.shots)
-            out[budget.label] = await self.generate(one)
-        return out
-
-    async def aclose(self) -> None:
-        return None

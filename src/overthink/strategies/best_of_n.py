@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest
+from overthink.strategies.base import Strategy
 from overthink.strategies.common import answer_key, sample_k
 from overthink.strategies.verifiers import Judgement, StepJudge, Verifier
 from overthink.strategies.vote import parse_k
@@ -33,7 +34,7 @@ def pick_best(judgements: Sequence[Judgement], answers: Sequence[str | None]) ->
     return max(range(len(judgements)), key=lambda i: (judgements[i].score, support[i], -i))
 
 
-class BestOfNStrategy:
+class BestOfNStrategy(Strategy):
     """Rerank n samples per budget with a verifier (built-in step judge unless one is given)."""
 
     def __init__(self, n: int, verifier: Verifier | None = None, judge_model: str | None = None) -> None:

@@ -25,7 +25,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from overthink.models.base import Backend, GenerationRequest, SamplingParams
+from overthink.models.base import Backend, GenerationRequest
+from overthink.models.generation import Sampling
 from overthink.scoring.extract import extract_answer
 from overthink.types import Budget, BudgetKind, Completion, Mechanism, Sample
 
@@ -73,24 +74,17 @@ async def sample_k(
     if k < 1:
         raise ValueError("k must be >= 1")
     if embedded_forced(backend, budgets):
-        for budget in budgets:
-            reason = backend.refusal(budget)
-            if reason:
-                from overthink.errors import UserError
-
-                raise UserError(reason)
+        backend.require(budgets)
         return await asyncio.to_thread(_embedded_k, backend, request, list(budgets), k)
     out: list[dict[str, Completion]] = []
     for index in range(k):
-        seeded = GenerationRequest(request.sample, request.budget, sub_seed(request.seed, index),
-                                   request.sampling, request.shots)
+        seeded = request.reseeded(sub_seed(request.seed, index))
         if backend.capabilities.nested and len(budgets) > 1:
             out.append(await backend.generate_nested(seeded, budgets))
             continue
         one: dict[str, Completion] = {}
         for budget in budgets:
-            single = GenerationRequest(seeded.sample, budget, seeded.seed, seeded.sampling, seeded.shots)
-            one[budget.label] = await backend.generate(single)
+            one[budget.label] = await backend.generate(seeded.at(budget))
         out.append(one)
     return out
 
@@ -100,7 +94,7 @@ def _embedded_k(backend: Any, request: GenerationRequest, budgets: list[Budget],
     from overthink.models.forcing import NATURAL
     from overthink.models.llamacpp import LlamaCppBackend
 
-    sampling = request.sampling
+    sampling = request.sampling.resolve()
     points = [b.tokens for b in budgets if b.tokens is not None]
     want_natural = any(b.kind is BudgetKind.NATURAL for b in budgets)
     thinking = max([*points, sampling.natural_cap if want_natural else 0, 0])
@@ -132,7 +126,7 @@ def engine_session(backend: LlamaCppBackend, n_ctx: int) -> Iterator[LlamaEngine
 
 @contextmanager
 def forcer_session(
-    backend: LlamaCppBackend, sampling: SamplingParams, max_thinking: int
+    backend: LlamaCppBackend, sampling: Sampling, max_thinking: int
 ) -> Iterator[tuple[LlamaEngine, Forcer]]:
     """Engine plus a Forcer configured from the request's sampling, as the backend itself builds them."""
     from overthink.models.forcing import Forcer

@@ -26,6 +26,7 @@ from typing import Any
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest
+from overthink.strategies.base import Strategy
 from overthink.strategies.common import answer_key, embedded_forced
 from overthink.types import Budget, BudgetKind, Completion
 
@@ -33,7 +34,7 @@ DEFAULT_EVERY = 64
 DEFAULT_AGREE = 3
 
 
-class SchedulerStrategy:
+class SchedulerStrategy(Strategy):
     """Stop thinking when the last `agree` probes (one every `every` tokens) give the same answer."""
 
     def __init__(self, every: int = DEFAULT_EVERY, agree: int = DEFAULT_AGREE) -> None:
@@ -60,7 +61,7 @@ class SchedulerStrategy:
     def name(self) -> str:
         return f"scheduler@{self.every},{self.agree}"
 
-    def refusal(self, backend: Backend, budgets: Sequence[Budget]) -> str | None:
+    def unsupported_reason(self, backend: Backend, budgets: Sequence[Budget]) -> str | None:
         """Why this strategy cannot run here (checked by `overthink run` before the store is opened)."""
         if not embedded_forced(backend, budgets):
             return "the scheduler probes a growing trace on the embedded engine: use --backend llamacpp --mode forced"
@@ -71,13 +72,10 @@ class SchedulerStrategy:
     async def run(
         self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget]
     ) -> dict[str, Completion]:
-        reason = self.refusal(backend, budgets)
+        reason = self.unsupported_reason(backend, budgets)
         if reason:
             raise UserError(reason)
-        for budget in budgets:
-            reason = backend.refusal(budget)
-            if reason:
-                raise UserError(reason)
+        backend.require(budgets)
         return await asyncio.to_thread(self._blocking, backend, request, list(budgets))
 
     def probe_points(self, limit: int) -> list[int]:
@@ -91,7 +89,7 @@ class SchedulerStrategy:
         limits = sorted({b.tokens for b in budgets if b.tokens is not None})
         probes = set(self.probe_points(limits[-1]))
         history: list[tuple[int, str | None]] = []
-        with forcer_session(backend, request.sampling, limits[-1]) as (engine, forcer):
+        with forcer_session(backend, request.sampling.resolve(), limits[-1]) as (engine, forcer):
             prompt = backend.prompt_ids(engine, request)
 
             def settled(fork: Fork) -> bool:
