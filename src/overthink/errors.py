@@ -5,3 +5,7 @@ from __future__ import annotations
 
 class UserError(Exception):
     """A mistake in the user's input (names, numbers, paths) with a message that says how to fix it."""
+
+
+class TaskError(UserError):
+    """A problem with a task's parameters or data files (bad level, unknown category, malformed line)."""

@@ -28,7 +28,7 @@ from overthink.runner.limits import CostTracker
 from overthink.runner.plan import pending, plan_groups, sweep_budgets
 from overthink.runner.store import Store
 from overthink.runner.summary import summarize
-from overthink.tasks.base import TaskError, TaskSpec
+from overthink.tasks.base import TaskSpec
 from overthink.types import Budget, BudgetKind, Mechanism, Sample
 
 MODES = {"forced": Mechanism.FORCED, "prompt": Mechanism.PROMPT, "native": Mechanism.NATIVE,
@@ -66,10 +66,7 @@ def _budgets(config: ExperimentConfig) -> list[Budget]:
 def _samples(task: TaskSpec, config: TaskConfig) -> list[Sample]:
     if config.samples is not None:
         return load_samples(Path(config.samples), task.name)
-    try:
-        return task.generate(config.n, config.seed, **config.params)
-    except (TaskError, TypeError) as exc:
-        raise UserError(f"task {task.name}: {exc}") from None
+    return task.samples(config.n, config.seed, config.params)  # parameters checked, TaskError is a UserError
 
 
 def load_samples(path: Path, task: str | None) -> list[Sample]:

@@ -93,7 +93,7 @@ class Executor:
     async def _run_group(self, group: WorkGroup) -> list[Record]:
         shots = self.shots_for(group) if self.shots_for else ()
         first = group.items[0]
-        request = GenerationRequest(group.sample, first.budget, group.seed, self.sampling, shots)
+        request = GenerationRequest(group.sample, first.budget, group.seed, self.sampling, shots, self.task.score)
         budgets = [item.budget for item in group.items]
         try:
             results = await self.strategy.run(self.backend, request, budgets)

@@ -78,7 +78,7 @@ class BestOfNStrategy(Strategy):
         for budget in budgets:
             candidates = [s[budget.label] for s in samples]
             judgements = [await verifier.judge(request.sample, c) for c in candidates]
-            answers = [answer_key(request.sample, c.text) for c in candidates]
+            answers = [answer_key(request.sample, c.text, request.scorer) for c in candidates]
             best = pick_best(judgements, answers)
             chosen = candidates[best]
             out[budget.label] = dataclasses.replace(

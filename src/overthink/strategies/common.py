@@ -6,7 +6,7 @@ same way everywhere, or their comparisons would not be fair:
 * sub-seeds: sample 0 keeps the group's own seed, so its trace is the very trace `cot` records for the
   same (sample, repeat) -- the comparison with `cot` is paired; samples 1..k-1 get seeds derived from it;
 * answer keys: votes and probes compare the *task scorer's* extracted answer ("7", "B", "3"), not raw
-  text, so "7 apples" and "7" agree; a task the registry does not know falls back to the answer tag;
+  text, so "7 apples" and "7" agree; the scorer travels with the request (no scorer: the answer tag);
 * k completions per budget: on the embedded engine the k traces reuse the prompt's KV cache
   (`Forcer.run(fresh=False)` for samples 2..k) and keep nested budgets per sample; any other backend is
   simply called k times.
@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from overthink.models.base import Backend, GenerationRequest
+from overthink.models.base import AnswerScorer, Backend, GenerationRequest
 from overthink.models.generation import Sampling
 from overthink.scoring.extract import extract_answer
 from overthink.types import Budget, BudgetKind, Completion, Mechanism, Sample
@@ -44,12 +44,13 @@ def sub_seed(seed: int, index: int) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def answer_key(sample: Sample, text: str) -> str | None:
-    """The extracted answer a vote or a probe compares: the task scorer's `extracted`, normalized."""
-    from overthink.registry import TASKS
+def answer_key(sample: Sample, text: str, scorer: AnswerScorer | None = None) -> str | None:
+    """The extracted answer a vote or a probe compares: the task scorer's `extracted`, normalized.
 
-    spec = TASKS.get(sample.task)
-    extracted = spec.score(sample, text).extracted if spec is not None else extract_answer(text)
+    The scorer comes with the request (the runner puts the task's there), so strategies never look a
+    task up; without one the answer tag is read.
+    """
+    extracted = scorer(sample, text).extracted if scorer is not None else extract_answer(text)
     if extracted is None:
         return None
     key = " ".join(str(extracted).split()).strip().lower()

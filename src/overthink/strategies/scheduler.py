@@ -96,7 +96,7 @@ class SchedulerStrategy(Strategy):
                 if fork.budget not in probes:
                     return False
                 text = "<answer>" + engine.detokenize(fork.answer_ids)
-                history.append((fork.budget, answer_key(request.sample, text)))
+                history.append((fork.budget, answer_key(request.sample, text, request.scorer)))
                 last = [answer for _, answer in history[-self.agree:]]
                 return len(last) == self.agree and last[0] is not None and len(set(last)) == 1
 

@@ -97,7 +97,7 @@ class VoteStrategy(Strategy):
         out: dict[str, Completion] = {}
         for budget in budgets:
             per_sample = [s[budget.label] for s in samples]
-            answers = [answer_key(request.sample, c.text) for c in per_sample]
+            answers = [answer_key(request.sample, c.text, request.scorer) for c in per_sample]
             winner, votes, tie = majority(answers, request.seed)
             out[budget.label] = combine(per_sample, answers, winner,
                                         {"strategy": "vote", "votes": votes, "tie": tie, "seeds": seeds})
