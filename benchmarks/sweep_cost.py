@@ -17,7 +17,7 @@ import time
 
 from overthink.models.base import GenerationRequest, SamplingParams
 from overthink.models.budget import parse_budgets
-from overthink.models.llamacpp import LlamaCppBackend
+from overthink.models.llamacpp.backend import LlamaCppBackend
 from overthink.tasks.misleading_math import generate
 from overthink.types import Mechanism
 

@@ -25,7 +25,7 @@ def tiny_backend() -> Iterator[object]:
         pytest.skip("llama-cpp-python or the tiny model packages are not installed")
     import asyncio
 
-    from overthink.models.llamacpp import LlamaCppBackend
+    from overthink.models.llamacpp.backend import LlamaCppBackend
 
     backend = LlamaCppBackend.from_model_name("tiny", n_ctx=2048)
     yield backend

@@ -14,8 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from overthink.errors import UserError
-from overthink.models.embedded import DEFAULT_MODEL
 from overthink.models.generation import GenerationConfig
+from overthink.models.llamacpp.gguf import DEFAULT_MODEL
 
 DEFAULT_STORE = "overthink-results.db"
 

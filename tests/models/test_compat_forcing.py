@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from overthink.models.compat_forcing import ANSWER_CUE, NATURAL, WAIT, RemoteForcer, RemoteTrace, Segment
+from overthink.models.remote.forcing import ANSWER_CUE, NATURAL, WAIT, RemoteForcer, RemoteTrace, Segment
 
 PREFIX = "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<think>\n"
 

@@ -18,10 +18,10 @@ import httpx2
 import pytest
 
 from overthink.errors import UserError
-from overthink.models.anthropic import AnthropicBackend, AnthropicOptions
 from overthink.models.base import BackendError, GenerationRequest
 from overthink.models.generation import GenerationConfig
-from overthink.models.openai import OpenAIBackend, OpenAIOptions
+from overthink.models.hosted.anthropic import AnthropicBackend, AnthropicOptions
+from overthink.models.hosted.openai import OpenAIBackend, OpenAIOptions
 from overthink.models.prompting import NO_THINKING_INSTRUCTION, system_prompt
 from overthink.types import Budget, Completion, Mechanism, Sample, TokenSource
 

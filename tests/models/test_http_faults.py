@@ -23,8 +23,9 @@ import pytest
 
 from overthink.models.base import BackendError, GenerationRequest
 from overthink.models.generation import GenerationConfig
-from overthink.models.http_policy import JsonClient, RetryPolicy, Transient, parse_retry_after, scrub
-from overthink.models.openai_compat import OpenAICompatBackend
+from overthink.models.http import JsonClient, RetryPolicy, Transient, parse_retry_after
+from overthink.models.remote.openai_compat import OpenAICompatBackend
+from overthink.models.secrets import scrub
 from overthink.runner.execute import Executor
 from overthink.runner.plan import plan_groups
 from overthink.runner.store import Store
@@ -260,7 +261,7 @@ def test_canary_key_never_reaches_logs_errors_records_or_output(
         errors.append(str(raised.value))
         await backend.aclose()
 
-        from overthink.models.anthropic import AnthropicBackend, AnthropicOptions
+        from overthink.models.hosted.anthropic import AnthropicBackend, AnthropicOptions
 
         claude = AnthropicBackend("claude-x", AnthropicOptions(base_url=url.removesuffix("/v1"), max_attempts=2))
         claude.call.policy = POLICY

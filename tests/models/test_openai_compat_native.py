@@ -12,7 +12,7 @@ import pytest
 from overthink.errors import UserError
 from overthink.models.base import GenerationRequest
 from overthink.models.generation import GenerationConfig
-from overthink.models.openai_compat import OpenAICompatBackend, render_prompt, split_reasoning
+from overthink.models.remote.openai_compat import OpenAICompatBackend, render_prompt, split_reasoning
 from overthink.types import Budget, Completion, Mechanism, Sample, TokenSource
 
 SAMPLE = Sample(id="s", task="t", prompt="What is 2+2?", target="4")

@@ -22,7 +22,7 @@ import pytest
 
 from overthink.models.base import GenerationRequest
 from overthink.models.generation import GenerationConfig
-from overthink.models.openai_compat import OpenAICompatBackend
+from overthink.models.remote.openai_compat import OpenAICompatBackend
 from overthink.tasks.misleading_math import generate
 from overthink.types import Budget, Completion, Mechanism, Sample, TokenSource
 
@@ -43,7 +43,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("the tiny model packages are not installed")
     if importlib.util.find_spec("uvicorn") is None or importlib.util.find_spec("sse_starlette") is None:
         pytest.skip("llama-cpp-python[server] is not installed")
-    from overthink.models.embedded import ensure_model
+    from overthink.models.llamacpp.gguf import ensure_model
 
     model = ensure_model("tiny")
     port = _free_port()

@@ -260,7 +260,7 @@ def models_list() -> None:
     """Show the embedded models and whether they are installed, with paths."""
     from rich.table import Table
 
-    from overthink.models.embedded import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, part_paths
+    from overthink.models.llamacpp.gguf import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, part_paths
 
     table = Table(title="models")
     for column in ("name", "description", "installed", "path"):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from overthink.errors import UserError
 from overthink.models.base import Backend, BackendError, GenerationRequest
 from overthink.models.generation import GenerationConfig
-from overthink.models.http_policy import scrub
+from overthink.models.secrets import scrub
 from overthink.runner.limits import CostTracker, group_bound
 from overthink.runner.plan import WorkGroup, WorkItem
 from overthink.runner.store import Store

@@ -28,9 +28,8 @@ from pydantic import Field
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, BackendError, Capabilities, GenerationRequest, parse_options
-from overthink.models.batches import DEFAULT_STATE_FILE, BatchApi, BatchOutcome, BatchQueue, BatchState
 from overthink.models.budget import effort_for_tokens
-from overthink.models.hosted import (
+from overthink.models.hosted.base import (
     HostedOptions,
     LoopBoundClient,
     SdkCaller,
@@ -39,9 +38,11 @@ from overthink.models.hosted import (
     messages_for,
     split_think,
 )
-from overthink.models.http_policy import RetryPolicy, api_key, scrub
+from overthink.models.hosted.batches import DEFAULT_STATE_FILE, BatchApi, BatchOutcome, BatchQueue, BatchState
+from overthink.models.http import RetryPolicy
 from overthink.models.loops import is_looping
 from overthink.models.pricing import PriceTable
+from overthink.models.secrets import api_key, scrub
 from overthink.types import Budget, BudgetKind, Completion, Mechanism, TokenSource, Usage
 
 if TYPE_CHECKING:

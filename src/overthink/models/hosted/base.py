@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from overthink.models.base import GenerationRequest
-from overthink.models.http_policy import AttemptLog, RetryPolicy, classify_sdk, with_retries
+from overthink.models.http import AttemptLog, RetryPolicy, classify_sdk, with_retries
 from overthink.models.prompting import NO_THINKING_INSTRUCTION, chat_messages, user_prompt
 from overthink.types import Mechanism
 

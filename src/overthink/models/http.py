@@ -1,4 +1,4 @@
-"""How every remote backend talks to a server: retries, failover across replicas, and secret hygiene.
+"""How every remote backend talks to a server: retries and failover across replicas.
 
 A sweep of thousands of requests meets every kind of transient failure: rate limits (429 with
 Retry-After), overloaded servers (5xx), timeouts and dropped connections. Those are retried with
@@ -8,8 +8,8 @@ then becomes `BackendError(retryable=False)`, which the runner stores as an erro
 on, no item is lost. Several base URLs (replicas of one deployment) are used round-robin; a failing
 replica is skipped for a cool-down while the others carry the load.
 
-Credentials come only from environment variables or a key file, and every message that could leave
-this module passes through `scrub`, which removes every key this process has loaded.
+Every message that could leave this module passes through `secrets.scrub`, which removes every key
+this process has loaded (secrets.py).
 """
 
 from __future__ import annotations
@@ -18,70 +18,20 @@ import asyncio
 import email.utils
 import json
 import logging
-import os
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
 from overthink.errors import UserError
 from overthink.models.base import BackendError
+from overthink.models.secrets import scrub
 
 T = TypeVar("T")
 log = logging.getLogger("overthink.http")
-
-# ---------------------------------------------------------------------------------------------- secrets
-
-_SECRETS: set[str] = set()
-# Shapes of common API keys, scrubbed even when they were never loaded through `api_key`.
-_KEY_SHAPES = re.compile(r"\b(sk-ant-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{16,})")
-
-
-def register_secret(value: str) -> None:
-    """Remember a secret so `scrub` removes it from anything shown to the user."""
-    if value and len(value) >= 4:
-        _SECRETS.add(value)
-
-
-def known_secrets() -> tuple[str, ...]:
-    """Every secret loaded so far (for the runner's own scrubbing of stored error messages)."""
-    return tuple(sorted(_SECRETS))
-
-
-def scrub(text: str) -> str:
-    """`text` with every loaded secret and anything shaped like an API key replaced by '***'."""
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return _KEY_SHAPES.sub("***", text)
-
-
-def api_key(env_var: str | None, key_file: str | None = None, *, required: bool = True) -> str | None:
-    """The API key from a key file (first line) or an environment variable; never from the command line.
-
-    A missing key is a UserError naming where to put it, and never echoes any part of a key.
-    """
-    value: str | None = None
-    if key_file:
-        path = Path(key_file).expanduser()
-        try:
-            value = path.read_text(encoding="utf-8").strip().splitlines()[0].strip()
-        except (OSError, IndexError, UnicodeDecodeError):
-            raise UserError(f"cannot read the API key file {path}; it must hold the key on its first line") from None
-    elif env_var:
-        value = os.environ.get(env_var, "").strip() or None
-    if value:
-        register_secret(value)
-        return value
-    if required:
-        where = f"the environment variable {env_var}" if env_var else "a key file (option key_file)"
-        raise UserError(f"no API key found; set {where}")
-    return None
-
 
 # ------------------------------------------------------------------------------------------------ policy
 

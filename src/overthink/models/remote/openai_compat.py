@@ -24,11 +24,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from overthink.models.base import Backend, BackendError, Capabilities, GenerationRequest, parse_options
-from overthink.models.compat_forcing import LOOKAHEAD, NATURAL, RemoteForcer, RemoteFork, RemoteTrace, Segment
-from overthink.models.http_policy import JsonClient, Malformed, RetryPolicy, api_key
+from overthink.models.http import JsonClient, Malformed, RetryPolicy
 from overthink.models.loops import is_looping
 from overthink.models.pricing import PriceTable
 from overthink.models.prompting import chat_messages
+from overthink.models.remote.forcing import LOOKAHEAD, NATURAL, RemoteForcer, RemoteFork, RemoteTrace, Segment
+from overthink.models.secrets import api_key
 from overthink.types import Budget, BudgetKind, Completion, Mechanism, TokenSource, Usage
 
 TEMPLATES = {
