@@ -1,11 +1,8 @@
 """Budget forcing over a raw-completion endpoint (`/v1/completions`), with nested budgets.
 
-The same semantics as the embedded engine (forcing.py), expressed in requests instead of token pushes:
-- maximum: the thinking trace is cut at exactly N tokens, then "\n</think>\n\n<answer>" is appended and a
-  bounded answer is generated;
-- minimum: when the model closes thinking (`</think>`, `<answer>` or end-of-sequence, all stop conditions
-  of the request) before N, the close is dropped, "\nWait" is appended and generation continues;
-- budget 0 is an empty think block; `natural` stops at the first close (or the cap) without forcing.
+The semantics of forcing_spec.py (the embedded engine's too), expressed in requests instead of token
+pushes: the close markers and end-of-sequence are the request's stop conditions; a close before N is
+dropped and "\nWait" appended; the trace is cut at exactly N tokens and the answer cue appended.
 
 Token counts come from the server's own tokenizer endpoint when it has one (source `tokenizer`): the
 trace is re-tokenized after every segment, cut at N ids and, where the server accepts token-id prompts,
@@ -23,21 +20,19 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-ANSWER_CUE = "\n</think>\n\n<answer>"
-WAIT = "\nWait"
-CLOSE_STOPS = ("</think>", "<answer>")
-ANSWER_STOP = "</answer>"
-NATURAL = -1
+from overthink.models.forcing_spec import ANSWER_CUE, ANSWER_STOP, CLOSE_STOPS, NATURAL, WAIT, Fork, Trace
+
 # "\nWait" is two tokens in the common BPE vocabularies (used only without a tokenizer).
 WAIT_TOKEN_ESTIMATE = 2
 # Tokens asked for beyond the cut point, so a close marker that begins before N is always seen whole:
 # otherwise a run cut at N keeps a partial "</th" that a longer run would have recognised and replaced
 # by "Wait", and nested forks would differ from independent runs.
 LOOKAHEAD = 8
+StopWhen = Callable[[Fork], bool]
 
 
 @dataclass(frozen=True)
@@ -64,31 +59,28 @@ class CompletionServer(Protocol):
     async def detokenize(self, ids: list[int]) -> str: ...
 
 
-@dataclass
-class RemoteFork:
-    budget: int  # NATURAL for the natural end
-    thinking: str
-    thinking_tokens: int
-    answer: str
-    answer_tokens: int
-    finish_reason: str
-    wait_insertions: int
-    generated: int
-    wall_time_s: float
-    censored: bool = False
-
-
-@dataclass
-class RemoteTrace:
-    forks: dict[int, RemoteFork] = field(default_factory=dict)
-    natural_end: int | None = None
-    prompt_tokens: int = 0
-    exact: bool = True  # counts from the model's own tokenizer
-
-
 def derive_seed(seed: int, stream: str) -> int:
     """A 31-bit seed per stream, the same on every machine (servers take signed or unsigned ints)."""
     return zlib.crc32(f"{seed}:{stream}".encode()) & 0x7FFFFFFF
+
+
+@dataclass
+class _Thinking:
+    """A growing trace with exact token counts: its text, ids, forced "Wait" positions and cost."""
+
+    prompt: str
+    prompt_ids: list[int]
+    seed: int
+    force_minimum: bool
+    text: str = ""
+    ids: list[int] = field(default_factory=list)
+    waits_at: list[int] = field(default_factory=list)
+    natural_end: int | None = None
+    natural_text: str | None = None
+    generated: int = 0  # tokens the server sampled for the trace (lookahead and stop strings included)
+    segment: int = 0
+    done: bool = False  # closed in the natural regime, or the server stopped producing tokens
+    started: float = field(default_factory=time.perf_counter)
 
 
 class RemoteForcer:
@@ -123,7 +115,7 @@ class RemoteForcer:
         natural: bool = False,
         force_minimum: bool = True,
         natural_cap: int = 2048,
-    ) -> RemoteTrace:
+    ) -> Trace:
         """One trace up to the largest budget (or the cap), forked at every budget and the natural end."""
         prompt_ids = await self.server.tokenize(prompt)
         if prompt_ids is None:
@@ -131,98 +123,126 @@ class RemoteForcer:
                 prompt, budgets, seed, natural=natural, force_minimum=force_minimum, natural_cap=natural_cap
             )
         points = sorted(set(budgets), reverse=True)
-        limit = points[0] if points else 0
-        if not force_minimum:
-            limit = max(limit, natural_cap)
-        result = RemoteTrace(prompt_tokens=len(prompt_ids), exact=True)
-        text, ids = "", list[int]()
-        waits_at: list[int] = []
-        natural_text: str | None = None
-        generated, segment = 0, 0
-        started = time.perf_counter()
-        while len(ids) < limit:
-            request: str | list[int] = prompt_ids + ids if self.server.token_prompts else prompt + text
-            part = await self.server.complete(
+        limit = max(points[0] if points else 0, 0 if force_minimum else natural_cap)
+        state = _Thinking(prompt, prompt_ids, seed, force_minimum)
+        await self._think(state, limit)
+        if state.natural_end is not None and state.natural_end > limit:  # seen only in the lookahead
+            state.natural_end, state.natural_text = None, None
+        result = Trace(natural_end=state.natural_end, prompt_tokens=len(prompt_ids), exact=True)
+        ids = state.ids[: max(limit, 0)]
+        self._attribute(result, state, sorted(points), ids)
+        for point in points:  # answers longest-first: each prompt extends the cached prefix
+            await self._answer_fork(state, result.forks[point], ids)
+        if natural:
+            await self._natural_fork(result, state, ids)
+        return result
+
+    async def run_probed(self, prompt: str, points: Sequence[int], seed: int, stop_when: StopWhen) -> Trace:
+        """The trace generated in pieces that end at each point, answered there; `stop_when` may end it.
+
+        The pieces are the same requests a plain run would make except that each point starts a new
+        segment (with its own derived seed), so the trace equals the plain run's wherever decoding is
+        deterministic. Needs the server's tokenizer: without exact counts there are no cut points.
+        """
+        prompt_ids = await self.server.tokenize(prompt)
+        if prompt_ids is None:
+            raise ValueError("probing a trace needs the server's tokenizer endpoint (option tokenizer=true)")
+        state = _Thinking(prompt, prompt_ids, seed, force_minimum=True)
+        result = Trace(prompt_tokens=len(prompt_ids), exact=True)
+        cut = 0
+        for point in sorted(set(points)):
+            await self._think(state, point)
+            ids = state.ids[:point]
+            self._attribute(result, state, [point], ids, start=cut)
+            cut = min(point, len(ids))
+            await self._answer_fork(state, result.forks[point], ids)
+            if stop_when(result.forks[point]):
+                result.stopped_at = point
+                break
+        if state.natural_end is not None and state.natural_end <= cut:
+            result.natural_end = state.natural_end
+        return result
+
+    async def _think(self, state: _Thinking, upto: int) -> None:
+        """Extend the trace to at least `upto` tokens (plus lookahead), forcing "Wait" at every close."""
+        server = self.server
+        while len(state.ids) < upto and not state.done:
+            ids_prompt = server.token_prompts
+            request: str | list[int] = state.prompt_ids + state.ids if ids_prompt else state.prompt + state.text
+            part = await server.complete(
                 request,
-                max_tokens=limit - len(ids) + LOOKAHEAD,
+                max_tokens=upto - len(state.ids) + LOOKAHEAD,
                 stop=CLOSE_STOPS,
-                seed=derive_seed(seed, f"think:{segment}"),
+                seed=derive_seed(state.seed, f"think:{state.segment}"),
             )
-            segment += 1
-            generated += part.tokens
-            text += part.text
-            ids = await self.server.tokenize(text) or []
+            state.segment += 1
+            state.generated += part.tokens
+            state.text += part.text
+            state.ids = await server.tokenize(state.text) or []
             if part.finish_reason == "length":
-                if part.tokens == 0:
-                    break
+                state.done = part.tokens == 0
                 continue
             # the model closed its thinking (stop string or end-of-sequence): note it, then force "Wait"
-            if result.natural_end is None:
-                result.natural_end = len(ids)
-                natural_text = text
-            if not force_minimum:
-                break
-            waits_at.append(len(ids))
-            text += WAIT
-            ids = await self.server.tokenize(text) or []
-        if result.natural_end is not None and result.natural_end > limit:  # seen only in the lookahead
-            result.natural_end, natural_text = None, None
-        ids = ids[: max(limit, 0)]
-        text = await self.server.detokenize(ids) if ids else ""
-        think_time = time.perf_counter() - started
-        share = think_time / max(1, len(ids))
-        previous = 0
-        for point in sorted(points):  # generated-token attribution goes in ascending order
+            if state.natural_end is None:
+                state.natural_end, state.natural_text = len(state.ids), state.text
+            if not state.force_minimum:
+                state.done = True
+                continue
+            state.waits_at.append(len(state.ids))
+            state.text += WAIT
+            state.ids = await server.tokenize(state.text) or []
+
+    @staticmethod
+    def _attribute(result: Trace, state: _Thinking, points: list[int], ids: list[int], start: int = 0) -> None:
+        """Forks at `points` (ascending, after the cut `start`) with their share of the sampled thinking.
+
+        Each fork owns the positions since the previous one; tokens sampled beyond them (lookahead,
+        stop strings) go to the longest, so the forks' `generated` adds up to what the server sampled.
+        """
+        share = (time.perf_counter() - state.started) / max(1, len(ids))
+        previous = start
+        for point in points:
             cut = min(point, len(ids))
             own = max(0, cut - previous)
             previous = max(previous, cut)
-            result.forks[point] = RemoteFork(
-                point, "", cut, "", 0, "", sum(1 for w in waits_at if w < cut), own, own * share
-            )
-        if points:  # sampled tokens beyond the attributed positions (lookahead, stop strings) go to the longest
-            longest = result.forks[points[0]]
-            longest.generated = max(0, longest.generated + generated - sum(f.generated for f in result.forks.values()))
-        for point in points:  # answers longest-first: each prompt extends the cached prefix
-            fork = result.forks[point]
-            cut_ids = ids[: fork.thinking_tokens]
-            thinking = await self.server.detokenize(cut_ids) if cut_ids else ""
+            waits = sum(1 for w in state.waits_at if w < cut)
+            result.forks[point] = Fork(point, cut, wait_insertions=waits, generated=own, wall_time_s=own * share)
+        if points:
+            thinking = sum(f.generated - f.answer_tokens for f in result.forks.values())
+            longest = result.forks[points[-1]]
+            longest.generated = max(0, longest.generated + state.generated - thinking)
+
+    async def _answer_fork(self, state: _Thinking, fork: Fork, ids: list[int]) -> None:
+        """The thinking text at the fork's cut, and the answer after it."""
+        cut_ids = ids[: fork.thinking_tokens]
+        thinking = await self.server.detokenize(cut_ids) if cut_ids else ""
+        if self.server.token_prompts:
+            begun = time.perf_counter()
+            reply = await self.answer(state.prompt_ids, cut_ids, state.seed, fork.budget)
+            realized = len(cut_ids)
+        else:
             realized = len(await self.server.tokenize(thinking) or []) if thinking else 0
             begun = time.perf_counter()
-            if self.server.token_prompts:
-                reply = await self.answer(prompt_ids, cut_ids, seed, point)
-                realized = len(cut_ids)
-            else:
-                reply = await self.answer(prompt, thinking, seed, point)
-            fork.thinking, fork.thinking_tokens = thinking, realized
-            self._finish(fork, reply, time.perf_counter() - begun)
-        if natural:
-            await self._natural_fork(result, prompt, prompt_ids, seed, natural_text, text, ids)
-        return result
+            reply = await self.answer(state.prompt, thinking, state.seed, fork.budget)
+        fork.thinking, fork.thinking_tokens = thinking, realized
+        self._finish(fork, reply, time.perf_counter() - begun)
 
-    async def _natural_fork(
-        self,
-        result: RemoteTrace,
-        prompt: str,
-        prompt_ids: list[int],
-        seed: int,
-        natural_text: str | None,
-        text: str,
-        ids: list[int],
-    ) -> None:
-        censored = natural_text is None
-        thinking = text if natural_text is None else natural_text
-        thinking_ids = ids if natural_text is None else (await self.server.tokenize(natural_text) or [])
+    async def _natural_fork(self, result: Trace, state: _Thinking, ids: list[int]) -> None:
+        censored = state.natural_text is None
+        text = await self.server.detokenize(ids) if ids else ""
+        thinking = text if state.natural_text is None else state.natural_text
+        thinking_ids = ids if state.natural_text is None else (await self.server.tokenize(state.natural_text) or [])
         begun = time.perf_counter()
         if self.server.token_prompts:
-            reply = await self.answer(prompt_ids, thinking_ids, seed, NATURAL)
+            reply = await self.answer(state.prompt_ids, thinking_ids, state.seed, NATURAL)
         else:
-            reply = await self.answer(prompt, thinking, seed, NATURAL)
-        fork = RemoteFork(NATURAL, thinking, len(thinking_ids), "", 0, "", 0, 0, 0.0, censored=censored)
+            reply = await self.answer(state.prompt, thinking, state.seed, NATURAL)
+        fork = Fork(NATURAL, len(thinking_ids), thinking=thinking, censored=censored)
         self._finish(fork, reply, time.perf_counter() - begun)
         result.forks[NATURAL] = fork
 
     @staticmethod
-    def _finish(fork: RemoteFork, reply: Segment, seconds: float) -> None:
+    def _finish(fork: Fork, reply: Segment, seconds: float) -> None:
         fork.answer = reply.text
         fork.answer_tokens = reply.tokens
         fork.finish_reason = reply.finish_reason
@@ -238,65 +258,68 @@ class RemoteForcer:
         natural: bool,
         force_minimum: bool,
         natural_cap: int,
-    ) -> RemoteTrace:
+    ) -> Trace:
         """No tokenizer: each budget is its own trace, bounded by the server's token counts."""
-        result = RemoteTrace(exact=False)
+        result = Trace(exact=False)
         points = sorted(set(budgets), reverse=True)
-        if not points and not force_minimum:
-            points = []
-        runs = points or [natural_cap]
-        for point in runs:
+        for point in points or [natural_cap]:
             limit = point if force_minimum else max(point, natural_cap)
-            text, count, waits, segment, generated = "", 0, 0, 0, 0
-            natural_text: str | None = None
-            natural_count = 0
-            started = time.perf_counter()
-            while count < limit:
-                part = await self.server.complete(
-                    prompt + text,
-                    max_tokens=limit - count,
-                    stop=CLOSE_STOPS,
-                    seed=derive_seed(seed, f"think:{segment}"),
-                )
-                result.prompt_tokens = result.prompt_tokens or part.prompt_tokens
-                segment += 1
-                generated += part.tokens
-                text += part.text
-                count += part.tokens
-                if part.finish_reason == "length":
-                    if part.tokens == 0:
-                        break
-                    continue
-                if natural_text is None:
-                    natural_text, natural_count = text, count
-                if not force_minimum:
-                    break
-                waits += 1
-                text += WAIT
-                count += WAIT_TOKEN_ESTIMATE
+            run = await self._estimated_trace(prompt, seed, limit, force_minimum)
+            result.prompt_tokens = result.prompt_tokens or run.prompt_tokens
             if points:
-                reply = await self.answer(prompt, text, seed, point)
-                fork = RemoteFork(
-                    point, text, min(count, limit), "", 0, "", waits, generated, time.perf_counter() - started
-                )
-                self._finish(fork, reply, 0.0)
+                fork = Fork(point, min(run.count, limit), wait_insertions=run.waits, generated=run.generated,
+                            wall_time_s=run.seconds, thinking=run.text)
+                self._finish(fork, await self.answer(prompt, run.text, seed, point), 0.0)
                 result.forks[point] = fork
             if natural and NATURAL not in result.forks:
-                thinking = text if natural_text is None else natural_text
-                reply = await self.answer(prompt, thinking, seed, NATURAL)
-                fork = RemoteFork(
-                    NATURAL,
-                    thinking,
-                    count if natural_text is None else natural_count,
-                    "",
-                    0,
-                    "",
-                    0,
-                    0 if points else generated,
-                    0.0,
-                    censored=natural_text is None,
-                )
-                self._finish(fork, reply, 0.0)
+                ended = run.natural_text is not None
+                thinking = run.natural_text if run.natural_text is not None else run.text
+                fork = Fork(NATURAL, run.natural_count if ended else run.count, thinking=thinking,
+                            generated=0 if points else run.generated, censored=not ended)
+                self._finish(fork, await self.answer(prompt, thinking, seed, NATURAL), 0.0)
                 result.forks[NATURAL] = fork
-                result.natural_end = None if natural_text is None else natural_count
+                result.natural_end = run.natural_count if ended else None
         return result
+
+    async def _estimated_trace(self, prompt: str, seed: int, limit: int, force_minimum: bool) -> _Estimated:
+        """One trace counted with the server's `completion_tokens` ("Wait" estimated), up to `limit`."""
+        run = _Estimated()
+        started = time.perf_counter()
+        while run.count < limit:
+            part = await self.server.complete(
+                prompt + run.text, max_tokens=limit - run.count, stop=CLOSE_STOPS,
+                seed=derive_seed(seed, f"think:{run.segment}"),
+            )
+            run.prompt_tokens = run.prompt_tokens or part.prompt_tokens
+            run.segment += 1
+            run.generated += part.tokens
+            run.text += part.text
+            run.count += part.tokens
+            if part.finish_reason == "length":
+                if part.tokens == 0:
+                    break
+                continue
+            if run.natural_text is None:
+                run.natural_text, run.natural_count = run.text, run.count
+            if not force_minimum:
+                break
+            run.waits += 1
+            run.text += WAIT
+            run.count += WAIT_TOKEN_ESTIMATE
+        run.seconds = time.perf_counter() - started
+        return run
+
+
+@dataclass
+class _Estimated:
+    """A trace counted without a tokenizer."""
+
+    text: str = ""
+    count: int = 0
+    waits: int = 0
+    segment: int = 0
+    generated: int = 0
+    prompt_tokens: int = 0
+    natural_text: str | None = None
+    natural_count: int = 0
+    seconds: float = 0.0

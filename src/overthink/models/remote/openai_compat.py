@@ -6,17 +6,20 @@ Mechanisms:
   (off for budget 0), a server-side thinking-token budget sent as an extra body field where the server
   has one (vLLM: `thinking_token_budget`; option `native_budget_field`), `reasoning_effort` for effort
   budgets; reasoning text from `reasoning_content` / `reasoning`, or split on `</think>`;
-- `forced`: budget forcing over `/v1/completions` with the model's chat template (compat_forcing.py);
+- `forced`: budget forcing over `/v1/completions` with the model's chat template (forcing.py);
 - `natural` (a natural budget under `forced`): no forcing, the trace stops at its first close or the cap.
 
 Realized reasoning tokens: the API's `completion_tokens_details.reasoning_tokens` when the server reports
 it (`api`); else the server's own tokenizer endpoint (`tokenizer`); else the completion's tokens split in
 proportion to characters (`estimate`).
+
+With forced budgets the backend also has the capabilities strategies use (models/capabilities.py):
+k samples of one prompt (the server's prefix cache holds the shared prompt), a forced trace probed at
+points with early stopping, and step scores from the top log-probabilities of `/v1/completions`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -24,25 +27,22 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from overthink.models.base import Backend, BackendError, Capabilities, GenerationRequest, parse_options
-from overthink.models.http import JsonClient, Malformed, RetryPolicy
+from overthink.models.capabilities import MAX_STEP_TOKENS, ForcedTrace, StepScores, StopWhen, yes_probability
+from overthink.models.forcing_spec import THINK_OPEN, Fork, Trace, TracePlan, fork_key
+from overthink.models.http import JsonClient, RetryPolicy
 from overthink.models.loops import is_looping
 from overthink.models.pricing import PriceTable
 from overthink.models.prompting import chat_messages
-from overthink.models.remote.forcing import LOOKAHEAD, NATURAL, RemoteForcer, RemoteFork, RemoteTrace, Segment
+from overthink.models.remote.chat import TEMPLATES, render_prompt, split_reasoning
+from overthink.models.remote.forcing import LOOKAHEAD, RemoteForcer
+from overthink.models.remote.server import BoundServer, ServerEndpoints, check_completion
 from overthink.models.secrets import api_key
 from overthink.types import Budget, BudgetKind, Completion, Mechanism, TokenSource, Usage
 
-TEMPLATES = {
-    "chatml": (
-        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-        "<|im_start|>assistant\n"
-    ),
-    "llama3": (
-        "<|begin_of_text|>{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n"
-        "{{ m.content }}<|eot_id|>{% endfor %}<|start_header_id|>assistant<|end_header_id|>\n\n"
-    ),
-}
+__all__ = ["TEMPLATES", "OpenAICompatBackend", "OpenAICompatOptions", "render_prompt", "split_reasoning"]
+
 PROMPT_HEADROOM = 1024
+TOP_LOGPROBS = 20  # candidates read for a step score; a missing Yes or No is bounded by the last of them
 
 
 class OpenAICompatOptions(BaseModel):
@@ -50,19 +50,23 @@ class OpenAICompatOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000/v1"])
-    served_model: str | None = None  # the name the server expects in "model"; default: the model name
-    api_key_env: str | None = "OPENAI_COMPAT_API_KEY"  # optional for local servers
-    key_file: str | None = None
-    chat_template: str = "chatml"  # "chatml", "llama3", or a Jinja template over `messages`
-    think_open: str = "<think>\n"
-    tokenizer: bool = True  # use the server's tokenizer endpoint when it has one
-    token_prompts: bool = False  # send forced prompts as token ids (vLLM, llama.cpp's own server)
-    native_budget_field: str | None = None  # e.g. "thinking_token_budget" (vLLM)
-    max_context: int | None = None
-    timeout: float = Field(default=600.0, gt=0)
-    max_attempts: int = Field(default=6, ge=1)
-    price_file: str | None = None
+    base_urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000/v1"],
+                                 description="server URL(s) ending in /v1; several are replicas used round-robin")
+    served_model: str | None = Field(default=None, description="the name the server expects (default: --model)")
+    api_key_env: str | None = Field(default="OPENAI_COMPAT_API_KEY",
+                                    description="environment variable holding the key (optional for local servers)")
+    key_file: str | None = Field(default=None, description="file whose first line is the key (instead of the env)")
+    chat_template: str = Field(default="chatml", description='"chatml", "llama3", or a Jinja template over messages')
+    think_open: str = Field(default=THINK_OPEN, description="text that opens thinking after the assistant header")
+    tokenizer: bool = Field(default=True, description="count tokens with the server's tokenizer endpoint")
+    token_prompts: bool = Field(default=False,
+                                description="send forced prompts as token ids (vLLM, llama.cpp's own server)")
+    native_budget_field: str | None = Field(
+        default=None, description='body field of a native thinking-token budget (vLLM: "thinking_token_budget")')
+    max_context: int | None = Field(default=None, description="the model's context window, to refuse budgets early")
+    timeout: float = Field(default=600.0, gt=0, description="seconds per request")
+    max_attempts: int = Field(default=6, ge=1, description="attempts per request (retries with backoff)")
+    price_file: str | None = Field(default=None, description="TOML/JSON price table for --max-cost")
 
     @field_validator("base_urls", mode="before")
     @classmethod
@@ -70,38 +74,7 @@ class OpenAICompatOptions(BaseModel):
         return [value] if isinstance(value, str) else value
 
 
-def render_prompt(template: str, messages: list[dict[str, str]]) -> str:
-    """The chat template applied to the messages, in a sandbox (templates may come from config files)."""
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    source = TEMPLATES.get(template, template)
-    env = ImmutableSandboxedEnvironment(keep_trailing_newline=True)
-    return env.from_string(source).render(messages=messages, add_generation_prompt=True)
-
-
-def split_reasoning(message: dict[str, Any]) -> tuple[str, str]:
-    """(reasoning, answer) from a chat message: the server's reasoning field, else split on </think>."""
-    content = message.get("content") or ""
-    for key in ("reasoning_content", "reasoning"):
-        value = message.get(key)
-        if isinstance(value, str) and value:
-            return value, content
-    if "</think>" in content:
-        head, _, tail = content.partition("</think>")
-        return head.replace("<think>", "", 1).strip("\n"), tail.lstrip("\n")
-    return "", content
-
-
-def _check_completion(data: Any) -> None:
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise Malformed("response has no choices")
-    first = choices[0]
-    if "text" not in first and not isinstance(first.get("message"), dict):
-        raise Malformed("response choice has neither text nor message")
-
-
-class OpenAICompatBackend(Backend):
+class OpenAICompatBackend(ServerEndpoints, Backend):
     """One model on one or more OpenAI-compatible replicas."""
 
     def __init__(self, model: str, options: OpenAICompatOptions) -> None:
@@ -109,16 +82,11 @@ class OpenAICompatBackend(Backend):
         self.options = options
         key = api_key(options.api_key_env, options.key_file, required=False)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.client = JsonClient(
-            options.base_urls,
-            headers=headers,
-            policy=RetryPolicy(max_attempts=options.max_attempts, timeout=options.timeout),
-        )
+        policy = RetryPolicy(max_attempts=options.max_attempts, timeout=options.timeout)
+        super().__init__(JsonClient(options.base_urls, headers=headers, policy=policy),
+                         options.served_model or model, tokenizer=options.tokenizer,
+                         token_prompts=options.token_prompts)
         self.prices = PriceTable.load(options.price_file) if options.price_file else PriceTable({}, warn_missing=False)
-        self.token_prompts = options.token_prompts
-        self._tokenizer: str | None = None  # detected endpoint dialect, "" when none
-        self._detect_lock = asyncio.Lock()
-        self.tokenizer_calls = 0
 
     @classmethod
     def from_options(cls, model: str, **options: object) -> OpenAICompatBackend:
@@ -158,100 +126,6 @@ class OpenAICompatBackend(Backend):
             )
         return None
 
-    # ------------------------------------------------------------------------------ server primitives
-
-    @property
-    def served(self) -> str:
-        return self.options.served_model or self._model_id
-
-    async def complete(
-        self,
-        prompt: str | list[int],
-        *,
-        max_tokens: int,
-        stop: Sequence[str],
-        seed: int,
-        sampling: dict[str, Any] | None = None,
-    ) -> Segment:
-        """One raw completion (`/completions`); `sampling` holds temperature, top_p, top_k."""
-        body: dict[str, Any] = {
-            "model": self.served,
-            "prompt": prompt,
-            "max_tokens": max(1, max_tokens),
-            "stop": list(stop),
-            "seed": seed,
-            **(sampling or {}),
-        }
-        data = await self.client.post("/completions", body, validate=_check_completion)
-        choice = data["choices"][0]
-        usage = data.get("usage") or {}
-        text = choice.get("text")
-        if not isinstance(text, str):
-            raise BackendError("completion text is not a string")
-        return Segment(
-            text,
-            str(choice.get("finish_reason") or "stop"),
-            int(usage.get("completion_tokens") or 0),
-            int(usage.get("prompt_tokens") or 0),
-        )
-
-    async def _detect_tokenizer(self) -> str:
-        """The server's tokenizer dialect, probed once ("" when it has none).
-
-        Under a lock, so concurrent first requests all wait for the same answer instead of some of them
-        counting with estimates. A 4xx means "no such endpoint"; transient failures are retried.
-        """
-        async with self._detect_lock:
-            if self._tokenizer is not None:
-                return self._tokenizer
-            found = ""
-            if self.options.tokenizer:
-                for dialect, path, body in (
-                    ("extras", "/extras/tokenize", {"input": "a"}),
-                    ("llamacpp", "/tokenize", {"content": "a"}),
-                    ("vllm", "/tokenize", {"model": self.served, "prompt": "a", "add_special_tokens": False}),
-                ):
-                    try:
-                        data = await self.client.post(path, body, root=True)
-                    except BackendError:
-                        continue
-                    if isinstance(data.get("tokens"), list):
-                        found = dialect
-                        break
-            self._tokenizer = found
-            return found
-
-    async def tokenize(self, text: str) -> list[int] | None:
-        dialect = await self._detect_tokenizer()
-        if not dialect:
-            return None
-        if not text:
-            return []
-        self.tokenizer_calls += 1
-        bodies: dict[str, dict[str, Any]] = {
-            "extras": {"input": text},
-            "llamacpp": {"content": text, "add_special": False, "parse_special": True},
-            "vllm": {"model": self.served, "prompt": text, "add_special_tokens": False},
-        }
-        body = bodies[dialect]
-        data = await self.client.post("/extras/tokenize" if dialect == "extras" else "/tokenize", body, root=True)
-        tokens = data.get("tokens")
-        if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
-            raise BackendError("tokenizer endpoint returned no token list")
-        return [int(t) for t in tokens]
-
-    async def detokenize(self, ids: list[int]) -> str:
-        dialect = await self._detect_tokenizer()
-        path = "/extras/detokenize" if dialect == "extras" else "/detokenize"
-        body: dict[str, Any] = {"tokens": ids} if dialect != "vllm" else {"model": self.served, "tokens": ids}
-        data = await self.client.post(path, body, root=True)
-        for key in ("text", "content", "prompt"):
-            if isinstance(data.get(key), str):
-                return str(data[key])
-        raise BackendError("detokenize endpoint returned no text")
-
-    # ------------------------------------------------------------------------------------ generation
-
     @staticmethod
     def _sampling(request: GenerationRequest) -> dict[str, Any]:
         s = request.sampling.resolve()
@@ -286,31 +160,72 @@ class OpenAICompatBackend(Backend):
                 out[budget.label] = await self._chat(request, budget)
         return out
 
-    async def _forced(self, request: GenerationRequest, budgets: list[Budget]) -> dict[str, Completion]:
-        sampling = request.sampling.resolve()
-        messages = chat_messages(request.sample, budgets[0], request.shots)
-        prompt = render_prompt(self.options.chat_template, messages) + self.options.think_open
-        points = [b.tokens for b in budgets if b.tokens is not None]
-        want_natural = any(b.kind is BudgetKind.NATURAL for b in budgets)
-        forcer = RemoteForcer(_BoundServer(self, self._sampling(request)), sampling.max_answer_tokens)
-        if points:
-            trace = await forcer.run(prompt, points, request.seed, natural=want_natural)
-        else:
-            trace = await forcer.run(
-                prompt, [], request.seed, natural=True, force_minimum=False, natural_cap=sampling.natural_cap
-            )
-        out = {}
-        for budget in budgets:
-            key = NATURAL if budget.kind is BudgetKind.NATURAL else budget.tokens
-            assert key is not None
-            out[budget.label] = self._forced_completion(trace, trace.forks[key])
-        return out
+    def _forcer(self, request: GenerationRequest) -> RemoteForcer:
+        server = BoundServer(self, self._sampling(request))
+        return RemoteForcer(server, request.sampling.resolve().max_answer_tokens)
 
-    def _forced_completion(self, trace: RemoteTrace, fork: RemoteFork) -> Completion:
-        closed = fork.finish_reason == "stop"
+    def _forced_prompt(self, request: GenerationRequest) -> str:
+        messages = chat_messages(request.sample, request.budget, request.shots)
+        return render_prompt(self.options.chat_template, messages) + self.options.think_open
+
+    async def _forced(self, request: GenerationRequest, budgets: list[Budget]) -> dict[str, Completion]:
+        plan = TracePlan.of(budgets, request.sampling.resolve().natural_cap)
+        prompt = self._forced_prompt(request.at(budgets[0]))
+        trace = await self._forcer(request).run(prompt, plan.points, request.seed, natural=plan.natural,
+                                                force_minimum=plan.force_minimum, natural_cap=plan.natural_cap)
+        return {b.label: self._forced_completion(trace, trace.forks[fork_key(b)]) for b in budgets}
+
+    # -------------------------------------------------------------------------------- capabilities
+
+    async def sample_k(
+        self, request: GenerationRequest, budgets: Sequence[Budget], seeds: Sequence[int]
+    ) -> list[dict[str, Completion]]:
+        """One nested trace per seed, one after the other: the server's prefix cache holds the prompt."""
+        self.require(budgets)
+        return [await self.generate_nested(request.reseeded(seed), budgets) for seed in seeds]
+
+    async def forced_trace(
+        self, request: GenerationRequest, points: Sequence[int], stop_when: StopWhen | None = None
+    ) -> ForcedTrace:
+        """A trace generated in pieces ending at each point, answered there (needs the tokenizer)."""
+
+        def stop(fork: Fork) -> bool:
+            return stop_when is not None and stop_when(fork.budget, _answer_text(fork))
+
+        try:
+            trace = await self._forcer(request).run_probed(self._forced_prompt(request), points, request.seed, stop)
+        except ValueError as exc:
+            raise BackendError(str(exc)) from None
+        return ForcedTrace({at: self._forced_completion(trace, f) for at, f in trace.forks.items()}, trace.stopped_at)
+
+    async def score_steps(
+        self, messages: list[dict[str, str]], placeholder: str, steps: Sequence[str]
+    ) -> StepScores:
+        """P(Yes) over {Yes, No} after each step, from the first answer token's top log-probabilities."""
+        head, _, tail = render_prompt(self.options.chat_template, messages).partition(placeholder)
+        scores: list[float] = []
+        sent = 0
+        body = ""
+        for index, step in enumerate(steps):
+            body += await self._clip(("\n" if index else "") + step)
+            top, prompt_tokens = await self.top_logprobs(head + body + tail, TOP_LOGPROBS)
+            if self.options.max_context and prompt_tokens >= self.options.max_context:
+                break
+            sent += prompt_tokens
+            scores.append(_yes_probability(top))
+        return StepScores(tuple(scores), sent)
+
+    async def _clip(self, text: str) -> str:
+        """The first MAX_STEP_TOKENS tokens of a step (by the server's tokenizer; else by characters)."""
+        ids = await self.tokenize(text)
+        if ids is None:
+            return text[: MAX_STEP_TOKENS * 4]
+        return text if len(ids) <= MAX_STEP_TOKENS else await self.detokenize(ids[:MAX_STEP_TOKENS])
+
+    def _forced_completion(self, trace: Trace, fork: Fork) -> Completion:
         output = fork.thinking_tokens + fork.answer_tokens
         return Completion(
-            text="<answer>" + fork.answer + ("</answer>" if closed else ""),
+            text=_answer_text(fork),
             reasoning=fork.thinking,
             usage=Usage(
                 input_tokens=trace.prompt_tokens,
@@ -354,7 +269,7 @@ class OpenAICompatBackend(Backend):
 
     async def _chat(self, request: GenerationRequest, budget: Budget) -> Completion:
         started = time.perf_counter()
-        data = await self.client.post("/chat/completions", self._chat_body(request, budget), validate=_check_completion)
+        data = await self.client.post("/chat/completions", self._chat_body(request, budget), validate=check_completion)
         choice = data["choices"][0]
         message = choice.get("message")
         if not isinstance(message, dict):
@@ -394,22 +309,20 @@ class OpenAICompatBackend(Backend):
     async def aclose(self) -> None:
         """Close connections; the backend stays usable (the runner reuses it across tasks and loops)."""
         await self.client.aclose()
-        self._detect_lock = asyncio.Lock()
+        self.reset_connections()
 
 
-class _BoundServer:
-    """The backend seen by the forcer, with one request's sampling settings bound (safe under concurrency)."""
+def _answer_text(fork: Fork) -> str:
+    """The answer as a record holds it: the tag, the text, and the closing tag when the model wrote it."""
+    return "<answer>" + fork.answer + ("</answer>" if fork.finish_reason == "stop" else "")
 
-    def __init__(self, backend: OpenAICompatBackend, sampling: dict[str, Any]) -> None:
-        self.backend = backend
-        self.sampling = sampling
-        self.token_prompts = backend.token_prompts
 
-    async def complete(self, prompt: str | list[int], *, max_tokens: int, stop: Sequence[str], seed: int) -> Segment:
-        return await self.backend.complete(prompt, max_tokens=max_tokens, stop=stop, seed=seed, sampling=self.sampling)
+def _yes_probability(top: dict[str, float]) -> float:
+    """P(Yes) over {Yes, No}; a word missing from the top candidates is bounded by the least likely one."""
+    floor = min(top.values()) if top else 0.0
 
-    async def tokenize(self, text: str) -> list[int] | None:
-        return await self.backend.tokenize(text)
+    def best(word: str) -> float:
+        found = [lp for token, lp in top.items() if token.strip() == word]
+        return max(found) if found else floor
 
-    async def detokenize(self, ids: list[int]) -> str:
-        return await self.backend.detokenize(ids)
+    return yes_probability(best("Yes"), best("No"))
