@@ -151,7 +151,7 @@ class RemoteForcer:
         result = Trace(prompt_tokens=len(prompt_ids), exact=True)
         cut = 0
         for point in sorted(set(points)):
-            await self._think(state, point)
+            await self._think(state, point, piecewise=True)
             ids = state.ids[:point]
             self._attribute(result, state, [point], ids, start=cut)
             cut = min(point, len(ids))
@@ -163,8 +163,13 @@ class RemoteForcer:
             result.natural_end = state.natural_end
         return result
 
-    async def _think(self, state: _Thinking, upto: int) -> None:
-        """Extend the trace to at least `upto` tokens (plus lookahead), forcing "Wait" at every close."""
+    async def _think(self, state: _Thinking, upto: int, *, piecewise: bool = False) -> None:
+        """Extend the trace to at least `upto` tokens (plus lookahead), forcing "Wait" at every close.
+
+        `piecewise`: the trace will be continued by later calls, so a piece that ran out of tokens in
+        the middle of a close marker ("...</th") gives that partial marker back; the next piece
+        regenerates it whole, where it is a stop, as one long request would have seen it.
+        """
         server = self.server
         while len(state.ids) < upto and not state.done:
             ids_prompt = server.token_prompts
@@ -181,6 +186,8 @@ class RemoteForcer:
             state.ids = await server.tokenize(state.text) or []
             if part.finish_reason == "length":
                 state.done = part.tokens == 0
+                if piecewise and _trim_partial_close(state):
+                    state.ids = await server.tokenize(state.text) or []
                 continue
             # the model closed its thinking (stop string or end-of-sequence): note it, then force "Wait"
             if state.natural_end is None:
@@ -308,6 +315,16 @@ class RemoteForcer:
             run.count += WAIT_TOKEN_ESTIMATE
         run.seconds = time.perf_counter() - started
         return run
+
+
+def _trim_partial_close(state: _Thinking) -> bool:
+    """Drop a trailing proper prefix of a close marker from the trace text; True when one was dropped."""
+    for marker in CLOSE_STOPS:
+        for size in range(len(marker) - 1, 0, -1):
+            if state.text.endswith(marker[:size]):
+                state.text = state.text[:-size]
+                return True
+    return False
 
 
 @dataclass

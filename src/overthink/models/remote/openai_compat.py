@@ -67,6 +67,12 @@ class OpenAICompatOptions(BaseModel):
     timeout: float = Field(default=600.0, gt=0, description="seconds per request")
     max_attempts: int = Field(default=6, ge=1, description="attempts per request (retries with backoff)")
     price_file: str | None = Field(default=None, description="TOML/JSON price table for --max-cost")
+    server_sampling: dict[str, Any] = Field(
+        default_factory=lambda: {"repeat_penalty": 1.0, "min_p": 0.0},
+        description="server-specific sampling fields sent with every request; the default switches off "
+                    "llama.cpp's repeat penalty (1.1 in llama-cpp-python) and min-p (0.05), which the "
+                    "embedded engine does not apply, so both decode alike",
+    )
 
     @field_validator("base_urls", mode="before")
     @classmethod
@@ -126,10 +132,9 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
             )
         return None
 
-    @staticmethod
-    def _sampling(request: GenerationRequest) -> dict[str, Any]:
+    def _sampling(self, request: GenerationRequest) -> dict[str, Any]:
         s = request.sampling.resolve()
-        fields: dict[str, Any] = {"temperature": s.temperature, "top_p": s.top_p}
+        fields: dict[str, Any] = {**self.options.server_sampling, "temperature": s.temperature, "top_p": s.top_p}
         if s.top_k > 0:
             fields["top_k"] = s.top_k
         return fields
