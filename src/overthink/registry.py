@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic import BaseModel
+
 from overthink.errors import UserError
 from overthink.models.base import Backend
 from overthink.models.capabilities import StepScorer
@@ -66,6 +68,35 @@ BACKENDS: dict[str, BackendFactory] = {
     "anthropic": _anthropic,
     "openai": _openai,
 }
+
+
+def _options_model(backend: str) -> type[BaseModel]:
+    """The pydantic model of a backend's options (imported only when asked: SDK backends are extras)."""
+    if backend == "llamacpp":
+        from overthink.models.llamacpp.backend import LlamaCppOptions
+
+        return LlamaCppOptions
+    if backend == "openai-compat":
+        from overthink.models.remote.openai_compat import OpenAICompatOptions
+
+        return OpenAICompatOptions
+    if backend == "anthropic":
+        from overthink.models.hosted.anthropic import AnthropicOptions
+
+        return AnthropicOptions
+    if backend == "openai":
+        from overthink.models.hosted.openai import OpenAIOptions
+
+        return OpenAIOptions
+    from overthink.models.scripted import ScriptedOptions
+
+    return ScriptedOptions
+
+
+def get_backend_options(name: str) -> type[BaseModel]:
+    """The options model of a backend by name, for `overthink models options BACKEND`."""
+    get_backend_factory(name)  # an unknown name is a UserError listing the backends
+    return _options_model(name)
 
 
 def get_task(name: str) -> TaskSpec:

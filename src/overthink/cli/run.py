@@ -256,27 +256,6 @@ def run(
     raise typer.Exit(run_experiment(config, quiet=quiet))
 
 
-def models_list() -> None:
-    """Show the embedded models and whether they are installed, with paths."""
-    from rich.table import Table
-
-    from overthink.models.llamacpp.gguf import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, part_paths
-
-    table = Table(title="models")
-    for column in ("name", "description", "installed", "path"):
-        table.add_column(column, overflow="fold")
-    for name, entry in EMBEDDED_MODELS.items():
-        path = cache_dir() / entry.filename
-        table.add_row(
-            name + (" (default)" if name == DEFAULT_MODEL else ""),
-            entry.description,
-            "yes" if part_paths(entry) is not None else "no (pip install -e .)",
-            str(path) + ("" if path.exists() else " (assembled on first use)"),
-        )
-    stdout_console.print(table)
-    stdout_console.print("Any local GGUF file also works: --model PATH.gguf")
-
-
 def resume(
     store: Annotated[str, typer.Option("--store", help="the store of the interrupted sweep")] = "overthink-results.db",
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
@@ -294,6 +273,3 @@ def resume(
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
     app.command("resume")(resume)
-    models = typer.Typer(help="List the models overthink can run.", no_args_is_help=True)
-    models.command("list")(models_list)
-    app.add_typer(models, name="models")

@@ -18,8 +18,10 @@ import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from overthink.errors import UserError
-from overthink.models.base import Backend, Capabilities, GenerationRequest
+from overthink.models.base import Backend, Capabilities, GenerationRequest, parse_options
 from overthink.models.capabilities import ForcedTrace, StepScores, StopWhen
 from overthink.types import Budget, Completion, Mechanism, TokenSource, Usage
 
@@ -55,6 +57,14 @@ def default_script(accuracy: float) -> Script:
     return script
 
 
+class ScriptedOptions(BaseModel):
+    """Settings of the scripted backend (listed by `overthink models options scripted`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accuracy: float = Field(default=0.7, ge=0.0, le=1.0, description="chance that an answer is right (seeded)")
+
+
 class ScriptedBackend(Backend):
     """Answers from a script: instant, deterministic, budget-honouring; for tests and dry runs only."""
 
@@ -67,13 +77,8 @@ class ScriptedBackend(Backend):
     @classmethod
     def from_options(cls, model: str, **options: object) -> ScriptedBackend:
         """Registry factory; the model name is ignored on purpose (the id stays "scripted")."""
-        unknown = set(options) - {"accuracy"}
-        if unknown:
-            raise UserError(f"scripted backend: unknown option(s) {', '.join(sorted(unknown))}; only 'accuracy'")
-        accuracy = options.get("accuracy", 0.7)
-        if not isinstance(accuracy, (int, float)):
-            raise UserError("scripted backend: accuracy must be a number between 0 and 1")
-        return cls(accuracy=float(accuracy))
+        return cls(accuracy=parse_options(ScriptedOptions, dict(options), "scripted").accuracy)
+
 
     @property
     def model_id(self) -> str:

@@ -22,29 +22,22 @@ is attributed to thinking (source `estimate`).
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import Field
 
 from overthink.errors import UserError
-from overthink.models.base import Backend, BackendError, Capabilities, GenerationRequest, parse_options
+from overthink.models.base import BackendError, Capabilities, GenerationRequest, parse_options
 from overthink.models.hosted.base import (
+    HostedBackend,
     HostedOptions,
-    LoopBoundClient,
-    SdkCaller,
-    as_dict,
     estimate_tokens,
     messages_for,
     split_think,
 )
-from overthink.models.hosted.batches import DEFAULT_STATE_FILE, BatchApi, BatchOutcome, BatchQueue, BatchState
-from overthink.models.http import RetryPolicy
+from overthink.models.hosted.batches import BatchOutcome
 from overthink.models.loops import is_looping
-from overthink.models.pricing import PriceTable
-from overthink.models.secrets import api_key, scrub
+from overthink.models.secrets import scrub
 from overthink.types import Budget, BudgetKind, Completion, Mechanism, TokenSource, Usage
 
 if TYPE_CHECKING:
@@ -62,26 +55,19 @@ def _sdk_client(**args: Any) -> Any:
 
 
 class AnthropicOptions(HostedOptions):
-    api_key_env: str = "ANTHROPIC_API_KEY"
-    answer_allowance: int = Field(default=1024, ge=16)  # max_tokens = budget + this
-    effort_max_tokens: int = Field(default=32_000, ge=1024)  # max_tokens for effort and natural budgets
-    effort_only: bool = False  # the model replaces token budgets with effort levels
-    adaptive: bool = True  # the model supports thinking.type="adaptive" (natural and effort budgets)
+    """Settings of the Anthropic backend (on top of every hosted backend's)."""
+
+    api_key_env: str = Field(default="ANTHROPIC_API_KEY", description="environment variable holding the API key")
+    answer_allowance: int = Field(default=1024, ge=16, description="max_tokens = thinking budget + this")
+    effort_max_tokens: int = Field(default=32_000, ge=1024, description="max_tokens of effort and natural budgets")
+    effort_only: bool = Field(default=False, description="the model takes effort levels instead of token budgets")
+    adaptive: bool = Field(default=True,
+                           description='the model supports thinking.type="adaptive" (natural and effort budgets)')
 
 
-class AnthropicBackend(Backend):
+class AnthropicBackend(HostedBackend[AnthropicOptions]):
     def __init__(self, model: str, options: AnthropicOptions, *, http_client: Any = None) -> None:
-        self._model_id = model
-        self.options = options
-        self._sdk = LoopBoundClient(_sdk_client, options, api_key(options.api_key_env, options.key_file),
-                                    http_client)
-        self.call = SdkCaller(RetryPolicy(max_attempts=options.max_attempts, timeout=options.timeout))
-        self.prices = PriceTable.load(options.price_file)
-        self.queue: BatchQueue | None = None
-        if options.batch:
-            api = BatchApi(self._submit_batch, self._batch_status, self._batch_results)
-            state = BatchState(options.batch_state or DEFAULT_STATE_FILE)
-            self.queue = BatchQueue(api, state, poll_interval=options.poll_interval, window=options.batch_window)
+        super().__init__(model, options, _sdk_client, http_client=http_client)
 
     @property
     def client(self) -> anthropic.AsyncAnthropic:
@@ -92,10 +78,6 @@ class AnthropicBackend(Backend):
     def from_options(cls, model: str, **options: object) -> AnthropicBackend:
         parsed = parse_options(AnthropicOptions, options, "anthropic")
         return cls(model, parsed)
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
 
     @property
     def capabilities(self) -> Capabilities:
@@ -164,21 +146,6 @@ class AnthropicBackend(Backend):
         """The max_tokens this request would send (the runner's worst case for --max-cost/--max-tokens)."""
         return int(self.request_params(request)["max_tokens"])
 
-    def estimate_cost(self, input_tokens: int, output_tokens: int) -> float:
-        return self.prices.cost(self._model_id, input_tokens, output_tokens, batch=self.queue is not None)
-
-    async def generate(self, request: GenerationRequest) -> Completion:
-        reason = self.unsupported_reason(request.budget)
-        if reason:
-            raise UserError(reason)
-        params = self.request_params(request)
-        started = time.perf_counter()
-        if self.queue is not None:
-            data = as_dict(await self.queue.run(params))
-        else:
-            data = as_dict(await self.call(lambda: self._create(params)))
-        return self.parse(data, request.budget, time.perf_counter() - started)
-
     async def _create(self, params: dict[str, Any]) -> Any:
         import anthropic
 
@@ -242,16 +209,6 @@ class AnthropicBackend(Backend):
             },
         )
 
-    async def generate_nested(self, request: GenerationRequest, budgets: Sequence[Budget]) -> dict[str, Completion]:
-        """One request per budget; in batch mode all of them at once, so they land in the same batch."""
-        requests = [
-            request.at(b) for b in budgets
-        ]
-        if self.queue is not None:
-            done = await asyncio.gather(*(self.generate(r) for r in requests))
-            return {b.label: c for b, c in zip(budgets, done, strict=True)}
-        return {r.budget.label: await self.generate(r) for r in requests}
-
     # ------------------------------------------------------------------------------------------ batches
 
     async def _submit_batch(self, items: list[tuple[str, dict[str, Any]]]) -> str:
@@ -276,8 +233,3 @@ class AnthropicBackend(Backend):
             return outcomes
 
         return await self.call(fetch)
-
-    async def aclose(self) -> None:
-        if self.queue is not None:
-            await self.queue.aclose()
-        await self._sdk.aclose()

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from overthink.models.base import Backend, Capabilities, GenerationRequest, parse_options
 from overthink.models.capabilities import MAX_STEP_TOKENS, ForcedTrace, StepScores, StopWhen, yes_probability
@@ -44,9 +44,11 @@ class LlamaCppOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    n_ctx: int | None = None
-    n_threads: int | None = None
-    chat_template: str | None = None  # Jinja template; default: the GGUF's own, else ChatML
+    n_ctx: int | None = Field(default=None,
+                              description="context size (default: thinking + answer + 2048 for the prompt)")
+    n_threads: int | None = Field(default=None, description="CPU threads (default: the cores, at most 8)")
+    chat_template: str | None = Field(default=None,
+                                      description="Jinja chat template (default: the GGUF's own, else ChatML)")
 
 
 class LlamaCppBackend(Backend):
