@@ -13,7 +13,7 @@ import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from overthink.errors import UserError
+from overthink.errors import UserError, first_problem
 from overthink.models.generation import GenerationConfig
 from overthink.models.llamacpp.gguf import DEFAULT_MODEL
 
@@ -97,6 +97,5 @@ def validate_config(data: dict[str, Any], source: str = "config") -> ExperimentC
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"{source}: {where}: {first['msg']}") from None
+        where, what = first_problem(exc)
+        raise UserError(f"{source}: {where}: {what}") from None

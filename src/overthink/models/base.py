@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from overthink.errors import UserError
+from overthink.errors import UserError, first_problem
 from overthink.models.generation import GenerationConfig
 from overthink.types import Budget, BudgetKind, Completion, Mechanism, Sample, Score
 
@@ -152,6 +152,5 @@ def parse_options(model: type[OptionsT], options: dict[str, Any], backend: str) 
     try:
         return model.model_validate(options)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"bad {backend} option {where}: {first['msg']}") from None
+        where, what = first_problem(exc)
+        raise UserError(f"bad {backend} option {where}: {what}") from None

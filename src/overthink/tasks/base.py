@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError, validate_call
 
-from overthink.errors import TaskError
+from overthink.errors import TaskError, first_problem
 from overthink.types import Sample, Score
 
 __all__ = ["Checker", "Generator", "Scorer", "TaskError", "TaskSpec", "check_generate_args", "sample_id",
@@ -55,9 +55,8 @@ class TaskSpec:
         try:
             return checked(n, seed, **dict(params or {}))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise TaskError(f"{self.name}: parameter {where}: {first['msg']}") from None
+            where, what = first_problem(exc)
+            raise TaskError(f"{self.name}: parameter {where}: {what}") from None
 
 
 _VALIDATED: dict[Generator, Generator] = {}
