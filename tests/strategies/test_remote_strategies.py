@@ -100,3 +100,30 @@ def test_best_of_n_judges_steps_on_the_served_model(server_url: str, tiny_backen
     for mine, theirs in zip(remote.extra["scores"], local.extra["scores"], strict=True):
         assert mine == pytest.approx(theirs, abs=0.02)
     assert remote.extra["chosen"] == local.extra["chosen"]
+
+
+@pytest.mark.parametrize("strategy", ["vote@2", "scheduler@8,2"])
+def test_run_command_sweeps_a_strategy_on_a_served_model(server_url: str, strategy: str, tmp_path: Any) -> None:
+    import json
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from overthink.cli import app
+
+    store = tmp_path / "remote.db"
+    args = ["run", "--backend", "openai-compat", "--model", "tiny", "--base-url", server_url, "--mode", "forced",
+            "--strategy", strategy, "--budgets", "8,16", "--n", "1", "--temperature", "0", "--max-answer-tokens", "8",
+            "--store", str(store), "--quiet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = sqlite3.connect(store).execute("SELECT strategy, budget, status, extra, reasoning_tokens FROM records")
+    records = rows.fetchall()
+    assert sorted(r[1] for r in records) == ["16", "8"] and {r[0] for r in records} == {strategy}
+    assert all(r[2] == "ok" for r in records)
+    for _, budget, _, extra, thinking in records:
+        data = json.loads(extra)
+        assert data["strategy"] == strategy.split("@")[0]
+        assert thinking <= int(budget)
+        if strategy.startswith("scheduler"):
+            assert data["probes_made"] >= 1 and all(p["at"] % 8 == 0 for p in data["probes"])
