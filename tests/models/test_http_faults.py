@@ -23,8 +23,9 @@ import pytest
 
 from overthink.models.base import BackendError, GenerationRequest
 from overthink.models.generation import GenerationConfig
-from overthink.models.http import JsonClient, RetryPolicy, Transient, parse_retry_after
+from overthink.models.http import JsonClient
 from overthink.models.remote.openai_compat import OpenAICompatBackend
+from overthink.models.retry import RetryPolicy, Transient, parse_retry_after
 from overthink.models.secrets import scrub
 from overthink.runner.execute import Executor
 from overthink.runner.plan import plan_groups

@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest
 from overthink.models.hosted.batches import DEFAULT_STATE_FILE, BatchApi, BatchOutcome, BatchQueue, BatchState
-from overthink.models.http import AttemptLog, RetryPolicy, classify_sdk, with_retries
 from overthink.models.pricing import PriceTable
 from overthink.models.prompting import NO_THINKING_INSTRUCTION, chat_messages, user_prompt
+from overthink.models.retry import AttemptLog, RetryPolicy, classify_sdk, with_retries
 from overthink.models.secrets import api_key
 from overthink.types import Budget, Completion, Mechanism
 

@@ -29,13 +29,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from overthink.models.base import Backend, BackendError, Capabilities, GenerationRequest, parse_options
 from overthink.models.capabilities import MAX_STEP_TOKENS, ForcedTrace, StepScores, StopWhen, yes_probability
 from overthink.models.forcing_spec import THINK_OPEN, Fork, Trace, TracePlan, fork_key
-from overthink.models.http import JsonClient, RetryPolicy
+from overthink.models.http import JsonClient
 from overthink.models.loops import is_looping
 from overthink.models.pricing import PriceTable
 from overthink.models.prompting import chat_messages
 from overthink.models.remote.chat import TEMPLATES, render_prompt, split_reasoning
 from overthink.models.remote.forcing import LOOKAHEAD, RemoteForcer
 from overthink.models.remote.server import BoundServer, ServerEndpoints, check_completion
+from overthink.models.retry import RetryPolicy
 from overthink.models.secrets import api_key
 from overthink.types import Budget, BudgetKind, Completion, Mechanism, TokenSource, Usage
 

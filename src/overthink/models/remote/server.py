@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from overthink.models.base import BackendError
-from overthink.models.http import JsonClient, Malformed
+from overthink.models.http import JsonClient
 from overthink.models.remote.forcing import Segment
+from overthink.models.retry import Malformed
 
 
 def check_completion(data: Any) -> None:
