@@ -55,3 +55,21 @@ def test_registry_stays_out_of_lower_layers() -> None:
     for name, targets in _imports().items():
         if name.startswith(("overthink.models", "overthink.strategies", "overthink.tasks")):
             assert "overthink.registry" not in targets, name
+
+
+def test_strategies_reach_backends_only_through_the_contract() -> None:
+    allowed = {"overthink.models.base", "overthink.models.capabilities", "overthink.models.generation"}
+    for name, targets in _imports().items():
+        if name.startswith("overthink.strategies"):
+            models = {t for t in targets if t.startswith("overthink.models")}
+            assert models <= allowed, (name, models - allowed)
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (SRC / "strategies").glob("*.py"))
+    assert "llama_cpp" not in source and "LlamaCppBackend" not in source and "getattr(" not in source
+
+
+def test_no_getattr_on_a_backend_in_the_runner_or_the_cli() -> None:
+    for folder in ("runner", "cli"):
+        for path in (SRC / folder).glob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            assert "getattr(backend" not in text and "getattr(self.backend" not in text, path
+            assert 'getattr(strategy, "refusal"' not in text, path
