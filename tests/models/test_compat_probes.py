@@ -12,7 +12,7 @@ import pytest
 from test_compat_forcing import PREFIX, ScriptedServer
 
 from overthink.models.forcing_spec import ANSWER_CUE, Fork, Trace
-from overthink.models.remote.forcing import LOOKAHEAD, RemoteForcer
+from overthink.models.remote.forcing import LOOKAHEAD, NoTokenizer, RemoteForcer
 
 
 def _probed(server: ScriptedServer, points: list[int], stop_at: int | None = None) -> Trace:
@@ -61,5 +61,5 @@ def test_probe_compute_adds_up_to_what_the_server_sampled() -> None:
 
 
 def test_probing_needs_the_server_tokenizer() -> None:
-    with pytest.raises(ValueError, match="tokenizer"):
+    with pytest.raises(NoTokenizer, match="tokenizer"):
         _probed(ScriptedServer([10], tokenizer=False), [4])

@@ -1,8 +1,8 @@
 """Strategies through the capability Protocols, on the scripted backend (no model).
 
-`ScriptedTracer` offers shared-prompt sampling, probed forced traces and step scores from a script, so
-every rule of the strategies (who is asked what, when a trace stops, which candidate wins, how compute
-is counted) has a known right answer.
+`ScriptedTracer` (scripted_tracer.py) offers shared-prompt sampling, probed forced traces and step
+scores from a script, so every rule of the strategies (who is asked what, when a trace stops, which
+candidate wins, how compute is counted) has a known right answer.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from scripted_tracer import ScriptedTracer
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest
 from overthink.models.capabilities import ForcedTracer, SharedPromptSampler, StepScorer
-from overthink.models.scripted import ScriptedBackend, ScriptedTracer
+from overthink.models.scripted import ScriptedBackend
 from overthink.strategies.best_of_n import BestOfNStrategy
 from overthink.strategies.common import sub_seed
 from overthink.strategies.scheduler import SchedulerStrategy

@@ -6,24 +6,20 @@ by a hash of (seed, sample, budget), thinks one "token" (word) per budget token,
 it was given in `extra`; tests replace the behaviour with a `script` function to pin exact answers
 (e.g. to check a vote's majority and tie-break without sampling noise).
 
-`ScriptedTracer` adds every capability strategies use (models/capabilities.py) on top of the script, so
-votes, probes and step judges can be tested through the Protocols without a model: a forced trace
-answers at each point what the script answers for that many thinking tokens, and a step's P(yes) is
-`judge(step)`. The plain `ScriptedBackend` has none of them (strategies that need one refuse it).
+It has none of the capabilities of models/capabilities.py, so strategies that need one refuse it;
+tests/strategies/scripted_tracer.py adds them on top of the script for testing strategies.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, Capabilities, GenerationRequest, parse_options
-from overthink.models.capabilities import ForcedTrace, StepScores, StopWhen
-from overthink.types import Budget, Completion, Mechanism, TokenSource, Usage
+from overthink.types import Completion, Mechanism, TokenSource, Usage
 
 MODEL_ID = "scripted"
 NATURAL_LENGTH = 24  # words the default script "thinks" when the budget sets no limit
@@ -32,7 +28,8 @@ NATURAL_LENGTH = 24  # words the default script "thinks" when the budget sets no
 Script = Callable[[GenerationRequest], tuple[str, str]]
 
 
-def _unit(*parts: object) -> float:
+def unit(*parts: object) -> float:
+    """A deterministic number in [0, 1) from a stable hash of the parts (never Python's salted hash)."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
@@ -50,7 +47,7 @@ def default_script(accuracy: float) -> Script:
         tokens = request.budget.tokens
         length = NATURAL_LENGTH if tokens is None else tokens
         reasoning = " ".join(f"step{i}" for i in range(length))
-        right = _unit(request.seed, request.sample.id, request.budget.label) < accuracy
+        right = unit(request.seed, request.sample.id, request.budget.label) < accuracy
         answer = request.sample.target if right else wrong_answer(request.sample.target)
         return reasoning, f"<answer>{answer}</answer>"
 
@@ -103,45 +100,3 @@ class ScriptedBackend(Backend):
             total_generated=thinking + answer,
             extra={"scripted": True, "shots": len(request.shots)},
         )
-
-
-def hash_judge(step: str) -> float:
-    """A deterministic P(yes) in (0, 1) for a step's text."""
-    return 0.05 + 0.9 * _unit("judge", step)
-
-
-class ScriptedTracer(ScriptedBackend):
-    """The scripted backend with shared-prompt sampling, probed forced traces and step scores."""
-
-    def __init__(self, script: Script | None = None, *, accuracy: float = 0.7,
-                 judge: Callable[[str], float] = hash_judge) -> None:
-        super().__init__(script, accuracy=accuracy)
-        self.judge = judge
-        self.sampled: list[list[int]] = []  # the seeds of every sample_k call
-        self.traced: list[list[int]] = []  # the points of every forced_trace call
-
-    async def sample_k(
-        self, request: GenerationRequest, budgets: Sequence[Budget], seeds: Sequence[int]
-    ) -> list[dict[str, Completion]]:
-        self.sampled.append(list(seeds))
-        return [await self.generate_nested(request.reseeded(seed), budgets) for seed in seeds]
-
-    async def forced_trace(
-        self, request: GenerationRequest, points: Sequence[int], stop_when: StopWhen | None = None
-    ) -> ForcedTrace:
-        """Forks in order; each owns the thinking since the previous one plus its answer (nested accounting)."""
-        self.traced.append(sorted(set(points)))
-        completions: dict[int, Completion] = {}
-        previous = 0
-        for point in sorted(set(points)):
-            alone = await self.generate(request.at(Budget.parse(str(point))))
-            completions[point] = dataclasses.replace(alone, total_generated=point - previous + alone.answer_tokens)
-            previous = point
-            if stop_when is not None and stop_when(point, alone.text):
-                return ForcedTrace(completions, stopped_at=point)
-        return ForcedTrace(completions)
-
-    async def score_steps(
-        self, messages: list[dict[str, str]], placeholder: str, steps: Sequence[str]
-    ) -> StepScores:
-        return StepScores(tuple(self.judge(step) for step in steps), sum(len(step.split()) for step in steps))

@@ -35,6 +35,10 @@ LOOKAHEAD = 8
 StopWhen = Callable[[Fork], bool]
 
 
+class NoTokenizer(Exception):
+    """A probed trace was asked of a server without a tokenizer endpoint (no exact cut points)."""
+
+
 @dataclass(frozen=True)
 class Segment:
     """One raw completion: its text, why it ended ("length" or "stop"), and the server's token counts."""
@@ -146,7 +150,7 @@ class RemoteForcer:
         """
         prompt_ids = await self.server.tokenize(prompt)
         if prompt_ids is None:
-            raise ValueError("probing a trace needs the server's tokenizer endpoint (option tokenizer=true)")
+            raise NoTokenizer("probing a trace needs the server's tokenizer endpoint (option tokenizer=true)")
         state = _Thinking(prompt, prompt_ids, seed, force_minimum=True)
         result = Trace(prompt_tokens=len(prompt_ids), exact=True)
         cut = 0

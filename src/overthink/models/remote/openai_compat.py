@@ -34,7 +34,7 @@ from overthink.models.loops import is_looping
 from overthink.models.pricing import PriceTable
 from overthink.models.prompting import chat_messages
 from overthink.models.remote.chat import TEMPLATES, render_prompt, split_reasoning
-from overthink.models.remote.forcing import LOOKAHEAD, RemoteForcer
+from overthink.models.remote.forcing import LOOKAHEAD, NoTokenizer, RemoteForcer
 from overthink.models.remote.server import BoundServer, ServerEndpoints, check_completion
 from overthink.models.retry import RetryPolicy
 from overthink.models.secrets import api_key
@@ -200,7 +200,7 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
 
         try:
             trace = await self._forcer(request).run_probed(self._forced_prompt(request), points, request.seed, stop)
-        except ValueError as exc:
+        except NoTokenizer as exc:
             raise BackendError(str(exc)) from None
         return ForcedTrace({at: self._forced_completion(trace, f) for at, f in trace.forks.items()}, trace.stopped_at)
 
