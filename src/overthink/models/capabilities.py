@@ -8,7 +8,8 @@ ability is refused up front by the strategy's `unsupported_reason`, with the rea
 
 The Protocols are runtime-checkable, so `isinstance` looks at method names only; every method is
 async, and its arguments are plain values (requests, budgets, texts), so a scripted test double is a
-few lines (models/scripted.py has one).
+few lines (tests/strategies/scripted_tracer.py). They are behaviours; `Backend.capabilities` (in
+base.py) is the static description of what budgets a backend takes (mechanisms, effort levels, context).
 """
 
 from __future__ import annotations

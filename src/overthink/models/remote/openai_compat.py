@@ -70,9 +70,9 @@ class OpenAICompatOptions(BaseModel):
     price_file: str | None = Field(default=None, description="TOML/JSON price table for --max-cost")
     server_sampling: dict[str, Any] = Field(
         default_factory=lambda: {"repeat_penalty": 1.0, "min_p": 0.0},
-        description="server-specific sampling fields sent with every request; the default switches off "
-                    "llama.cpp's repeat penalty (1.1 in llama-cpp-python) and min-p (0.05), which the "
-                    "embedded engine does not apply, so both decode alike",
+        description="server-specific sampling fields sent with the raw completions of forced budgets; the "
+                    "default switches off llama.cpp's repeat penalty (1.1 in llama-cpp-python) and min-p "
+                    "(0.05), which the embedded engine does not apply, so both force alike",
     )
 
     @field_validator("base_urls", mode="before")
@@ -133,9 +133,10 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
             )
         return None
 
-    def _sampling(self, request: GenerationRequest) -> dict[str, Any]:
+    @staticmethod
+    def _sampling(request: GenerationRequest) -> dict[str, Any]:
         s = request.sampling.resolve()
-        fields: dict[str, Any] = {**self.options.server_sampling, "temperature": s.temperature, "top_p": s.top_p}
+        fields: dict[str, Any] = {"temperature": s.temperature, "top_p": s.top_p}
         if s.top_k > 0:
             fields["top_k"] = s.top_k
         return fields
@@ -167,7 +168,8 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
         return out
 
     def _forcer(self, request: GenerationRequest) -> RemoteForcer:
-        server = BoundServer(self, self._sampling(request))
+        # forcing decodes on the server what the embedded engine decodes locally: no server-side extras
+        server = BoundServer(self, {**self.options.server_sampling, **self._sampling(request)})
         return RemoteForcer(server, request.sampling.resolve().max_answer_tokens)
 
     def _forced_prompt(self, request: GenerationRequest) -> str:
