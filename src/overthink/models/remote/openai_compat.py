@@ -211,17 +211,26 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
     ) -> StepScores:
         """P(Yes) over {Yes, No} after each step, from the first answer token's top log-probabilities."""
         head, _, tail = render_prompt(self.options.chat_template, messages).partition(placeholder)
+        limit = self.options.max_context  # unknown: the server refuses what does not fit (an error record)
+        used = await self._count(head) + await self._count(tail) + 1 if limit else 0
         scores: list[float] = []
         sent = 0
         body = ""
         for index, step in enumerate(steps):
-            body += await self._clip(("\n" if index else "") + step)
+            piece = await self._clip(("\n" if index else "") + step)
+            if limit:
+                used += await self._count(piece)
+                if used > limit:
+                    break  # the rest does not fit the context: score what fits, as the embedded engine does
+            body += piece
             top, prompt_tokens = await self.top_logprobs(head + body + tail, TOP_LOGPROBS)
-            if self.options.max_context and prompt_tokens >= self.options.max_context:
-                break
             sent += prompt_tokens
             scores.append(_yes_probability(top))
         return StepScores(tuple(scores), sent)
+
+    async def _count(self, text: str) -> int:
+        ids = await self.tokenize(text)
+        return len(ids) if ids is not None else -(-len(text) // 3)  # no tokenizer: a pessimistic estimate
 
     async def _clip(self, text: str) -> str:
         """The first MAX_STEP_TOKENS tokens of a step (by the server's tokenizer; else by characters)."""
