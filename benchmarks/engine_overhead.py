@@ -15,9 +15,9 @@ import argparse
 import statistics
 import time
 
-from overthink.models.embedded import resolve_model_path
-from overthink.models.forcing import Forcer
-from overthink.models.llamacpp_engine import LlamaEngine, Sampler
+from overthink.models.llamacpp.engine import LlamaEngine, Sampler
+from overthink.models.llamacpp.forcing import Forcer
+from overthink.models.llamacpp.gguf import resolve_model_path
 
 PROMPT = (
     "<|im_start|>system\nThink step by step inside <think> and </think>.<|im_end|>\n<|im_start|>user\n"

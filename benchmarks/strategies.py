@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--analyze-only", action="store_true", help="skip the sweep; read the store")
     args = parser.parse_args()
     if args.model == "default":
-        from overthink.models.embedded import DEFAULT_MODEL
+        from overthink.models.llamacpp.gguf import DEFAULT_MODEL
 
         args.model = DEFAULT_MODEL
     scheduler = f"scheduler@{args.scheduler}"

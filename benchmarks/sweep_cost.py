@@ -15,9 +15,10 @@ import argparse
 import asyncio
 import time
 
-from overthink.models.base import GenerationRequest, SamplingParams
+from overthink.models.base import GenerationRequest
 from overthink.models.budget import parse_budgets
-from overthink.models.llamacpp import LlamaCppBackend
+from overthink.models.generation import GenerationConfig
+from overthink.models.llamacpp.backend import LlamaCppBackend
 from overthink.tasks.misleading_math import generate
 from overthink.types import Mechanism
 
@@ -32,7 +33,7 @@ def main() -> None:
 
     budgets = parse_budgets(args.budgets, Mechanism.FORCED)
     backend = LlamaCppBackend.from_model_name(args.model)
-    sampling = SamplingParams(temperature=args.temperature, max_answer_tokens=16)
+    sampling = GenerationConfig(temperature=args.temperature, max_answer_tokens=16)
     samples = generate(args.samples * 6, seed=7)[:: 6][: args.samples]
     # warm-up: load the model (with the context the sweep needs) outside the timed region
     warm = GenerationRequest(samples[0], budgets[0], 0, sampling)

@@ -13,8 +13,9 @@ import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from overthink.errors import UserError
-from overthink.models.embedded import DEFAULT_MODEL
+from overthink.errors import UserError, first_problem
+from overthink.models.generation import GenerationConfig
+from overthink.models.llamacpp.gguf import DEFAULT_MODEL
 
 DEFAULT_STORE = "overthink-results.db"
 
@@ -49,16 +50,23 @@ class ExperimentConfig(_Strict):
     budgets: list[str] = Field(default_factory=lambda: ["0", "64", "128"])
     repeats: int = Field(default=1, ge=1)
     strategy: str = "cot"
-    temperature: float = Field(default=0.6, ge=0.0, le=2.0)
-    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
-    top_k: int = Field(default=40, ge=0)
-    max_answer_tokens: int = Field(default=32, ge=1)
-    natural_cap: int = Field(default=1024, ge=1)
+    # Sampling: None leaves a setting to the backend's default (models/generation.py DEFAULT_SAMPLING for
+    # the backends that decode themselves); `generation()` hands them on as one GenerationConfig.
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0, description="0 = greedy")
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0, description="nucleus sampling mass")
+    top_k: int | None = Field(default=None, ge=0, description="most likely tokens kept; 0 = all")
+    max_answer_tokens: int | None = Field(default=None, ge=1, description="tokens for the answer after thinking")
+    natural_cap: int | None = Field(default=None, ge=1, description="thinking cap when no budget limits it")
     shots: int = Field(default=0, ge=0)
     seed: int = 0
     store: str = DEFAULT_STORE
     max_cost: float | None = Field(default=None, ge=0.0)
     max_tokens: int | None = Field(default=None, ge=1)
+
+    def generation(self) -> GenerationConfig:
+        """The sampling settings of this sweep (unset fields stay None: the backend decides)."""
+        return GenerationConfig(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
+                                max_answer_tokens=self.max_answer_tokens, natural_cap=self.natural_cap)
 
     @field_validator("budgets", mode="before")
     @classmethod
@@ -89,6 +97,5 @@ def validate_config(data: dict[str, Any], source: str = "config") -> ExperimentC
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"{source}: {where}: {first['msg']}") from None
+        where, what = first_problem(exc)
+        raise UserError(f"{source}: {where}: {what}") from None

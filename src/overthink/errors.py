@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class UserError(Exception):
     """A mistake in the user's input (names, numbers, paths) with a message that says how to fix it."""
+
+
+class TaskError(UserError):
+    """A problem with a task's parameters or data files (bad level, unknown category, malformed line)."""
+
+
+def first_problem(exc: ValidationError) -> tuple[str, str]:
+    """(where, what) of a validation error's first problem, e.g. ("models.0.options", "Extra inputs...")."""
+    first = exc.errors()[0]
+    return ".".join(str(part) for part in first["loc"]), first["msg"]

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic import BaseModel
+
 from overthink.errors import UserError
 from overthink.models.base import Backend
+from overthink.models.capabilities import StepScorer
 from overthink.strategies.base import CotStrategy, Strategy
 from overthink.tasks import ai_risk, grades, misleading_math, misleading_python, paradoxes, refusal, zebra
 from overthink.tasks.base import TaskSpec
@@ -29,25 +32,25 @@ BackendFactory = Callable[..., Backend]
 
 
 def _llamacpp(model: str, **options: object) -> Backend:
-    from overthink.models.llamacpp import LlamaCppBackend
+    from overthink.models.llamacpp.backend import LlamaCppBackend
 
     return LlamaCppBackend.from_model_name(model, **options)
 
 
 def _openai_compat(model: str, **options: object) -> Backend:
-    from overthink.models.openai_compat import OpenAICompatBackend
+    from overthink.models.remote.openai_compat import OpenAICompatBackend
 
     return OpenAICompatBackend.from_options(model, **options)
 
 
 def _anthropic(model: str, **options: object) -> Backend:
-    from overthink.models.anthropic import AnthropicBackend
+    from overthink.models.hosted.anthropic import AnthropicBackend
 
     return AnthropicBackend.from_options(model, **options)
 
 
 def _openai(model: str, **options: object) -> Backend:
-    from overthink.models.openai import OpenAIBackend
+    from overthink.models.hosted.openai import OpenAIBackend
 
     return OpenAIBackend.from_options(model, **options)
 
@@ -65,6 +68,35 @@ BACKENDS: dict[str, BackendFactory] = {
     "anthropic": _anthropic,
     "openai": _openai,
 }
+
+
+def _options_model(backend: str) -> type[BaseModel]:
+    """The pydantic model of a backend's options (imported only when asked: SDK backends are extras)."""
+    if backend == "llamacpp":
+        from overthink.models.llamacpp.backend import LlamaCppOptions
+
+        return LlamaCppOptions
+    if backend == "openai-compat":
+        from overthink.models.remote.openai_compat import OpenAICompatOptions
+
+        return OpenAICompatOptions
+    if backend == "anthropic":
+        from overthink.models.hosted.anthropic import AnthropicOptions
+
+        return AnthropicOptions
+    if backend == "openai":
+        from overthink.models.hosted.openai import OpenAIOptions
+
+        return OpenAIOptions
+    from overthink.models.scripted import ScriptedOptions
+
+    return ScriptedOptions
+
+
+def get_backend_options(name: str) -> type[BaseModel]:
+    """The options model of a backend by name, for `overthink models options BACKEND`."""
+    get_backend_factory(name)  # an unknown name is a UserError listing the backends
+    return _options_model(name)
 
 
 def get_task(name: str) -> TaskSpec:
@@ -97,10 +129,18 @@ def _vote(param: str | None) -> Strategy:
     return VoteStrategy(parse_k(param, "vote"))
 
 
+def _embedded_judge(name: str | None) -> StepScorer:
+    """The step judge of best-of-n when the generating backend cannot score steps: an embedded model."""
+    from overthink.models.llamacpp.backend import LlamaCppBackend
+    from overthink.models.llamacpp.gguf import DEFAULT_MODEL
+
+    return LlamaCppBackend.from_model_name(name or DEFAULT_MODEL)
+
+
 def _best_of_n(param: str | None) -> Strategy:
     from overthink.strategies.best_of_n import BestOfNStrategy
 
-    return BestOfNStrategy.from_param(param)
+    return BestOfNStrategy.from_param(param, load_judge=_embedded_judge)
 
 
 def _scheduler(param: str | None) -> Strategy:

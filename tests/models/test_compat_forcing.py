@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from overthink.models.compat_forcing import ANSWER_CUE, NATURAL, WAIT, RemoteForcer, RemoteTrace, Segment
+from overthink.models.forcing_spec import ANSWER_CUE, NATURAL, WAIT, Trace
+from overthink.models.remote.forcing import RemoteForcer, Segment
 
 PREFIX = "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<think>\n"
 
@@ -57,7 +58,7 @@ class ScriptedServer:
         return "".join(map(chr, ids))
 
 
-def _run(server: ScriptedServer, budgets: list[int], **kwargs: object) -> RemoteTrace:
+def _run(server: ScriptedServer, budgets: list[int], **kwargs: object) -> Trace:
     forcer = RemoteForcer(server, max_answer_tokens=8)
     return asyncio.run(forcer.run(PREFIX, budgets, seed=7, **kwargs))  # type: ignore[arg-type]
 

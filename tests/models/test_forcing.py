@@ -7,17 +7,18 @@ from typing import Any
 
 import pytest
 
-from overthink.models.base import GenerationRequest, SamplingParams
+from overthink.models.base import GenerationRequest
+from overthink.models.generation import GenerationConfig
 from overthink.tasks.misleading_math import generate
 from overthink.types import Budget, Completion
 
 pytestmark = pytest.mark.model
 
-GREEDY = SamplingParams(temperature=0.0, max_answer_tokens=12)
-SAMPLED = SamplingParams(temperature=0.6, top_p=0.95, max_answer_tokens=12)
+GREEDY = GenerationConfig(temperature=0.0, max_answer_tokens=12)
+SAMPLED = GenerationConfig(temperature=0.6, top_p=0.95, max_answer_tokens=12)
 
 
-def _nested(backend: Any, budgets: list[Budget], sampling: SamplingParams, seed: int = 11) -> dict[str, Completion]:
+def _nested(backend: Any, budgets: list[Budget], sampling: GenerationConfig, seed: int = 11) -> dict[str, Completion]:
     sample = generate(6, 3)[5]
     request = GenerationRequest(sample, budgets[0], seed, sampling)
     result: dict[str, Completion] = asyncio.run(backend.generate_nested(request, budgets))
@@ -42,7 +43,7 @@ def test_forced_budgets_are_realized_exactly(tiny_backend: Any) -> None:
 
 
 @pytest.mark.parametrize("sampling", [GREEDY, SAMPLED], ids=["greedy", "sampled"])
-def test_nested_equals_independent(tiny_backend: Any, sampling: SamplingParams) -> None:
+def test_nested_equals_independent(tiny_backend: Any, sampling: GenerationConfig) -> None:
     budgets = [Budget.parse(b) for b in ("0", "24", "48")]
     nested = _nested(tiny_backend, budgets, sampling)
     for budget in budgets:
@@ -80,4 +81,4 @@ def test_natural_only_run_owns_its_thinking(tiny_backend: Any) -> None:
     assert out.total_generated >= out.usage.reasoning_tokens + out.answer_tokens
 
 
-SAMPLING_NATURAL = SamplingParams(temperature=0.0, max_answer_tokens=8, natural_cap=96)
+SAMPLING_NATURAL = GenerationConfig(temperature=0.0, max_answer_tokens=8, natural_cap=96)

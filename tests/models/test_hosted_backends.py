@@ -18,16 +18,17 @@ import httpx2
 import pytest
 
 from overthink.errors import UserError
-from overthink.models.anthropic import AnthropicBackend, AnthropicOptions
-from overthink.models.base import BackendError, GenerationRequest, SamplingParams
-from overthink.models.openai import OpenAIBackend, OpenAIOptions
+from overthink.models.base import BackendError, GenerationRequest
+from overthink.models.generation import GenerationConfig
+from overthink.models.hosted.anthropic import AnthropicBackend, AnthropicOptions
+from overthink.models.hosted.openai import OpenAIBackend, OpenAIOptions
 from overthink.models.prompting import NO_THINKING_INSTRUCTION, system_prompt
 from overthink.types import Budget, Completion, Mechanism, Sample, TokenSource
 
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 
 SAMPLE = Sample(id="s1", task="t", prompt="What is 2+2?", target="4")
-SAMPLING = SamplingParams(temperature=0.6, max_answer_tokens=48, natural_cap=2048)
+SAMPLING = GenerationConfig(temperature=0.6, max_answer_tokens=48, natural_cap=2048)
 Handler = Callable[[httpx2.Request], httpx2.Response]
 
 
@@ -179,7 +180,7 @@ def test_anthropic_refuses_impossible_budgets_before_any_request(
 ) -> None:
     recorder = Recorder(lambda _: httpx2.Response(200, json=claude_message()))
     backend = _anthropic(recorder, **options)
-    reason = backend.refusal(Budget.parse(label, mechanism))
+    reason = backend.unsupported_reason(Budget.parse(label, mechanism))
     assert reason is not None and needle in reason
     with pytest.raises(UserError):
         _generate(backend, label, mechanism)
@@ -313,7 +314,7 @@ def test_openai_reasoning_tokens_come_from_usage_details_never_cost() -> None:
 def test_openai_refuses_levels_the_model_lacks(model: str, label: str, needle: str) -> None:
     recorder = Recorder(lambda _: httpx2.Response(200, json=chat_response()))
     backend = _openai(recorder, model=model)
-    reason = backend.refusal(Budget.parse(label, Mechanism.NATIVE))
+    reason = backend.unsupported_reason(Budget.parse(label, Mechanism.NATIVE))
     assert reason is not None and needle in reason
     with pytest.raises(UserError):
         _generate(backend, label)

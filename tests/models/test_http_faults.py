@@ -21,9 +21,12 @@ from typing import Any
 
 import pytest
 
-from overthink.models.base import BackendError, GenerationRequest, SamplingParams
-from overthink.models.http_policy import JsonClient, RetryPolicy, Transient, parse_retry_after, scrub
-from overthink.models.openai_compat import OpenAICompatBackend
+from overthink.models.base import BackendError, GenerationRequest
+from overthink.models.generation import GenerationConfig
+from overthink.models.http import JsonClient
+from overthink.models.remote.openai_compat import OpenAICompatBackend
+from overthink.models.retry import RetryPolicy, Transient, parse_retry_after
+from overthink.models.secrets import scrub
 from overthink.runner.execute import Executor
 from overthink.runner.plan import plan_groups
 from overthink.runner.store import Store
@@ -31,7 +34,7 @@ from overthink.tasks.misleading_math import TASK, generate
 from overthink.types import Budget, Mechanism
 
 POLICY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, malformed_attempts=3, timeout=0.5)
-SAMPLING = SamplingParams(temperature=0.0, max_answer_tokens=8, natural_cap=16)
+SAMPLING = GenerationConfig(temperature=0.0, max_answer_tokens=8, natural_cap=16)
 
 # scenario -> (expected status, expected attempts under POLICY)
 EXPECTED = {
@@ -259,7 +262,7 @@ def test_canary_key_never_reaches_logs_errors_records_or_output(
         errors.append(str(raised.value))
         await backend.aclose()
 
-        from overthink.models.anthropic import AnthropicBackend, AnthropicOptions
+        from overthink.models.hosted.anthropic import AnthropicBackend, AnthropicOptions
 
         claude = AnthropicBackend("claude-x", AnthropicOptions(base_url=url.removesuffix("/v1"), max_attempts=2))
         claude.call.policy = POLICY

@@ -10,12 +10,13 @@ import httpx
 import pytest
 
 from overthink.errors import UserError
-from overthink.models.base import GenerationRequest, SamplingParams
-from overthink.models.openai_compat import OpenAICompatBackend, render_prompt, split_reasoning
+from overthink.models.base import GenerationRequest
+from overthink.models.generation import GenerationConfig
+from overthink.models.remote.openai_compat import OpenAICompatBackend, render_prompt, split_reasoning
 from overthink.types import Budget, Completion, Mechanism, Sample, TokenSource
 
 SAMPLE = Sample(id="s", task="t", prompt="What is 2+2?", target="4")
-SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, top_k=20, max_answer_tokens=32, natural_cap=256)
+SAMPLING = GenerationConfig(temperature=0.6, top_p=0.95, top_k=20, max_answer_tokens=32, natural_cap=256)
 
 
 def _serve(message: dict[str, Any], usage: dict[str, Any], **options: Any) -> tuple[OpenAICompatBackend, list[Any]]:
@@ -81,12 +82,12 @@ def test_native_request_bodies(label: str, expected: dict[str, Any]) -> None:
 
 def test_native_token_budget_needs_a_configured_server_field() -> None:
     backend, seen = _serve({"role": "assistant", "content": "x"}, {})
-    reason = backend.refusal(Budget.parse("512", Mechanism.NATIVE))
+    reason = backend.unsupported_reason(Budget.parse("512", Mechanism.NATIVE))
     assert reason is not None and "native_budget_field" in reason
     with pytest.raises(UserError):
         _generate(backend, "512")
     assert seen == []
-    assert backend.refusal(Budget.parse("effort:low", Mechanism.FORCED)) is not None
+    assert backend.unsupported_reason(Budget.parse("effort:low", Mechanism.FORCED)) is not None
 
 
 def test_reasoning_field_with_api_count_is_used_as_is() -> None:

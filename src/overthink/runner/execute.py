@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from overthink.errors import UserError
-from overthink.models.base import Backend, BackendError, GenerationRequest, SamplingParams
+from overthink.models.base import Backend, BackendError, GenerationRequest
+from overthink.models.generation import GenerationConfig
+from overthink.models.secrets import scrub
 from overthink.runner.limits import CostTracker, group_bound
 from overthink.runner.plan import WorkGroup, WorkItem
 from overthink.runner.store import Store
@@ -36,13 +38,6 @@ class RunStats:
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
-
-
-def _scrub(message: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, "***")
-    return message
 
 
 def _record(item: WorkItem, completion: Completion | None, task: TaskSpec, error: str | None) -> Record:
@@ -71,12 +66,11 @@ class Executor:
         backend: Backend,
         task: TaskSpec,
         store: Store,
-        sampling: SamplingParams,
+        sampling: GenerationConfig,
         *,
         shots_for: Callable[[WorkGroup], tuple[tuple[str, str], ...]] | None = None,
         concurrency: int = 1,
         progress: ProgressCallback | None = None,
-        secrets: Sequence[str] = (),
         strategy: Strategy | None = None,
         limits: CostTracker | None = None,
     ) -> None:
@@ -87,7 +81,6 @@ class Executor:
         self.shots_for = shots_for
         self.concurrency = concurrency
         self.progress = progress
-        self.secrets = tuple(secrets)
         self.strategy: Strategy = strategy or CotStrategy()
         self.limits = limits
         self.stats = RunStats()
@@ -95,14 +88,12 @@ class Executor:
 
     def stop(self) -> None:
         self._stopping = True
-        cancel = getattr(self.backend, "cancel", None)
-        if callable(cancel):
-            cancel()
+        self.backend.cancel()
 
     async def _run_group(self, group: WorkGroup) -> list[Record]:
         shots = self.shots_for(group) if self.shots_for else ()
         first = group.items[0]
-        request = GenerationRequest(group.sample, first.budget, group.seed, self.sampling, shots)
+        request = GenerationRequest(group.sample, first.budget, group.seed, self.sampling, shots, self.task.score)
         budgets = [item.budget for item in group.items]
         try:
             results = await self.strategy.run(self.backend, request, budgets)
@@ -111,7 +102,7 @@ class Executor:
         except (BackendError, Exception) as exc:
             if self._stopping:
                 return []
-            reason = _scrub(f"{type(exc).__name__}: {exc}", self.secrets)
+            reason = scrub(f"{type(exc).__name__}: {exc}")  # every loaded key and key-shaped text
             return [_record(item, None, self.task, reason) for item in group.items]
         records = []
         for item in group.items:

@@ -2,9 +2,9 @@
 
 The runner asks before every request group whether its worst case still fits under the caps,
 counting what is already spent plus what requests in flight may still spend. The worst case is the
-backend's own bound where it offers one (`max_output_tokens(request)`: the exact max_tokens it would
-send, and `estimate_cost(input, output)`: its price table), else the budget or the natural cap plus
-the answer allowance. So a cap is never crossed by a request the runner chose to send; the sweep stops
+backend's own bound (`max_output_tokens(request)`: the exact max_tokens it would send, by default the
+budget or the natural cap plus the answer allowance; `estimate_cost(input, output)`: its price table,
+by default free). So a cap is never crossed by a request the runner chose to send; the sweep stops
 one group early instead and says what was spent.
 """
 
@@ -90,22 +90,11 @@ def group_bound(backend: Backend, request: GenerationRequest, budgets: Sequence[
     prompt_chars = len(request.sample.prompt) + len(request.sample.system or "") + 600  # instructions
     prompt_chars += sum(len(q) + len(a) for q, a in request.shots)
     input_tokens = math.ceil(prompt_chars / CHARS_PER_TOKEN_LOW)
-    per_request = getattr(backend, "max_output_tokens", None)
     nested = backend.capabilities.nested and len(budgets) > 1
-    outputs: list[int] = []
-    for budget in budgets:
-        one = GenerationRequest(request.sample, budget, request.seed, request.sampling, request.shots)
-        if callable(per_request):
-            outputs.append(int(per_request(one)))
-        else:
-            thinking = budget.tokens if budget.tokens is not None else request.sampling.natural_cap
-            outputs.append(thinking + request.sampling.max_answer_tokens)
+    outputs = [backend.max_output_tokens(request.at(budget)) for budget in budgets]
     # nested: one shared trace up to the largest budget, plus one answer per budget
-    answers = request.sampling.max_answer_tokens * len(budgets)
+    answers = request.sampling.resolve().max_answer_tokens * len(budgets)
     output_total = max(outputs) + answers if nested else sum(outputs)
     requests = len(budgets)  # every record counts its prompt once, as `settle` does
-    estimate = getattr(backend, "estimate_cost", None)
-    cost = 0.0
-    if callable(estimate):
-        cost = float(estimate(input_tokens * requests, output_total))
+    cost = float(backend.estimate_cost(input_tokens * requests, output_total))
     return Bound(tokens=input_tokens * requests + output_total, cost=cost)

@@ -7,37 +7,44 @@ so analysis can compare strategies at matched compute. The strategy name is part
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Protocol
 
 from overthink.models.base import Backend, GenerationRequest
 from overthink.types import Budget, Completion
 
 
-class Strategy(Protocol):
+class Strategy(ABC):
+    """How compute is spent on one (sample, seed); `unsupported_reason` defaults to "can run anywhere"."""
+
     @property
+    @abstractmethod
     def name(self) -> str:
         """Stable name stored in record keys, e.g. "cot", "vote@5"."""
-        ...
 
+    @abstractmethod
     async def run(
         self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget]
     ) -> dict[str, Completion]:
         """One completion per budget, keyed by `Budget.label`."""
-        ...
+
+    def unsupported_reason(self, backend: Backend, budgets: Sequence[Budget]) -> str | None:
+        """Why this strategy cannot run on `backend` (asked by `overthink run` before the store opens)."""
+        return None
 
 
-class CotStrategy:
+class CotStrategy(Strategy):
     """One chain of thought per budget; nested budgets share one trace when the backend can."""
 
-    name = "cot"
+    @property
+    def name(self) -> str:
+        return "cot"
 
     async def run(
         self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget]
     ) -> dict[str, Completion]:
         if len(budgets) == 1:
-            one = GenerationRequest(request.sample, budgets[0], request.seed, request.sampling, request.shots)
-            return {budgets[0].label: await backend.generate(one)}
+            return {budgets[0].label: await backend.generate(request.at(budgets[0]))}
         # Every backend offers generate_nested: a shared trace on forcing engines, one batch of
         # requests on hosted APIs with batching on, a plain loop otherwise.
         return await backend.generate_nested(request, budgets)

@@ -1,10 +1,11 @@
 """`best-of-n@n`: n chains of thought per budget, reranked by a verifier; the best one is the record.
 
 The candidates are the same k samples voting uses (sample 0 is the cot trace of the same seed, the
-rest use derived seeds and, on the embedded engine, the prompt's cached KV). Each candidate is judged
-by a `Verifier` -- by default the built-in step judge (a process reward model read from the embedded
-model's Yes/No probabilities), on the generating model when it is the embedded one, else on the
-default embedded model (or the one named in "best-of-n@4,tiny"). The highest-scoring candidate wins;
+rest use derived seeds and, where the backend can, the prompt's cache). Each candidate is judged by a
+`Verifier` -- by default the built-in step judge (a process reward model read from a model's Yes/No
+probabilities), on the generating model when it has the `StepScorer` capability (the embedded engine,
+an OpenAI-compatible server), else on a judge model the registry loads (the default embedded model,
+or the one named in "best-of-n@4,tiny"). The highest-scoring candidate wins;
 ties go to the answer more candidates agree on, then to the lower index.
 
 The record keeps the winner's own trace and answer; `extra` holds every candidate's score, its per-step
@@ -16,10 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest
+from overthink.models.capabilities import StepScorer
+from overthink.strategies.base import Strategy
 from overthink.strategies.common import answer_key, sample_k
 from overthink.strategies.verifiers import Judgement, StepJudge, Verifier
 from overthink.strategies.vote import parse_k
@@ -33,40 +36,52 @@ def pick_best(judgements: Sequence[Judgement], answers: Sequence[str | None]) ->
     return max(range(len(judgements)), key=lambda i: (judgements[i].score, support[i], -i))
 
 
-class BestOfNStrategy:
+# Loads the step-judge model named in "best-of-n@4,NAME" (None: the default judge); given by the registry,
+# so the strategy never constructs a backend itself.
+JudgeLoader = Callable[[str | None], StepScorer]
+
+
+class BestOfNStrategy(Strategy):
     """Rerank n samples per budget with a verifier (built-in step judge unless one is given)."""
 
-    def __init__(self, n: int, verifier: Verifier | None = None, judge_model: str | None = None) -> None:
+    def __init__(self, n: int, verifier: Verifier | None = None, judge_model: str | None = None,
+                 load_judge: JudgeLoader | None = None) -> None:
         if n < 1:
             raise UserError(f"best-of-n@{n}: n must be >= 1")
         self.n = n
         self.verifier = verifier
         self.judge_model = judge_model
-        self._judges: dict[str, Verifier] = {}  # built-in judge per generating model (one sweep, many models)
+        self.load_judge = load_judge
+        self._judges: dict[str | None, Verifier] = {}  # loaded judge per name (one sweep, many models)
 
     @classmethod
-    def from_param(cls, param: str | None) -> BestOfNStrategy:
+    def from_param(cls, param: str | None, load_judge: JudgeLoader | None = None) -> BestOfNStrategy:
         """"4" or "4,JUDGE_MODEL" (an embedded model name or PATH.gguf for the step judge)."""
         count, _, judge = (param or "").partition(",")
-        return cls(parse_k(count or None, "best-of-n"), judge_model=judge.strip() or None)
+        return cls(parse_k(count or None, "best-of-n"), judge_model=judge.strip() or None, load_judge=load_judge)
 
     @property
     def name(self) -> str:
         return f"best-of-n@{self.n}" + (f",{self.judge_model}" if self.judge_model else "")
 
+    def unsupported_reason(self, backend: Backend, budgets: Sequence[Budget]) -> str | None:
+        if self.verifier is not None or self.load_judge is not None:
+            return None
+        if self.judge_model is None and isinstance(backend, StepScorer):
+            return None
+        return "best-of-n needs a verifier: a backend that scores steps (llamacpp, openai-compat) or a judge model"
+
     def _verifier(self, backend: Backend) -> Verifier:
         if self.verifier is not None:
             return self.verifier
-        from overthink.models.llamacpp import LlamaCppBackend
-
-        if self.judge_model is None and isinstance(backend, LlamaCppBackend):
-            return StepJudge(backend)  # the generating model judges itself, on its own engine
-        from overthink.models.embedded import DEFAULT_MODEL
-
-        name = self.judge_model or DEFAULT_MODEL
-        if name not in self._judges:
-            self._judges[name] = StepJudge(LlamaCppBackend.from_model_name(name))
-        return self._judges[name]
+        if self.judge_model is None and isinstance(backend, StepScorer):
+            return StepJudge(backend)  # the generating model judges itself, on its own cache
+        reason = self.unsupported_reason(backend, [])
+        if reason or self.load_judge is None:
+            raise UserError(reason or "best-of-n: no judge model loader")
+        if self.judge_model not in self._judges:
+            self._judges[self.judge_model] = StepJudge(self.load_judge(self.judge_model))
+        return self._judges[self.judge_model]
 
     async def run(
         self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget]
@@ -77,7 +92,7 @@ class BestOfNStrategy:
         for budget in budgets:
             candidates = [s[budget.label] for s in samples]
             judgements = [await verifier.judge(request.sample, c) for c in candidates]
-            answers = [answer_key(request.sample, c.text) for c in candidates]
+            answers = [answer_key(request.sample, c.text, request.scorer) for c in candidates]
             best = pick_best(judgements, answers)
             chosen = candidates[best]
             out[budget.label] = dataclasses.replace(

@@ -1,14 +1,18 @@
 """`scheduler@m,s`: early stopping -- probe the answer every m thinking tokens, stop once s agree.
 
 While the model thinks, every m tokens a probe closes thinking on the current prefix and reads the
-interim answer (`Forcer.answer`, which on llama.cpp evaluates only the few cue tokens on top of the
-cached prefix and then rewinds). When the last s probes give the same extracted answer, thinking
-stops and that answer is the record's answer. Each budget is a *maximum*: a trace whose probes never
-settle is cut at the budget and answered there, exactly as `cot` would.
+interim answer (any backend with the `ForcedTracer` capability: the embedded engine evaluates only the
+few cue tokens on top of the cached prefix and then rewinds; an OpenAI-compatible server generates
+the trace in pieces that end at the probes and answers each probe over its prefix cache). When the
+last s probes give the same extracted answer, thinking stops and that answer is the record's answer.
+Each budget is a *maximum*: a trace whose probes never settle is cut at the budget and answered there,
+exactly as `cot` would.
 
 Because probes draw from their own RNG streams and the cache is rewound after each, the thinking trace
-is token-for-token the trace `cot` records for the same (sample, seed): scheduler and cot records are
-paired, and any accuracy difference is the stopping rule's alone.
+is token-for-token the trace `cot` records for the same (sample, seed) on the embedded engine, and on a
+server wherever decoding is deterministic (greedy; a sampled trace cut into pieces at the probes is
+another draw, since each piece has its own seed): scheduler and cot records are paired, and any
+accuracy difference is the stopping rule's alone.
 
 Accounting follows the nested convention of the store: `total_generated` attributes each token to the
 first budget whose run reaches it (summing a group's records gives the real compute, probes included),
@@ -19,21 +23,21 @@ stop step.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest
-from overthink.strategies.common import answer_key, embedded_forced
-from overthink.types import Budget, BudgetKind, Completion
+from overthink.models.capabilities import ForcedTrace, ForcedTracer
+from overthink.strategies.base import Strategy
+from overthink.strategies.common import answer_key
+from overthink.types import Budget, BudgetKind, Completion, Mechanism
 
 DEFAULT_EVERY = 64
 DEFAULT_AGREE = 3
 
 
-class SchedulerStrategy:
+class SchedulerStrategy(Strategy):
     """Stop thinking when the last `agree` probes (one every `every` tokens) give the same answer."""
 
     def __init__(self, every: int = DEFAULT_EVERY, agree: int = DEFAULT_AGREE) -> None:
@@ -60,10 +64,11 @@ class SchedulerStrategy:
     def name(self) -> str:
         return f"scheduler@{self.every},{self.agree}"
 
-    def refusal(self, backend: Backend, budgets: Sequence[Budget]) -> str | None:
+    def unsupported_reason(self, backend: Backend, budgets: Sequence[Budget]) -> str | None:
         """Why this strategy cannot run here (checked by `overthink run` before the store is opened)."""
-        if not embedded_forced(backend, budgets):
-            return "the scheduler probes a growing trace on the embedded engine: use --backend llamacpp --mode forced"
+        if not isinstance(backend, ForcedTracer) or any(b.mechanism is not Mechanism.FORCED for b in budgets):
+            return ("the scheduler probes a growing forced trace: use the embedded engine (--backend llamacpp) "
+                    "or an OpenAI-compatible server (--backend openai-compat), with --mode forced")
         if any(b.kind is BudgetKind.NATURAL for b in budgets):
             return "the scheduler needs token budgets (its maximum thinking), not 'natural'"
         return None
@@ -71,64 +76,55 @@ class SchedulerStrategy:
     async def run(
         self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget]
     ) -> dict[str, Completion]:
-        reason = self.refusal(backend, budgets)
+        reason = self.unsupported_reason(backend, budgets)
         if reason:
             raise UserError(reason)
-        for budget in budgets:
-            reason = backend.refusal(budget)
-            if reason:
-                raise UserError(reason)
-        return await asyncio.to_thread(self._blocking, backend, request, list(budgets))
+        backend.require(budgets)
+        assert isinstance(backend, ForcedTracer)
+        limits = sorted({b.tokens for b in budgets if b.tokens is not None})
+        probes = set(self.probe_points(limits[-1]))
+        history: list[tuple[int, str | None]] = []
+
+        def settled(at: int, text: str) -> bool:
+            if at not in probes:
+                return False
+            history.append((at, answer_key(request.sample, text, request.scorer)))
+            last = [answer for _, answer in history[-self.agree:]]
+            return len(last) == self.agree and last[0] is not None and len(set(last)) == 1
+
+        trace = await backend.forced_trace(request, sorted(probes | set(limits)), settled)
+        out: dict[str, Completion] = {}
+        previous = -1
+        for limit in limits:
+            stop = trace.stopped_at
+            reach = limit if stop is None or stop > limit else stop
+            completion = self._record(trace, limit, reach, previous, probes, history)
+            out.update({b.label: completion for b in budgets if b.tokens == limit})
+            previous = reach
+        return out
 
     def probe_points(self, limit: int) -> list[int]:
         return list(range(self.every, limit + 1, self.every))
 
-    def _blocking(self, backend: Any, request: GenerationRequest, budgets: list[Budget]) -> dict[str, Completion]:
-        from overthink.models.forcing import Fork
-        from overthink.models.llamacpp import LlamaCppBackend
-        from overthink.strategies.common import forcer_session
-
-        limits = sorted({b.tokens for b in budgets if b.tokens is not None})
-        probes = set(self.probe_points(limits[-1]))
-        history: list[tuple[int, str | None]] = []
-        with forcer_session(backend, request.sampling, limits[-1]) as (engine, forcer):
-            prompt = backend.prompt_ids(engine, request)
-
-            def settled(fork: Fork) -> bool:
-                if fork.budget not in probes:
-                    return False
-                text = "<answer>" + engine.detokenize(fork.answer_ids)
-                history.append((fork.budget, answer_key(request.sample, text)))
-                last = [answer for _, answer in history[-self.agree:]]
-                return len(last) == self.agree and last[0] is not None and len(set(last)) == 1
-
-            result = forcer.run(prompt, sorted(probes | set(limits)), request.seed, stop_when=settled)
-            out: dict[str, Completion] = {}
-            previous = -1
-            for limit in limits:
-                stop = result.stopped_at
-                reach = limit if stop is None or stop > limit else stop
-                fork = result.forks[reach]
-                base = LlamaCppBackend.completion_from(engine, prompt, result, fork)
-                forks = sorted(result.forks.values(), key=lambda f: f.budget)
-                own = [f for f in forks if previous < f.budget <= reach]
-                upto = [f for f in forks if 0 <= f.budget <= reach]
-                thinking = sum(f.generated - len(f.answer_ids) for f in upto)
-                answers = sum(len(f.answer_ids) for f in upto if f.budget in probes or f.budget == reach)
-                seen = [{"at": at, "answer": answer} for at, answer in history if at <= reach]
-                early = stop is not None and stop <= limit
-                completion = dataclasses.replace(
-                    base,
-                    total_generated=sum(f.generated for f in own),
-                    wall_time_s=sum(f.wall_time_s for f in own),
-                    extra={
-                        **base.extra, "strategy": "scheduler", "every": self.every, "agree": self.agree,
-                        "probes": seen, "probes_made": len(seen), "stop_step": stop if early else None,
-                        "stopped_early": early, "compute": thinking + answers, "max_tokens": limit,
-                    },
-                )
-                for budget in budgets:
-                    if budget.tokens == limit:
-                        out[budget.label] = completion
-                previous = reach
-        return out
+    def _record(self, trace: ForcedTrace, limit: int, reach: int, previous: int, probes: set[int],
+                history: list[tuple[int, str | None]]) -> Completion:
+        """The record of budget `limit`, answered at `reach` (the stop step when it came first)."""
+        forks = sorted(trace.completions.items())
+        own = [c for at, c in forks if previous < at <= reach]
+        upto = [(at, c) for at, c in forks if 0 <= at <= reach]
+        thinking = sum(c.total_generated - c.answer_tokens for _, c in upto)
+        answers = sum(c.answer_tokens for at, c in upto if at in probes or at == reach)
+        seen = [{"at": at, "answer": answer} for at, answer in history if at <= reach]
+        stop = trace.stopped_at
+        early = stop is not None and stop <= limit
+        base = trace.completions[reach]
+        return dataclasses.replace(
+            base,
+            total_generated=sum(c.total_generated for c in own),
+            wall_time_s=sum(c.wall_time_s for c in own),
+            extra={
+                **base.extra, "strategy": "scheduler", "every": self.every, "agree": self.agree,
+                "probes": seen, "probes_made": len(seen), "stop_step": stop if early else None,
+                "stopped_early": early, "compute": thinking + answers, "max_tokens": limit,
+            },
+        )

@@ -7,25 +7,24 @@ plug in by implementing `judge`, or by wrapping a plain function in `OutcomeVeri
 
 `StepJudge` is the built-in process reward model. It asks a language model, after each step of the
 solution so far, "Is the last step correct? Answer Yes or No." and reads P(Yes) from the next-token
-logits, normalized over {Yes, No} -- no sampling, so judging is deterministic. The prompt is built from
-token pieces (head, one piece per step, tail) so that judging step i+1 evaluates only step i+1 and the
-short question on top of the KV cache that already holds steps 1..i. A candidate's score is its weakest
-step (min): one wrong step sinks a chain of reasoning, and `min` is the usual PRM aggregation.
+probabilities, normalized over {Yes, No} -- no sampling, so judging is deterministic. The model is any
+backend with the `StepScorer` capability (the embedded engine, or an OpenAI-compatible server over
+/v1/completions): it gets the chat with a placeholder where the steps go, so judging step i+1 needs to
+evaluate only step i+1 and the short question on top of the cache that already holds steps 1..i. A
+candidate's score is its weakest step (min): one wrong step sinks a chain of reasoning, and `min` is
+the usual PRM aggregation.
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from overthink.models.capabilities import StepScorer, yes_probability
 from overthink.types import Completion, Sample
 
-if TYPE_CHECKING:
-    from overthink.models.llamacpp import LlamaCppBackend
-    from overthink.models.llamacpp_engine import LlamaEngine
+__all__ = ["Judgement", "OutcomeVerifier", "StepJudge", "Verifier", "final_step", "split_steps", "yes_probability"]
 
 JUDGE_SYSTEM = "You check worked solutions one step at a time. Reply with Yes or No only."
 JUDGE_USER = (
@@ -35,7 +34,6 @@ JUDGE_USER = (
 PLACEHOLDER = "\x00STEPS\x00"
 MIN_STEP_CHARS = 160
 MAX_STEPS = 16
-MAX_STEP_TOKENS = 256
 
 
 @dataclass(frozen=True)
@@ -93,59 +91,20 @@ def final_step(answer_text: str) -> str:
     return f"Final answer: {text or '(none)'}"
 
 
-def yes_probability(yes_logit: float, no_logit: float) -> float:
-    top = max(yes_logit, no_logit)
-    yes, no = math.exp(yes_logit - top), math.exp(no_logit - top)
-    return yes / (yes + no)
-
-
 class StepJudge:
-    """Process reward model from an embedded model's P(Yes | "is the last step correct?")."""
+    """Process reward model from a model's P(Yes | "is the last step correct?"), on any StepScorer."""
 
-    def __init__(self, backend: LlamaCppBackend) -> None:
-        self.backend = backend
+    def __init__(self, scorer: StepScorer) -> None:
+        self.scorer = scorer
 
     @property
     def name(self) -> str:
-        return f"step-judge:{self.backend.model_id}"
+        return f"step-judge:{self.scorer.model_id}"
 
     async def judge(self, sample: Sample, completion: Completion) -> Judgement:
         steps = [*split_steps(completion.reasoning), final_step(completion.text)]
-        return await asyncio.to_thread(self._blocking, sample, steps)
-
-    def _pieces(self, engine: LlamaEngine, sample: Sample) -> tuple[list[int], list[int]]:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
         messages = [{"role": "system", "content": JUDGE_SYSTEM},
                     {"role": "user", "content": JUDGE_USER.format(problem=sample.prompt, steps=PLACEHOLDER)}]
-        formatter = Jinja2ChatFormatter(template=self.backend.template, eos_token="", bos_token="",
-                                        add_generation_prompt=True)
-        text = formatter(messages=messages).prompt  # type: ignore[arg-type]
-        head, _, tail = text.partition(PLACEHOLDER)
-        return engine.tokenize(head), engine.tokenize(tail)
-
-    def _blocking(self, sample: Sample, steps: list[str]) -> Judgement:
-        from overthink.strategies.common import engine_session
-
-        backend = self.backend
-        current = backend.loaded_context
-        # keep whatever the generating sweep loaded; a judge of its own starts with room for a long trace
-        with engine_session(backend, current or backend.context_for(2048, 0)) as engine:
-            head, tail = self._pieces(engine, sample)
-            pieces = [engine.tokenize(("\n" if i else "") + step)[:MAX_STEP_TOKENS] for i, step in enumerate(steps)]
-            needed = len(head) + sum(map(len, pieces)) + len(tail) + 1
-            if needed > engine.n_ctx:
-                engine = backend.engine(min(backend.n_ctx_train, needed))
-            yes, no = engine.tokenize("Yes")[0], engine.tokenize("No")[0]
-            before = engine.evaluated
-            scores: list[float] = []
-            body: list[int] = []
-            for piece in pieces:
-                body.extend(piece)
-                ids = head + body + tail
-                if len(ids) > engine.n_ctx:
-                    break  # the rest does not fit even the largest context: judge what fits
-                engine.sync(ids)
-                scores.append(yes_probability(float(engine.logits[yes]), float(engine.logits[no])))
-            score = min(scores) if scores else 0.0
-            return Judgement(score=score, steps=tuple(scores), tokens=engine.evaluated - before)
+        scores = await self.scorer.score_steps(messages, PLACEHOLDER, steps)
+        probabilities = scores.probabilities
+        return Judgement(score=min(probabilities) if probabilities else 0.0, steps=probabilities, tokens=scores.tokens)

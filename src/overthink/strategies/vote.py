@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest
+from overthink.strategies.base import Strategy
 from overthink.strategies.common import answer_key, sample_k, sub_seed
 from overthink.types import Budget, Completion, Usage
 
@@ -76,7 +77,7 @@ def combine(samples: Sequence[Completion], answers: Sequence[str | None], winner
     )
 
 
-class VoteStrategy:
+class VoteStrategy(Strategy):
     """Majority vote of k samples per budget (self-consistency)."""
 
     def __init__(self, k: int) -> None:
@@ -96,7 +97,7 @@ class VoteStrategy:
         out: dict[str, Completion] = {}
         for budget in budgets:
             per_sample = [s[budget.label] for s in samples]
-            answers = [answer_key(request.sample, c.text) for c in per_sample]
+            answers = [answer_key(request.sample, c.text, request.scorer) for c in per_sample]
             winner, votes, tie = majority(answers, request.seed)
             out[budget.label] = combine(per_sample, answers, winner,
                                         {"strategy": "vote", "votes": votes, "tie": tie, "seeds": seeds})

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from overthink.scoring.extract import extract_answer, extract_letter
-from overthink.tasks.base import TaskError, TaskSpec, sample_id, seeded_rng
+from overthink.tasks.base import TaskError, TaskSpec, check_generate_args, sample_id, seeded_rng
 from overthink.types import Sample, Score
 
 NAME = "ai_risk"
@@ -213,10 +213,7 @@ def _balanced_order(items: list[MweItem], seed: int) -> list[MweItem]:
 def generate(n: int, seed: int, categories: list[str] | tuple[str, ...] | None = None,
              files: list[str] | tuple[str, ...] | None = None, **params: Any) -> list[Sample]:
     """`n` items balanced over categories; beyond the pool, items repeat with fresh choice orders."""
-    if params:
-        raise TaskError(f"{NAME}: unknown parameter(s) {', '.join(sorted(params))}")
-    if n < 1:
-        raise TaskError(f"{NAME}: n must be >= 1, got {n}")
+    check_generate_args(NAME, n, params)
     items = [item for path in files for item in read_mwe(path)] if files else bundled_items()
     if categories is not None:
         known = {item.category for item in items}

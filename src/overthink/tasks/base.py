@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError, validate_call
+
+from overthink.errors import TaskError, first_problem
 from overthink.types import Sample, Score
+
+__all__ = ["Checker", "Generator", "Scorer", "TaskError", "TaskSpec", "check_generate_args", "sample_id",
+           "seeded_rng", "split_evenly", "whole_levels"]
 
 Generator = Callable[..., list[Sample]]
 Scorer = Callable[[Sample, str], Score]
@@ -43,9 +49,44 @@ class TaskSpec:
     # bias; repeat 0 must return the item unchanged.
     for_repeat: Callable[[Sample, int], Sample] | None = None
 
+    def samples(self, n: int, seed: int, params: Mapping[str, Any] | None = None) -> list[Sample]:
+        """`generate` with user-given parameters checked against its signature first.
 
-class TaskError(ValueError):
-    """A user-facing problem with task parameters (reported as exit code 2, never a traceback)."""
+        Parameters come from config files and the command line, so a wrong type ("sizes: 5" for a
+        list) must be a TaskError naming the parameter, not a TypeError from deep inside a generator.
+        """
+        checked = _validated(self.generate)
+        try:
+            return checked(n, seed, **dict(params or {}))
+        except ValidationError as exc:
+            where, what = first_problem(exc)
+            raise TaskError(f"{self.name}: parameter {where}: {what}") from None
+
+
+_VALIDATED: dict[Generator, Generator] = {}
+
+
+def _validated(generate: Generator) -> Generator:
+    """The generator wrapped by pydantic's argument validation (built once per generator)."""
+    if generate not in _VALIDATED:
+        _VALIDATED[generate] = validate_call(generate)
+    return _VALIDATED[generate]
+
+
+def check_generate_args(name: str, n: int, params: Mapping[str, Any]) -> None:
+    """What every generator checks first: no parameter it does not know, and at least one item."""
+    if params:
+        raise TaskError(f"{name}: unknown parameter(s) {', '.join(sorted(params))}")
+    if n < 1:
+        raise TaskError(f"{name}: n must be >= 1, got {n}")
+
+
+def whole_levels(name: str, what: str, values: Iterable[int], low: int, high: int) -> list[int]:
+    """Stratum levels (distractor counts, shot counts, grid sizes) as whole numbers within [low, high]."""
+    levels = [int(v) for v in values]
+    if not levels or any(v < low or v > high for v in levels):
+        raise TaskError(f"{name}: {what} must be within {low}..{high}, got {levels}")
+    return levels
 
 
 def seeded_rng(*parts: object) -> random.Random:

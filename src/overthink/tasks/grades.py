@@ -21,7 +21,7 @@ import re
 from typing import Any
 
 from overthink.scoring.extract import extract_number, format_number
-from overthink.tasks.base import TaskError, TaskSpec, sample_id, seeded_rng, split_evenly
+from overthink.tasks.base import TaskSpec, check_generate_args, sample_id, seeded_rng, split_evenly, whole_levels
 from overthink.types import Sample, Score
 
 NAME = "grades"
@@ -95,13 +95,8 @@ def _prompt(query: dict[str, float], examples: list[tuple[dict[str, float], floa
 def generate(n: int, seed: int, shots: tuple[int, ...] | list[int] = DEFAULT_SHOTS,
              **params: Any) -> list[Sample]:
     """`n` items split evenly over shot levels; item i of every level asks about the same student."""
-    if params:
-        raise TaskError(f"{NAME}: unknown parameter(s) {', '.join(sorted(params))}")
-    if n < 1:
-        raise TaskError(f"{NAME}: n must be >= 1, got {n}")
-    levels = [int(k) for k in shots]
-    if any(k < 0 or k > MAX_SHOTS for k in levels):
-        raise TaskError(f"{NAME}: shot counts must be within 0..{MAX_SHOTS}, got {levels}")
+    check_generate_args(NAME, n, params)
+    levels = whole_levels(NAME, "shot counts", shots, 0, MAX_SHOTS)
     longest = max(levels)
     samples: list[Sample] = []
     for level, size in zip(levels, split_evenly(n, levels), strict=True):

@@ -3,57 +3,25 @@ plain JSONL prompt lists.
 
 Each importer reads a whole file into Samples of the matching task or raises `ImportFormatError`
 whose message starts with "file:line:", so a malformed file imports nothing and the user can find
-the bad line. BBEH's zebra `task.json` is read by tasks/zebra.py (it needs the zebra parser).
+the bad line. BBEH's zebra `task.json` is read by tasks/bbeh.py (it needs the zebra parser); the file
+primitives every importer and checker shares are in tasks/io.py.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from overthink.scoring.extract import format_number
 from overthink.tasks import ai_risk, refusal
-from overthink.tasks.base import TaskError
+from overthink.tasks.io import XSTEST_LABELS, ImportFormatError, csv_rows, jsonl
 from overthink.types import Sample
 
-XSTEST_LABELS = {"safe": "benign", "benign": "benign", "unsafe": "harmful", "harmful": "harmful"}
 PAPER_TASKS = ("misleading_math", "misleading_python", "paradoxes", "grades", "zebra", "ai_risk")
 _NAME_HINTS = (("python", "misleading_python"), ("paradox", "paradoxes"), ("math", "misleading_math"),
                ("grade", "grades"), ("zebra", "zebra"), ("risk", "ai_risk"), ("survival", "ai_risk"),
                ("corrig", "ai_risk"), ("mwe", "ai_risk"))
-
-
-class ImportFormatError(TaskError):
-    """A malformed import file; the message names the file and line."""
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ImportFormatError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ImportFormatError(f"{path}: cannot read ({exc})") from None
-
-
-def _jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, decoded value) for every non-blank line; a bad line raises with its number."""
-    seen = False
-    for number, raw in enumerate(_read(path).splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            yield number, json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ImportFormatError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        seen = True
-    if not seen:
-        raise ImportFormatError(f"{path}: no records (the file is empty)")
 
 
 def _import_id(task: str, path: Path, line: int, prompt: str) -> str:
@@ -99,22 +67,9 @@ def _prompt_record(path: Path, line: int, record: Any, default_label: str | None
     return refusal.PromptItem(prompt.strip(), label, kind, 0, str(path), line)
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(_read(path), newline=""))
-    if not reader.fieldnames or "prompt" not in reader.fieldnames:
-        raise ImportFormatError(f"{path}:1: CSV header must have a 'prompt' column (and 'label', 'type')")
-    try:
-        for row in reader:
-            if None in row:
-                raise ImportFormatError(f"{path}:{reader.line_num}: more fields than the header has")
-            yield reader.line_num, row
-    except csv.Error as exc:
-        raise ImportFormatError(f"{path}:{reader.line_num}: {exc}") from None
-
-
 def read_prompt_items(path: Path, default_label: str | None = None) -> list[refusal.PromptItem]:
     """XSTest CSV (prompt, type, label) or JSONL, or a plain JSONL list of prompts / strings."""
-    rows = _csv_rows(path) if path.suffix.lower() == ".csv" else _jsonl(path)
+    rows = csv_rows(path) if path.suffix.lower() == ".csv" else jsonl(path)
     items = [_prompt_record(path, line, row, default_label) for line, row in rows]
     if not items:
         raise ImportFormatError(f"{path}: no prompts (the file has only a header)")
@@ -128,23 +83,6 @@ def load_xstest(paths: list[Path], default_label: str | None = None) -> dict[str
         items = read_prompt_items(path, default_label)
         out[str(path)] = [refusal.to_sample(item, 0, i) for i, item in enumerate(items)]
     return out
-
-
-def reread_prompt(source: str, line: int) -> tuple[str, str | None] | None:
-    """(prompt, label or None when the file has none) at a line of an imported prompt file."""
-    path = Path(source)
-    try:
-        rows = _csv_rows(path) if path.suffix.lower() == ".csv" else _jsonl(path)
-        for number, row in rows:
-            if number == line:
-                record = {"prompt": row} if isinstance(row, str) else row
-                if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
-                    return None
-                label = XSTEST_LABELS.get(str(record.get("label") or "").strip().lower())
-                return record["prompt"].strip(), label
-    except TaskError:
-        return None
-    return None
 
 
 # --- the paper's released JSONL -------------------------------------------------------------------
@@ -223,7 +161,7 @@ def load_paper_jsonl(paths: list[Path], task: str | None = None) -> dict[str, li
         raise ImportFormatError(f"--task {task!r} has no paper data; choose one of {', '.join(PAPER_TASKS)}")
     out: dict[str, list[Sample]] = {}
     for path in paths:
-        records = list(_jsonl(path))
+        records = list(jsonl(path))
         first = records[0][1] if isinstance(records[0][1], dict) else {}
         if "answer_matching_behavior" in first and "prompt" not in first:
             raise ImportFormatError(f"{path}:{records[0][0]}: this is a model-written-evals file; "

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from overthink.scoring.extract import extract_number, format_number
-from overthink.tasks.base import TaskError, TaskSpec, sample_id, seeded_rng, split_evenly
+from overthink.tasks.base import TaskSpec, check_generate_args, sample_id, seeded_rng, split_evenly, whole_levels
 from overthink.types import Sample, Score
 
 NAME = "misleading_math"
@@ -107,13 +107,8 @@ def generate_counting(name: str, version: str, make_item: ItemMaker, n: int, see
                       distractors: tuple[int, ...] | list[int], params: dict[str, Any]) -> list[Sample]:
     """The counting families' shared generator: `n` items split evenly over the distractor counts
     (the strata), in a seed-stable order; `make_item` writes one item's text."""
-    if params:
-        raise TaskError(f"{name}: unknown parameter(s) {', '.join(sorted(params))}")
-    if n < 1:
-        raise TaskError(f"{name}: n must be >= 1, got {n}")
-    levels = [int(d) for d in distractors]
-    if any(d < 0 or d > MAX_DISTRACTORS for d in levels):
-        raise TaskError(f"{name}: distractor counts must be within 0..{MAX_DISTRACTORS}, got {levels}")
+    check_generate_args(name, n, params)
+    levels = whole_levels(name, "distractor counts", distractors, 0, MAX_DISTRACTORS)
     samples: list[Sample] = []
     for level, size in zip(levels, split_evenly(n, levels), strict=True):
         for index in range(size):

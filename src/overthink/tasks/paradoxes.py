@@ -18,7 +18,15 @@ from typing import Any
 
 from overthink.scoring.extract import extract_answer, extract_number, format_number, parse_number
 from overthink.tasks import misleading_math
-from overthink.tasks.base import TaskError, TaskSpec, sample_id, seeded_rng, split_evenly
+from overthink.tasks.base import (
+    TaskError,
+    TaskSpec,
+    check_generate_args,
+    sample_id,
+    seeded_rng,
+    split_evenly,
+    whole_levels,
+)
 from overthink.tasks.paradox_texts import PARADOXES, Paradox, Params, Question
 from overthink.types import Sample, Score
 
@@ -81,13 +89,8 @@ def _make_item(rng: random.Random, paradox: Paradox, level: int) -> tuple[str, i
 def generate(n: int, seed: int, distractors: tuple[int, ...] | list[int] = DEFAULT_DISTRACTORS,
              paradoxes: tuple[str, ...] | list[str] | None = None, **params: Any) -> list[Sample]:
     """`n` items split evenly over distractor counts; paradoxes rotate so each level covers them all."""
-    if params:
-        raise TaskError(f"{NAME}: unknown parameter(s) {', '.join(sorted(params))}")
-    if n < 1:
-        raise TaskError(f"{NAME}: n must be >= 1, got {n}")
-    levels = [int(d) for d in distractors]
-    if any(d < 0 or d > MAX_DISTRACTORS for d in levels):
-        raise TaskError(f"{NAME}: distractor counts must be within 0..{MAX_DISTRACTORS}, got {levels}")
+    check_generate_args(NAME, n, params)
+    levels = whole_levels(NAME, "distractor counts", distractors, 0, MAX_DISTRACTORS)
     names = list(paradoxes) if paradoxes is not None else [p.name for p in PARADOXES]
     unknown = sorted(set(names) - set(_BY_NAME))
     if unknown or not names:

@@ -22,7 +22,8 @@ from importlib import resources
 from typing import Any, Protocol
 
 from overthink.scoring.extract import extract_answer
-from overthink.tasks.base import TaskError, TaskSpec, sample_id, seeded_rng
+from overthink.tasks.base import TaskError, TaskSpec, check_generate_args, sample_id, seeded_rng
+from overthink.tasks.io import reread_prompt
 from overthink.types import Sample, Score
 
 NAME = "refusal"
@@ -160,10 +161,7 @@ def to_sample(item: PromptItem, seed: int, index: int) -> Sample:
 
 def generate(n: int, seed: int, labels: list[str] | tuple[str, ...] = LABELS, **params: Any) -> list[Sample]:
     """`n` prompts, whole pairs first (harmful and benign together), pair order shuffled by the seed."""
-    if params:
-        raise TaskError(f"{NAME}: unknown parameter(s) {', '.join(sorted(params))}")
-    if n < 1:
-        raise TaskError(f"{NAME}: n must be >= 1, got {n}")
+    check_generate_args(NAME, n, params)
     if not labels or set(labels) - set(LABELS):
         raise TaskError(f"{NAME}: labels must be a subset of {', '.join(LABELS)}, got {list(labels)}")
     items = [item for item in bundled_items() if item.label in labels]
@@ -187,8 +185,6 @@ def check(sample: Sample) -> bool:
         same_line = [item for item in bundled_items() if item.line == line]
         mine = [item for item in same_line if item.label == label and item.prompt == sample.prompt]
         return len(mine) == 1 and len(same_line) == 2 and mine[0].pair == sample.metadata.get("pair")
-    from overthink.tasks.loaders import reread_prompt  # imported lazily: loaders imports this module
-
     found = reread_prompt(source, int(line or 0))
     return found is not None and found[0] == sample.prompt and found[1] in (None, label)
 

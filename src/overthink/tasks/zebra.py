@@ -16,15 +16,20 @@ re-solves it, proving the asked position unique and equal to the target.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from overthink.scoring.extract import extract_answer, extract_number
-from overthink.tasks.base import TaskError, TaskSpec, sample_id, seeded_rng, split_evenly
-from overthink.tasks.zebra_parse import ZebraParseError, parse_puzzle
+from overthink.tasks.base import (
+    TaskError,
+    TaskSpec,
+    check_generate_args,
+    sample_id,
+    seeded_rng,
+    split_evenly,
+    whole_levels,
+)
+from overthink.tasks.zebra_parse import parse_puzzle
 from overthink.tasks.zebra_solver import (
     POSITION,
     Attribute,
@@ -33,7 +38,6 @@ from overthink.tasks.zebra_solver import (
     Ref,
     Relation,
     Solver,
-    SolverError,
     solve,
 )
 from overthink.tasks.zebra_text import GENERATED_KINDS, puzzle_text
@@ -209,15 +213,10 @@ def generate(n: int, seed: int, sizes: tuple[int, ...] | list[int] = DEFAULT_SIZ
     in BBEH's 8x8 puzzles; `unique="answer"` stops once the asked position is forced, which gives
     much shorter puzzles (other cells stay open). `minimize` drops every clue not needed for that.
     """
-    if params:
-        raise TaskError(f"{NAME}: unknown parameter(s) {', '.join(sorted(params))}")
-    if n < 1:
-        raise TaskError(f"{NAME}: n must be >= 1, got {n}")
+    check_generate_args(NAME, n, params)
     if unique not in ("grid", "answer"):
         raise TaskError(f"{NAME}: unique must be 'grid' or 'answer', got {unique!r}")
-    levels = [int(size) for size in sizes]
-    if not levels or any(size < MIN_SIZE or size > MAX_SIZE for size in levels):
-        raise TaskError(f"{NAME}: grid sizes must be within {MIN_SIZE}..{MAX_SIZE}, got {levels}")
+    levels = whole_levels(NAME, "grid sizes", sizes, MIN_SIZE, MAX_SIZE)
     variant = (int(distractor_clues), int(minimize), unique)
     samples: list[Sample] = []
     for size, count in zip(levels, split_evenly(n, levels), strict=True):
@@ -264,73 +263,6 @@ def check(sample: Sample) -> bool:
     except TaskError:
         return False
     return answer.unique and str(answer.positions[0]) == sample.target.strip()
-
-
-class BbehImportError(TaskError):
-    """A malformed BBEH zebra file; the message names the file, the item and the line."""
-
-
-class Disagreement(NamedTuple):
-    item: int  # 0-based index in the file's "examples"
-    target: str
-    found: str  # the solver's positions, "none", or "error: ..."
-
-
-def import_bbeh(path: str | Path) -> list[Sample]:
-    """Read BBEH's zebra `task.json` ({"examples": [{"input", "target"}, ...]}) into samples.
-
-    Every puzzle is parsed on the way in, so a file imports completely or not at all. Sample ids
-    hash the puzzle text, so the same BBEH puzzle keeps its id in any subset or copy of the file.
-    """
-    source = Path(path)
-    try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BbehImportError(f"{source}: cannot read the file ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise BbehImportError(f"{source}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
-    examples = data.get("examples") if isinstance(data, dict) else None
-    if not isinstance(examples, list) or not examples:
-        raise BbehImportError(f"{source}: expected an object with a non-empty 'examples' list")
-    samples: list[Sample] = []
-    for i, item in enumerate(examples):
-        where = f"{source}: item {i}"
-        if not isinstance(item, dict) or not isinstance(item.get("input"), str) or "target" not in item:
-            raise BbehImportError(f"{where}: expected an object with a string 'input' and a 'target'")
-        try:
-            puzzle = parse_puzzle(item["input"])
-        except ZebraParseError as exc:
-            raise BbehImportError(f"{where}: puzzle {exc}") from None
-        target = str(item["target"]).strip()
-        if not target.isdigit() or not 1 <= int(target) <= puzzle.n:
-            raise BbehImportError(f"{where}: target {target!r} is not a position 1..{puzzle.n}")
-        digest = hashlib.sha256(item["input"].encode()).hexdigest()[:12]
-        meta = {
-            "grid_size": puzzle.n,
-            "num_attributes": len(puzzle.attributes),
-            "num_clues": len(puzzle.clues),
-            "chance": 1.0 / puzzle.n,
-            "source": "bbeh",
-            "source_index": item.get("index", i),
-        }
-        samples.append(Sample(id=f"{NAME}-bbeh-{digest}", task=NAME, prompt=item["input"],
-                              target=target, metadata=meta))
-    return samples
-
-
-def check_bbeh(path: str | Path) -> tuple[int, int, list[Disagreement]]:
-    """Parse and solve every puzzle of a BBEH file: (solved, total, disagreements with the target)."""
-    samples = import_bbeh(path)
-    disagreements: list[Disagreement] = []
-    for i, sample in enumerate(samples):
-        try:
-            answer = solve(parse_puzzle(sample.prompt))
-            found = ", ".join(str(p) for p in answer.positions) or "none"
-        except SolverError as exc:
-            found = f"error: {exc}"
-        if found != sample.target:
-            disagreements.append(Disagreement(i, sample.target, found))
-    return len(samples) - len(disagreements), len(samples), disagreements
 
 
 TASK = TaskSpec(

@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 
 from overthink.tasks.base import TaskError
-from overthink.tasks.zebra_solver import POSITION, Attribute, Clue, Entity, Puzzle, Ref, Relation
+from overthink.tasks.zebra_model import POSITION, Attribute, Clue, Entity, Puzzle, Ref, Relation
 from overthink.tasks.zebra_text import (
     DISTRACTOR_NOTE,
     HEADER_BOILERPLATE,

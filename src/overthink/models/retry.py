@@ -1,15 +1,12 @@
-"""How every remote backend talks to a server: retries, failover across replicas, and secret hygiene.
+"""The retry policy every remote backend shares: what is transient, how long to wait, when to give up.
 
 A sweep of thousands of requests meets every kind of transient failure: rate limits (429 with
 Retry-After), overloaded servers (5xx), timeouts and dropped connections. Those are retried with
 exponential backoff and full jitter, so many workers do not retry in lockstep. A response that arrives
 but cannot be understood (truncated JSON, missing fields) is retried only a bounded number of times and
 then becomes `BackendError(retryable=False)`, which the runner stores as an error row: the sweep goes
-on, no item is lost. Several base URLs (replicas of one deployment) are used round-robin; a failing
-replica is skipped for a cool-down while the others carry the load.
-
-Credentials come only from environment variables or a key file, and every message that could leave
-this module passes through `scrub`, which removes every key this process has loaded.
+on, no item is lost. Failures of httpx (JSON client, http.py) and of the official SDKs (hosted/) are
+classified onto the same three outcomes. Every message passes through `secrets.scrub`.
 """
 
 from __future__ import annotations
@@ -18,70 +15,20 @@ import asyncio
 import email.utils
 import json
 import logging
-import os
 import random
-import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 
 from overthink.errors import UserError
 from overthink.models.base import BackendError
+from overthink.models.secrets import scrub
 
 T = TypeVar("T")
 log = logging.getLogger("overthink.http")
-
-# ---------------------------------------------------------------------------------------------- secrets
-
-_SECRETS: set[str] = set()
-# Shapes of common API keys, scrubbed even when they were never loaded through `api_key`.
-_KEY_SHAPES = re.compile(r"\b(sk-ant-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{16,})")
-
-
-def register_secret(value: str) -> None:
-    """Remember a secret so `scrub` removes it from anything shown to the user."""
-    if value and len(value) >= 4:
-        _SECRETS.add(value)
-
-
-def known_secrets() -> tuple[str, ...]:
-    """Every secret loaded so far (for the runner's own scrubbing of stored error messages)."""
-    return tuple(sorted(_SECRETS))
-
-
-def scrub(text: str) -> str:
-    """`text` with every loaded secret and anything shaped like an API key replaced by '***'."""
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return _KEY_SHAPES.sub("***", text)
-
-
-def api_key(env_var: str | None, key_file: str | None = None, *, required: bool = True) -> str | None:
-    """The API key from a key file (first line) or an environment variable; never from the command line.
-
-    A missing key is a UserError naming where to put it, and never echoes any part of a key.
-    """
-    value: str | None = None
-    if key_file:
-        path = Path(key_file).expanduser()
-        try:
-            value = path.read_text(encoding="utf-8").strip().splitlines()[0].strip()
-        except (OSError, IndexError, UnicodeDecodeError):
-            raise UserError(f"cannot read the API key file {path}; it must hold the key on its first line") from None
-    elif env_var:
-        value = os.environ.get(env_var, "").strip() or None
-    if value:
-        register_secret(value)
-        return value
-    if required:
-        where = f"the environment variable {env_var}" if env_var else "a key file (option key_file)"
-        raise UserError(f"no API key found; set {where}")
-    return None
-
 
 # ------------------------------------------------------------------------------------------------ policy
 
@@ -145,39 +92,6 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class UrlPool:
-    """Round-robin over replicas; a replica that just failed is skipped for `cooldown` seconds."""
-
-    def __init__(self, urls: Sequence[str], cooldown: float = 30.0) -> None:
-        cleaned = [u.rstrip("/") for u in urls if u and u.strip()]
-        if not cleaned:
-            raise UserError("no base URL given; pass --base-url http://HOST:PORT/v1 (repeatable)")
-        for url in cleaned:
-            if not url.startswith(("http://", "https://")):
-                raise UserError(f"base URL {url!r} must start with http:// or https://")
-        self.urls = cleaned
-        self.cooldown = cooldown
-        self._next = 0
-        self._failed_at: dict[str, float] = {}
-
-    def pick(self) -> str:
-        """The next healthy replica, or the one that failed longest ago when all are cooling down."""
-        now = time.monotonic()
-        for _ in range(len(self.urls)):
-            url = self.urls[self._next % len(self.urls)]
-            self._next += 1
-            if now - self._failed_at.get(url, -1e18) >= self.cooldown:
-                return url
-        return min(self.urls, key=lambda u: self._failed_at.get(u, -1e18))
-
-    def failed(self, url: str) -> None:
-        if len(self.urls) > 1:
-            self._failed_at[url] = time.monotonic()
-
-    def succeeded(self, url: str) -> None:
-        self._failed_at.pop(url, None)
-
-
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -235,7 +149,7 @@ async def with_retries(
             await sleep(wait)
 
 
-# ------------------------------------------------------------------------------------------ JSON client
+# ------------------------------------------------------------------------------------- classification
 
 
 def classify_httpx(error: BaseException) -> BaseException:
@@ -285,81 +199,3 @@ def classify_sdk(error: BaseException) -> BaseException:
     if name == "ValidationError":  # pydantic, when an SDK meets a body it cannot model
         return Malformed("response did not match the API schema")
     return classify_httpx(error)
-
-
-class JsonClient:
-    """POST JSON to one of several replicas with the retry policy; returns the parsed body."""
-
-    def __init__(
-        self,
-        base_urls: Sequence[str],
-        *,
-        headers: dict[str, str] | None = None,
-        policy: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.pool = UrlPool(base_urls)
-        self.policy = policy or RetryPolicy()
-        self.attempts = AttemptLog()
-        self._headers = dict(headers or {})
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _http(self) -> httpx.AsyncClient:
-        """The HTTP client of the running event loop (a sweep may run one loop per task; see aclose)."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._client = httpx.AsyncClient(headers=self._headers, transport=self._transport)
-            self._loop = loop
-        return self._client
-
-    async def post(
-        self,
-        path: str,
-        body: dict[str, Any],
-        *,
-        validate: Callable[[Any], None] | None = None,
-        retry: bool = True,
-        root: bool = False,
-    ) -> dict[str, Any]:
-        """The JSON object the server returned; `validate` raises Malformed on a body we cannot use.
-
-        `root=True` addresses the server root rather than the API prefix (".../v1" stripped), where
-        servers keep their tokenizer endpoints.
-        """
-        current: list[str] = []
-
-        async def once() -> dict[str, Any]:
-            url = self.pool.pick()
-            current[:] = [url]
-            base = url[: -len("/v1")] if root and url.endswith("/v1") else url
-            timeout = httpx.Timeout(self.policy.timeout, connect=min(10.0, self.policy.timeout))
-            response = await self._http().post(base + path, json=body, timeout=timeout)
-            if response.status_code >= 400:
-                raise classify_status(response.status_code, response.headers.get("retry-after"), response.text)
-            try:
-                data = json.loads(response.content)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise Malformed(f"response to {path} is not valid JSON ({type(exc).__name__})") from None
-            if not isinstance(data, dict):
-                raise Malformed(f"response to {path} is not a JSON object")
-            if validate is not None:
-                validate(data)
-            self.pool.succeeded(url)
-            return data
-
-        def failed() -> None:
-            if current:
-                self.pool.failed(current[0])
-
-        policy = (
-            self.policy if retry else RetryPolicy(max_attempts=1, malformed_attempts=1, timeout=self.policy.timeout)
-        )
-        return await with_retries(once, policy, classify=classify_httpx, attempts=self.attempts, on_failure=failed)
-
-    async def aclose(self) -> None:
-        """Close this loop's connections; the client stays usable and reconnects on the next request."""
-        client, self._client, self._loop = self._client, None, None
-        if client is not None:
-            await client.aclose()

@@ -22,28 +22,22 @@ is attributed to thinking (source `estimate`).
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import Field
 
 from overthink.errors import UserError
 from overthink.models.base import BackendError, Capabilities, GenerationRequest, parse_options
-from overthink.models.batches import DEFAULT_STATE_FILE, BatchApi, BatchOutcome, BatchQueue, BatchState
-from overthink.models.hosted import (
+from overthink.models.hosted.base import (
+    HostedBackend,
     HostedOptions,
-    LoopBoundClient,
-    SdkCaller,
-    as_dict,
     estimate_tokens,
     messages_for,
     split_think,
 )
-from overthink.models.http_policy import RetryPolicy, api_key, scrub
+from overthink.models.hosted.batches import BatchOutcome
 from overthink.models.loops import is_looping
-from overthink.models.pricing import PriceTable
+from overthink.models.secrets import scrub
 from overthink.types import Budget, BudgetKind, Completion, Mechanism, TokenSource, Usage
 
 if TYPE_CHECKING:
@@ -61,26 +55,19 @@ def _sdk_client(**args: Any) -> Any:
 
 
 class AnthropicOptions(HostedOptions):
-    api_key_env: str = "ANTHROPIC_API_KEY"
-    answer_allowance: int = Field(default=1024, ge=16)  # max_tokens = budget + this
-    effort_max_tokens: int = Field(default=32_000, ge=1024)  # max_tokens for effort and natural budgets
-    effort_only: bool = False  # the model replaces token budgets with effort levels
-    adaptive: bool = True  # the model supports thinking.type="adaptive" (natural and effort budgets)
+    """Settings of the Anthropic backend (on top of every hosted backend's)."""
+
+    api_key_env: str = Field(default="ANTHROPIC_API_KEY", description="environment variable holding the API key")
+    answer_allowance: int = Field(default=1024, ge=16, description="max_tokens = thinking budget + this")
+    effort_max_tokens: int = Field(default=32_000, ge=1024, description="max_tokens of effort and natural budgets")
+    effort_only: bool = Field(default=False, description="the model takes effort levels instead of token budgets")
+    adaptive: bool = Field(default=True,
+                           description='the model supports thinking.type="adaptive" (natural and effort budgets)')
 
 
-class AnthropicBackend:
+class AnthropicBackend(HostedBackend[AnthropicOptions]):
     def __init__(self, model: str, options: AnthropicOptions, *, http_client: Any = None) -> None:
-        self._model_id = model
-        self.options = options
-        self._sdk = LoopBoundClient(_sdk_client, options, api_key(options.api_key_env, options.key_file),
-                                    http_client)
-        self.call = SdkCaller(RetryPolicy(max_attempts=options.max_attempts, timeout=options.timeout))
-        self.prices = PriceTable.load(options.price_file)
-        self.queue: BatchQueue | None = None
-        if options.batch:
-            api = BatchApi(self._submit_batch, self._batch_status, self._batch_results)
-            state = BatchState(options.batch_state or DEFAULT_STATE_FILE)
-            self.queue = BatchQueue(api, state, poll_interval=options.poll_interval, window=options.batch_window)
+        super().__init__(model, options, _sdk_client, http_client=http_client)
 
     @property
     def client(self) -> anthropic.AsyncAnthropic:
@@ -93,10 +80,6 @@ class AnthropicBackend:
         return cls(model, parsed)
 
     @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
             mechanisms=frozenset({Mechanism.NATIVE, Mechanism.PROMPT}),
@@ -104,7 +87,7 @@ class AnthropicBackend:
             min_token_budget=MIN_BUDGET,
         )
 
-    def refusal(self, budget: Budget) -> str | None:
+    def unsupported_reason(self, budget: Budget) -> str | None:
         if budget.mechanism is Mechanism.FORCED:
             return "the Anthropic API has no raw-completion endpoint to force budgets on; use --mode native or prompt"
         if budget.mechanism is Mechanism.PROMPT:
@@ -137,9 +120,10 @@ class AnthropicBackend:
             "system": system,
             "messages": [{"role": "user", "content": user}],
         }
-        allowance = max(self.options.answer_allowance, request.sampling.max_answer_tokens)
+        sampling = request.sampling.resolve()
+        allowance = max(self.options.answer_allowance, sampling.max_answer_tokens)
         if budget.mechanism is Mechanism.PROMPT or budget.kind is BudgetKind.NONE:
-            thinking_cap = max(request.sampling.natural_cap, 2 * (budget.tokens or 0))
+            thinking_cap = max(sampling.natural_cap, 2 * (budget.tokens or 0))
             params["max_tokens"] = allowance + (thinking_cap if budget.mechanism is Mechanism.PROMPT else 0)
         elif budget.kind is BudgetKind.TOKENS:
             tokens = int(budget.tokens or 0)
@@ -153,7 +137,7 @@ class AnthropicBackend:
             params["thinking"] = {"type": "adaptive"}
             params["max_tokens"] = self.options.effort_max_tokens
         else:
-            tokens = max(MIN_BUDGET, request.sampling.natural_cap)
+            tokens = max(MIN_BUDGET, sampling.natural_cap)
             params["thinking"] = {"type": "enabled", "budget_tokens": tokens}
             params["max_tokens"] = tokens + allowance
         return params
@@ -161,21 +145,6 @@ class AnthropicBackend:
     def max_output_tokens(self, request: GenerationRequest) -> int:
         """The max_tokens this request would send (the runner's worst case for --max-cost/--max-tokens)."""
         return int(self.request_params(request)["max_tokens"])
-
-    def estimate_cost(self, input_tokens: int, output_tokens: int) -> float:
-        return self.prices.cost(self._model_id, input_tokens, output_tokens, batch=self.queue is not None)
-
-    async def generate(self, request: GenerationRequest) -> Completion:
-        reason = self.refusal(request.budget)
-        if reason:
-            raise UserError(reason)
-        params = self.request_params(request)
-        started = time.perf_counter()
-        if self.queue is not None:
-            data = as_dict(await self.queue.run(params))
-        else:
-            data = as_dict(await self.call(lambda: self._create(params)))
-        return self.parse(data, request.budget, time.perf_counter() - started)
 
     async def _create(self, params: dict[str, Any]) -> Any:
         import anthropic
@@ -240,16 +209,6 @@ class AnthropicBackend:
             },
         )
 
-    async def generate_nested(self, request: GenerationRequest, budgets: Sequence[Budget]) -> dict[str, Completion]:
-        """One request per budget; in batch mode all of them at once, so they land in the same batch."""
-        requests = [
-            GenerationRequest(request.sample, b, request.seed, request.sampling, request.shots) for b in budgets
-        ]
-        if self.queue is not None:
-            done = await asyncio.gather(*(self.generate(r) for r in requests))
-            return {b.label: c for b, c in zip(budgets, done, strict=True)}
-        return {r.budget.label: await self.generate(r) for r in requests}
-
     # ------------------------------------------------------------------------------------------ batches
 
     async def _submit_batch(self, items: list[tuple[str, dict[str, Any]]]) -> str:
@@ -274,8 +233,3 @@ class AnthropicBackend:
             return outcomes
 
         return await self.call(fetch)
-
-    async def aclose(self) -> None:
-        if self.queue is not None:
-            await self.queue.aclose()
-        await self._sdk.aclose()

@@ -18,30 +18,23 @@ Reasoning tokens come only from `usage.completion_tokens_details.reasoning_token
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import Field
 
-from overthink.errors import UserError
 from overthink.models.base import BackendError, Capabilities, GenerationRequest, parse_options
-from overthink.models.batches import DEFAULT_STATE_FILE, BatchApi, BatchOutcome, BatchQueue, BatchState
 from overthink.models.budget import effort_for_tokens
-from overthink.models.hosted import (
+from overthink.models.hosted.base import (
+    HostedBackend,
     HostedOptions,
-    LoopBoundClient,
-    SdkCaller,
-    as_dict,
     estimate_tokens,
     messages_for,
     split_think,
 )
-from overthink.models.http_policy import RetryPolicy, api_key, scrub
+from overthink.models.hosted.batches import BatchOutcome
 from overthink.models.loops import is_looping
-from overthink.models.pricing import PriceTable
+from overthink.models.secrets import scrub
 from overthink.types import Budget, BudgetKind, Completion, Mechanism, TokenSource, Usage
 
 if TYPE_CHECKING:
@@ -66,30 +59,20 @@ def _sdk_client(**args: Any) -> Any:
 
 
 class OpenAIOptions(HostedOptions):
-    api: Literal["chat", "responses"] = "chat"
-    api_key_env: str = "OPENAI_API_KEY"
-    effort_levels: list[str] | None = None
-    max_output_tokens: int = Field(default=32_000, ge=16)  # reasoning + answer
+    """Settings of the OpenAI backend (on top of every hosted backend's)."""
+
+    api: Literal["chat", "responses"] = Field(default="chat", description="Chat Completions or the Responses API")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="environment variable holding the API key")
+    effort_levels: list[str] | None = Field(default=None,
+                                            description="effort levels the model accepts (default: by model family)")
+    max_output_tokens: int = Field(default=32_000, ge=16,
+                                   description="output cap of every request (reasoning + answer)")
 
 
-class OpenAIBackend:
+class OpenAIBackend(HostedBackend[OpenAIOptions]):
     def __init__(self, model: str, options: OpenAIOptions, *, http_client: Any = None) -> None:
-        self._model_id = model
-        self.options = options
-        self._sdk = LoopBoundClient(_sdk_client, options, api_key(options.api_key_env, options.key_file),
-                                    http_client)
+        super().__init__(model, options, _sdk_client, http_client=http_client)
         self.levels = tuple(options.effort_levels or default_effort_levels(model))
-        self.call = SdkCaller(RetryPolicy(max_attempts=options.max_attempts, timeout=options.timeout))
-        self.prices = PriceTable.load(options.price_file)
-        self.queue: BatchQueue | None = None
-        if options.batch:
-            api = BatchApi(self._submit_batch, self._batch_status, self._batch_results)
-            self.queue = BatchQueue(
-                api,
-                BatchState(options.batch_state or DEFAULT_STATE_FILE),
-                poll_interval=options.poll_interval,
-                window=options.batch_window,
-            )
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -100,10 +83,6 @@ class OpenAIBackend:
     def from_options(cls, model: str, **options: object) -> OpenAIBackend:
         parsed = parse_options(OpenAIOptions, options, "openai")
         return cls(model, parsed)
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
 
     @property
     def capabilities(self) -> Capabilities:
@@ -119,7 +98,7 @@ class OpenAIBackend:
             return effort_for_tokens(int(budget.tokens or 0))
         return None
 
-    def refusal(self, budget: Budget) -> str | None:
+    def unsupported_reason(self, budget: Budget) -> str | None:
         if budget.mechanism is Mechanism.FORCED:
             return "the OpenAI API has no raw-completion endpoint for reasoning models; use --mode native or prompt"
         if budget.mechanism is Mechanism.PROMPT:
@@ -160,22 +139,10 @@ class OpenAIBackend:
         """The output cap every request carries (the runner's worst case for --max-cost/--max-tokens)."""
         return self.options.max_output_tokens
 
-    def estimate_cost(self, input_tokens: int, output_tokens: int) -> float:
-        return self.prices.cost(self._model_id, input_tokens, output_tokens, batch=self.queue is not None)
-
-    async def generate(self, request: GenerationRequest) -> Completion:
-        reason = self.refusal(request.budget)
-        if reason:
-            raise UserError(reason)
-        params = self.request_params(request)
-        started = time.perf_counter()
-        if self.queue is not None:
-            data = as_dict(await self.queue.run(params))
-        elif self.options.api == "responses":
-            data = as_dict(await self.call(lambda: self.client.responses.create(**params)))
-        else:
-            data = as_dict(await self.call(lambda: self.client.chat.completions.create(**params)))
-        return self.parse(data, request.budget, time.perf_counter() - started)
+    async def _create(self, params: dict[str, Any]) -> Any:
+        if self.options.api == "responses":
+            return await self.client.responses.create(**params)
+        return await self.client.chat.completions.create(**params)
 
     def parse(self, data: dict[str, Any], budget: Budget, seconds: float = 0.0) -> Completion:
         usage = data.get("usage")
@@ -236,16 +203,6 @@ class OpenAIBackend:
             extra=extra,
         )
 
-    async def generate_nested(self, request: GenerationRequest, budgets: Sequence[Budget]) -> dict[str, Completion]:
-        """One request per budget; in batch mode all of them at once, so they land in the same batch."""
-        requests = [
-            GenerationRequest(request.sample, b, request.seed, request.sampling, request.shots) for b in budgets
-        ]
-        if self.queue is not None:
-            done = await asyncio.gather(*(self.generate(r) for r in requests))
-            return {b.label: c for b, c in zip(budgets, done, strict=True)}
-        return {r.budget.label: await self.generate(r) for r in requests}
-
     # ------------------------------------------------------------------------------------------ batches
 
     @property
@@ -287,11 +244,6 @@ class OpenAIBackend:
                 if line.strip():
                     outcomes.update(_batch_line(line))
         return outcomes
-
-    async def aclose(self) -> None:
-        if self.queue is not None:
-            await self.queue.aclose()
-        await self._sdk.aclose()
 
 
 def _responses_text(data: dict[str, Any]) -> tuple[str, str]:

@@ -1,0 +1,1 @@
+"""Hosted reasoning APIs (OpenAI, Anthropic) through their SDKs: a shared base, batches, and the two backends."""

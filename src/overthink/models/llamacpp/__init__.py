@@ -1,0 +1,1 @@
+"""The embedded engine: llama-cpp-python on a local GGUF (backend, token-level engine, forcing, GGUF assembly)."""

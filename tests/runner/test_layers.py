@@ -1,0 +1,75 @@
+"""Layer rules read from the source: no import cycles, and the registry stays at the top.
+
+Only cli/ and runner/ may import the registry (analysis still does, pending its own rewrite); models,
+strategies and tasks must not, and strategies must not reach into the llama.cpp engine.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import overthink
+
+SRC = Path(overthink.__file__).parent
+
+
+def _imports() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in SRC.rglob("*.py"):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        graph[name] = found
+    return {name: {t for t in targets if t in graph and t != name} for name, targets in graph.items()}
+
+
+def _cycle_from(graph: dict[str, set[str]], start: str) -> list[str] | None:
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        for nxt in graph[node]:
+            if nxt == start:
+                return [*path, start]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*path, nxt]))
+    return None
+
+
+def test_no_import_cycles_outside_analysis() -> None:
+    graph = _imports()
+    mine = [m for m in graph if not m.startswith(("overthink.analysis", "overthink.report", "overthink.mitigations"))]
+    cycles = [c for m in mine if (c := _cycle_from(graph, m)) is not None]
+    assert cycles == []
+
+
+def test_registry_stays_out_of_lower_layers() -> None:
+    for name, targets in _imports().items():
+        if name.startswith(("overthink.models", "overthink.strategies", "overthink.tasks")):
+            assert "overthink.registry" not in targets, name
+
+
+def test_strategies_reach_backends_only_through_the_contract() -> None:
+    allowed = {"overthink.models.base", "overthink.models.capabilities", "overthink.models.generation"}
+    for name, targets in _imports().items():
+        if name.startswith("overthink.strategies"):
+            models = {t for t in targets if t.startswith("overthink.models")}
+            assert models <= allowed, (name, models - allowed)
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (SRC / "strategies").glob("*.py"))
+    assert "llama_cpp" not in source and "LlamaCppBackend" not in source and "getattr(" not in source
+
+
+def test_no_getattr_on_a_backend_in_the_runner_or_the_cli() -> None:
+    for folder in ("runner", "cli"):
+        for path in (SRC / folder).glob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            assert "getattr(backend" not in text and "getattr(self.backend" not in text, path
+            assert 'getattr(strategy, "refusal"' not in text, path
