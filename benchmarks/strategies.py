@@ -28,8 +28,8 @@ import pandas as pd
 
 from overthink.analysis.bootstrap import build_curves
 from overthink.analysis.frame import load
-from overthink.cli.run import run_experiment
 from overthink.config import ExperimentConfig, ModelConfig, TaskConfig
+from overthink.runner.experiment import run_experiment
 
 
 def sweep(args: argparse.Namespace, strategies: list[str]) -> None:
@@ -42,7 +42,7 @@ def sweep(args: argparse.Namespace, strategies: list[str]) -> None:
                 temperature=args.temperature, max_answer_tokens=args.max_answer_tokens, seed=args.seed,
                 store=str(args.store),
             )
-            code = run_experiment(config, quiet=True)
+            code = run_experiment(config).exit_code
             if code:
                 raise SystemExit(code)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ class RunStats:
     started: float = field(default_factory=time.perf_counter)
     interrupted: bool = False
     capped: str | None = None  # why a spending cap stopped the sweep (see runner/limits.py)
+    error_classes: Counter[str] = field(default_factory=Counter)  # error records by kind of failure
 
     @property
     def elapsed(self) -> float:
@@ -103,6 +105,7 @@ class Executor:
             if self._stopping:
                 return []
             reason = scrub(f"{type(exc).__name__}: {exc}")  # every loaded key and key-shaped text
+            self.stats.error_classes[type(exc).__name__] += len(group.items)
             return [_record(item, None, self.task, reason) for item in group.items]
         records = []
         for item in group.items:

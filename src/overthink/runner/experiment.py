@@ -1,0 +1,261 @@
+"""Run a whole experiment (every model x task of a config) and return a typed report of what happened.
+
+The sweep lives here rather than in the CLI because scripts, benchmarks and tests run it too: they
+need the outcome as data (records ok / in error / skipped, why the sweep stopped, the summary table),
+not as printed text and an exit code. `cli/run.py` only parses arguments, calls `run_experiment` and
+prints the report; `RunReport.exit_code` is the one place that maps an outcome onto DESIGN.md's codes.
+
+Order of work, so that a mistake costs nothing: every input is validated and every backend built
+before the store is opened; the store is opened only then. Running the same config again resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from overthink.config import ExperimentConfig, TaskConfig
+from overthink.errors import UserError
+from overthink.mitigations.anchoring import make_shots_for, strategy_label
+from overthink.models.base import Backend
+from overthink.models.budget import parse_budgets
+from overthink.registry import get_backend_factory, get_strategy, get_task
+from overthink.runner.execute import Executor, ProgressCallback, RunStats
+from overthink.runner.limits import CostTracker
+from overthink.runner.plan import WorkGroup, pending, plan_groups, sweep_budgets
+from overthink.runner.report import RunReport, StopReason, SweepReport
+from overthink.runner.store import Store
+from overthink.runner.summary import summarize
+from overthink.strategies.base import Strategy
+from overthink.tasks.base import TaskSpec
+from overthink.types import Budget, BudgetKind, Mechanism, Sample
+
+__all__ = ["MODES", "ProgressFactory", "RunReport", "StopReason", "SweepReport", "load_samples", "run_experiment"]
+
+MODES = {"forced": Mechanism.FORCED, "prompt": Mechanism.PROMPT, "native": Mechanism.NATIVE,
+         "natural": Mechanism.FORCED}
+
+# (title, total items, items already stored, live token counter) -> a context giving the progress callback
+ProgressFactory = Callable[[str, int, int, Callable[[], int]], AbstractContextManager[ProgressCallback]]
+# SUMMARY_COLUMNS: what the end-of-run table needs, never the prompt or trace text (memory stays flat)
+SUMMARY_COLUMNS = "sample_id, budget, status, score, requested_tokens, reasoning_tokens, looping, metadata"
+
+
+@contextmanager
+def _no_progress(title: str, total: int, done: int, live: Callable[[], int]) -> Iterator[ProgressCallback]:
+    yield lambda records, tokens: None
+
+
+def budgets_of(config: ExperimentConfig) -> list[Budget]:
+    """The budgets the config asks for (a bad budget is a UserError naming it)."""
+    mechanism = MODES[config.mode]
+    if config.mode == "natural":
+        return [Budget(BudgetKind.NATURAL, None, mechanism)]
+    try:
+        return parse_budgets(config.budgets, mechanism)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def load_samples(path: Path, task: str | None) -> list[Sample]:
+    """Samples from a JSONL file (one `Sample.to_json()` per line); errors name the file and line."""
+    if not path.is_file():
+        raise UserError(f"samples file {path} not found")
+    samples: list[Sample] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                sample = Sample.from_dict(json.loads(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise UserError(f"{path}:{number}: not a sample ({type(exc).__name__}: {exc})") from None
+            if task is not None and sample.task != task:
+                raise UserError(f"{path}:{number}: sample of task {sample.task!r}, expected {task!r}")
+            samples.append(sample)
+    if not samples:
+        raise UserError(f"samples file {path} holds no samples")
+    return samples
+
+
+def _samples(task: TaskSpec, config: TaskConfig) -> list[Sample]:
+    if config.samples is not None:
+        return load_samples(Path(config.samples), task.name)
+    return task.samples(config.n, config.seed, config.params)  # parameters checked, TaskError is a UserError
+
+
+def _build_backend(config: ExperimentConfig, index: int, budgets: list[Budget]) -> Backend:
+    model = config.models[index]
+    factory = get_backend_factory(model.backend)
+    options = dict(model.options)
+    if model.base_urls:
+        options["base_urls"] = model.base_urls
+    backend = factory(model.name, **options)
+    refused = backend.first_unsupported(budgets)
+    if refused is not None:
+        budget, reason = refused
+        raise UserError(f"budget {budget.label} ({budget.mechanism.value}): {reason}")
+    return backend
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything validated before the store is touched: a mistake found here writes nothing."""
+
+    config: ExperimentConfig
+    budgets: list[Budget]  # what is recorded (forced cot sweeps add the natural-end record)
+    plans: list[tuple[TaskSpec, TaskConfig, list[Sample]]]
+    strategy: Strategy
+    label: str  # the strategy's name in store keys ("cot", "cot+3shot", "vote@5")
+    backends: list[Backend]
+
+
+def prepare(config: ExperimentConfig) -> Prepared:
+    """Validate names, budgets, samples, strategy and backends; raises UserError, opens no store."""
+    budgets = budgets_of(config)
+    plans = [(spec, t, _samples(spec, t)) for spec, t in ((get_task(t.name), t) for t in config.tasks)]
+    strategy = get_strategy(config.strategy)
+    recorded = sweep_budgets(budgets, add_natural=config.mode == "forced" and strategy.name == "cot")
+    label = strategy_label(strategy.name, config.shots)  # k-shot records get their own curve ("cot+3shot")
+    backends = [_build_backend(config, i, recorded) for i in range(len(config.models))]
+    for backend in backends:  # a strategy that cannot run on this backend is refused before any write
+        reason = strategy.unsupported_reason(backend, recorded)
+        if reason:
+            raise UserError(f"strategy {strategy.name}: {reason}")
+    return Prepared(config, recorded, plans, strategy, label, backends)
+
+
+async def _sweep(executor: Executor, groups: list[WorkGroup]) -> RunStats:
+    """One executor run with Ctrl-C / SIGTERM turned into a clean stop (in the main thread only)."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, executor.stop)
+        loop.add_signal_handler(signal.SIGTERM, executor.stop)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests) or no signals
+        pass
+    try:
+        return await executor.run(groups)
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+        await executor.backend.aclose()
+
+
+def plan_status(store: Store, keys: set[str], *, experiment: str, model: str, task: str,
+                strategy: str) -> Counter[str]:
+    """Status counts of the stored records whose key is in this plan (records of other plans ignored).
+
+    Streams (key, status) pairs of one curve family rather than asking the store for every key, so a
+    plan of a million items costs one indexed scan and no text.
+    """
+    counts: Counter[str] = Counter()
+    cursor = store.conn.execute(
+        "SELECT key, status FROM records WHERE model=? AND task=? AND experiment=? AND strategy=?",
+        (model, task, experiment, strategy),
+    )
+    for key, status in cursor:
+        if key in keys:
+            counts[str(status)] += 1
+    return counts
+
+
+def summary_rows(store: Store, *, experiment: str, model: str, task: str, strategy: str) -> list[dict[str, Any]]:
+    """The columns the end-of-run table needs, for one curve family (no prompt or trace text)."""
+    cursor = store.conn.execute(
+        f"SELECT {SUMMARY_COLUMNS} FROM records WHERE experiment=? AND model=? AND task=? AND strategy=? "
+        "ORDER BY rowid", (experiment, model, task, strategy),
+    )
+    names = [d[0] for d in cursor.description]
+    rows = []
+    for values in cursor:
+        row = dict(zip(names, values, strict=True))
+        row["metadata"] = json.loads(row["metadata"]) if row["metadata"] else {}
+        rows.append(row)
+    return rows
+
+
+def _stop_of(stats: RunStats) -> tuple[StopReason, str | None]:
+    if stats.interrupted:
+        return StopReason.INTERRUPTED, None
+    if stats.capped:
+        return StopReason.CAPPED, stats.capped
+    return StopReason.COMPLETED, None
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    *,
+    progress: ProgressFactory | None = None,
+    on_sweep: Callable[[SweepReport], None] | None = None,
+) -> RunReport:
+    """Run every (model, task) of the config and report what happened; resumable.
+
+    `progress` draws a progress bar per (model, task); `on_sweep` sees each (model, task) report the
+    moment it ends (the CLI prints its table then, not only at the very end of a long run). Raises
+    UserError for bad input before anything is written.
+    """
+    prepared = prepare(config)
+    store = Store(config.store)  # opened only after every input was validated
+    limits = CostTracker(max_cost=config.max_cost, max_tokens=config.max_tokens)  # shared by the whole run
+    sweeps: list[SweepReport] = []
+    stop, detail = StopReason.COMPLETED, None
+    try:
+        store.set_meta("last_experiment", config.experiment)
+        store.set_meta("last_config", config.model_dump_json())  # what `overthink resume` runs again
+        for backend, model in zip(prepared.backends, config.models, strict=True):
+            for spec, task_config, samples in prepared.plans:
+                report, stats = _run_one(prepared, store, limits, backend, model.concurrency, spec, task_config,
+                                         samples, progress or _no_progress)
+                sweeps.append(report)
+                stop, detail = _stop_of(stats)
+                if on_sweep is not None and stop is not StopReason.INTERRUPTED:
+                    on_sweep(report)
+                if stop is not StopReason.COMPLETED:
+                    break
+            if stop is not StopReason.COMPLETED:
+                break
+    finally:
+        store.close()
+    return RunReport(store=config.store, experiment=config.experiment, mode=config.mode, sweeps=tuple(sweeps),
+                     stop=stop, stop_detail=detail, spent=limits.summary())
+
+
+def _run_one(prepared: Prepared, store: Store, limits: CostTracker, backend: Backend, concurrency: int,
+             spec: TaskSpec, task_config: TaskConfig, samples: list[Sample],
+             progress: ProgressFactory) -> tuple[SweepReport, RunStats]:
+    """One (model, task): plan, skip what is stored, execute the rest, then count the plan's records."""
+    config = prepared.config
+    groups = plan_groups(
+        experiment=config.experiment, model=backend.model_id, task=spec.name, task_version=spec.version,
+        samples=samples, budgets=prepared.budgets, strategy=prepared.label, repeats=config.repeats,
+        base_seed=config.seed, for_repeat=spec.for_repeat,
+    )
+    keys = {item.key.digest() for group in groups for item in group.items}
+    todo = pending(groups, store.existing_keys())  # store side: the hook that will also pick failed items
+    done_before = len(keys) - sum(len(g.items) for g in todo)
+    shots = make_shots_for(spec, task_config.seed, config.shots, task_config.params) if config.shots else None
+    with progress(f"{backend.model_id} · {spec.name}", len(keys), done_before, backend.live_tokens) as advance:
+        executor = Executor(backend, spec, store, config.generation(), concurrency=concurrency, progress=advance,
+                            strategy=prepared.strategy, limits=limits, shots_for=shots)
+        stats = asyncio.run(_sweep(executor, todo))
+    where = {"experiment": config.experiment, "model": backend.model_id, "task": spec.name,
+             "strategy": prepared.label}
+    counts = plan_status(store, keys, **where)
+    report = SweepReport(
+        model=backend.model_id, task=spec.name, strategy=prepared.label, metric=spec.metric,
+        planned=len(keys), skipped=done_before, written=stats.written, new_errors=stats.errors,
+        ok=counts.get("ok", 0), errors=counts.get("error", 0), generated_tokens=stats.generated_tokens,
+        elapsed_s=stats.elapsed, error_classes=dict(stats.error_classes),
+        rows=tuple(summarize(summary_rows(store, **where))),
+    )
+    return report, stats
