@@ -62,6 +62,8 @@ class ExperimentConfig(_Strict):
     store: str = DEFAULT_STORE
     max_cost: float | None = Field(default=None, ge=0.0)
     max_tokens: int | None = Field(default=None, ge=1)
+    stop_after_failures: int = Field(default=20, ge=1, description="circuit breaker: failures of one kind in a "
+                                     "row, with no success, that stop the sweep (auth failures stop at once)")
 
     def generation(self) -> GenerationConfig:
         """The sampling settings of this sweep (unset fields stay None: the backend decides)."""

@@ -146,6 +146,7 @@ def run(
     max_cost: Annotated[Optional[float], typer.Option("--max-cost", help="stop before spending more USD")] = None,  # noqa: UP045
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="stop before using more tokens")] = None,  # noqa: UP045
     samples: Annotated[Optional[Path], typer.Option("--samples", help="run the items of a JSONL file (tasks export/import --out)")] = None,  # noqa: UP045, E501
+    stop_after_failures: Annotated[Optional[int], typer.Option("--stop-after-failures", help="stop after this many failures of one kind in a row (default 20)")] = None,  # noqa: UP045, E501
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run report as JSON (no tables)")] = False,
 ) -> None:
@@ -164,6 +165,7 @@ def run(
         "repeats": repeats, "strategy": strategy, "store": store, "temperature": temperature,
         "seed": seed, "experiment": experiment, "max_answer_tokens": max_answer_tokens, "shots": shots,
         "base_urls": base_url or None, "concurrency": concurrency, "max_cost": max_cost, "max_tokens": max_tokens,
+        "stop_after_failures": stop_after_failures,
     })
     raise typer.Exit(execute(config, quiet=quiet, as_json=as_json))
 

@@ -19,6 +19,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -60,12 +61,32 @@ class Capabilities:
     min_token_budget: int = 0
 
 
-class BackendError(Exception):
-    """A failure talking to a model. `retryable` tells the runner whether another attempt may succeed."""
+class FailureKind(str, Enum):
+    """Why a request failed, coarse enough to act on: preflight and the circuit breaker decide by it.
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    Set where the failure is classified (models/retry.py), so the runner never parses messages.
+    """
+
+    AUTH = "auth"  # 401/403: the key is missing or rejected; retrying never helps
+    NOT_FOUND = "not_found"  # 404: unknown model or endpoint
+    BAD_REQUEST = "bad_request"  # any other 4xx: the request itself is wrong
+    RATE_LIMIT = "rate_limit"  # 429 after every retry
+    SERVER = "server"  # 5xx after every retry
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"  # refused, reset or dropped connections
+    MALFORMED = "malformed"  # answers that cannot be read
+    MISSING_SDK = "missing_sdk"  # the provider's SDK is not installed
+    BACKEND = "backend"  # anything else a backend raised
+
+
+class BackendError(Exception):
+    """A failure talking to a model. `retryable` tells the runner whether another attempt may succeed;
+    `kind` says what kind of failure it was."""
+
+    def __init__(self, message: str, *, retryable: bool = False, kind: FailureKind = FailureKind.BACKEND) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.kind = kind
 
 
 class Backend(ABC):

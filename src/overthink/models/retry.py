@@ -24,7 +24,7 @@ from typing import TypeVar
 import httpx
 
 from overthink.errors import UserError
-from overthink.models.base import BackendError
+from overthink.models.base import BackendError, FailureKind
 from overthink.models.secrets import scrub
 
 T = TypeVar("T")
@@ -40,9 +40,11 @@ class Malformed(Exception):
 class Transient(Exception):
     """A failure worth retrying; `retry_after` is the server's requested wait in seconds, if any."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None,
+                 kind: FailureKind = FailureKind.SERVER) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -127,22 +129,23 @@ async def with_retries(
             if on_failure is not None and isinstance(error, Transient):
                 on_failure()  # only an unavailable replica is put on cool-down, not a rejected request
             if isinstance(error, BackendError):
-                raise BackendError(scrub(str(error)), retryable=False) from None
+                raise BackendError(scrub(str(error)), retryable=False, kind=error.kind) from None
             if isinstance(error, Malformed):
                 malformed += 1
                 log_.note("malformed")
                 if malformed >= policy.malformed_attempts:
-                    raise BackendError(
-                        scrub(f"malformed response after {malformed} attempts: {error}"), retryable=False
-                    ) from None
-                retry_after = None
+                    raise BackendError(scrub(f"malformed response after {malformed} attempts: {error}"),
+                                       retryable=False, kind=FailureKind.MALFORMED) from None
+                retry_after, kind = None, FailureKind.MALFORMED
             elif isinstance(error, Transient):
                 log_.note("transient")
-                retry_after = error.retry_after
+                retry_after, kind = error.retry_after, error.kind
             else:
-                raise BackendError(scrub(f"{type(error).__name__}: {error}"), retryable=False) from None
+                kind = FailureKind.MISSING_SDK if isinstance(error, ImportError) else FailureKind.BACKEND
+                raise BackendError(scrub(f"{type(error).__name__}: {error}"), retryable=False, kind=kind) from None
             if attempt >= policy.max_attempts:
-                raise BackendError(scrub(f"gave up after {attempt} attempts: {error}"), retryable=False) from None
+                raise BackendError(scrub(f"gave up after {attempt} attempts: {error}"), retryable=False,
+                                   kind=kind) from None
             wait = policy.delay(attempt, retry_after, rng)
             log_.retries += 1
             log.warning("%s", scrub(f"attempt {attempt} failed ({error}); retrying in {wait:.2f}s"))
@@ -157,9 +160,9 @@ def classify_httpx(error: BaseException) -> BaseException:
     if isinstance(error, (Transient, Malformed, BackendError)):
         return error
     if isinstance(error, httpx.TimeoutException):
-        return Transient(f"timeout ({type(error).__name__})")
+        return Transient(f"timeout ({type(error).__name__})", kind=FailureKind.TIMEOUT)
     if isinstance(error, httpx.TransportError):  # connection refused/reset, dropped mid-body
-        return Transient(f"connection failed ({type(error).__name__})")
+        return Transient(f"connection failed ({type(error).__name__})", kind=FailureKind.CONNECTION)
     if isinstance(error, httpx.HTTPStatusError):
         return classify_status(
             error.response.status_code, error.response.headers.get("retry-after"), error.response.text
@@ -173,8 +176,11 @@ def classify_status(status: int, retry_after: str | None, body: str) -> BaseExce
     """429 and 5xx are transient; 408 too; any other 4xx is the request's fault and final."""
     snippet = scrub(body[:300].replace("\n", " "))
     if status == 429 or status == 408 or status >= 500:
-        return Transient(f"HTTP {status}", parse_retry_after(retry_after))
-    return BackendError(f"HTTP {status}: {snippet}")
+        kind = {429: FailureKind.RATE_LIMIT, 408: FailureKind.TIMEOUT}.get(status, FailureKind.SERVER)
+        return Transient(f"HTTP {status}", parse_retry_after(retry_after), kind=kind)
+    kind = {401: FailureKind.AUTH, 403: FailureKind.AUTH, 404: FailureKind.NOT_FOUND}.get(status,
+                                                                                      FailureKind.BAD_REQUEST)
+    return BackendError(f"HTTP {status}: {snippet}", kind=kind)
 
 
 def classify_sdk(error: BaseException) -> BaseException:
@@ -185,8 +191,10 @@ def classify_sdk(error: BaseException) -> BaseException:
     if isinstance(error, (Transient, Malformed, BackendError)):
         return error
     name = type(error).__name__
-    if name in {"APITimeoutError", "APIConnectionError"}:
-        return Transient(f"{name}")
+    if name == "APITimeoutError":
+        return Transient(name, kind=FailureKind.TIMEOUT)
+    if name == "APIConnectionError":
+        return Transient(name, kind=FailureKind.CONNECTION)
     if name == "APIResponseValidationError":
         return Malformed("response did not match the API schema")
     status = getattr(error, "status_code", None)

@@ -3,6 +3,11 @@
 Nothing is held back: every group's records are committed the moment the group ends, errors become
 error records and the sweep goes on, and a stop request (Ctrl-C) ends the sweep between tokens without
 writing a half-finished group. Re-running the same plan skips what the store already has.
+
+A sweep that can only fail is stopped by a circuit breaker instead of filling the store with error rows:
+the same kind of failure `limit` times in a row with no success (a server gone down), or once for a
+failure no retry heals (a rejected key, a missing SDK). Groups still in flight are cancelled, not
+written; everything finished stays, and running the same command again continues.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from overthink.errors import UserError
-from overthink.models.base import Backend, BackendError, GenerationRequest
+from overthink.models.base import Backend, BackendError, FailureKind, GenerationRequest
 from overthink.models.generation import GenerationConfig
 from overthink.models.secrets import scrub
 from overthink.runner.limits import CostTracker, group_bound
@@ -36,6 +41,7 @@ class RunStats:
     interrupted: bool = False
     capped: str | None = None  # why a spending cap stopped the sweep (see runner/limits.py)
     error_classes: Counter[str] = field(default_factory=Counter)  # error records by kind of failure
+    broken: str | None = None  # why the circuit breaker stopped the sweep
 
     @property
     def elapsed(self) -> float:
@@ -60,6 +66,42 @@ def _record(item: WorkItem, completion: Completion | None, task: TaskSpec, error
     )
 
 
+def failure_kind(exc: BaseException) -> FailureKind:
+    """The kind of a failed group: the backend's own classification, else what the exception says."""
+    if isinstance(exc, BackendError):
+        return exc.kind
+    return FailureKind.MISSING_SDK if isinstance(exc, ImportError) else FailureKind.BACKEND
+
+
+# Failures that no retry and no waiting can heal: the breaker stops at the first one.
+FATAL = frozenset({FailureKind.AUTH, FailureKind.MISSING_SDK})
+
+
+@dataclass
+class CircuitBreaker:
+    """Counts failed groups of one kind in a row; any success resets it. Shared by a run's executors."""
+
+    limit: int = 20
+    kind: FailureKind | None = None
+    streak: int = 0
+    tripped: str | None = None  # the one-line reason, once tripped
+
+    def success(self) -> None:
+        self.kind, self.streak = None, 0
+
+    def failure(self, kind: FailureKind, message: str) -> bool:
+        """Note one failed group; True when the sweep must stop."""
+        if self.tripped is None:
+            self.streak = self.streak + 1 if kind is self.kind else 1
+            self.kind = kind
+            last = message if len(message) <= 200 else message[:200] + "..."
+            if kind in FATAL:
+                self.tripped = f"a {kind.value} failure, which retrying cannot fix ({last})"
+            elif self.streak >= self.limit:
+                self.tripped = f"{self.streak} {kind.value} failures in a row with no success (last: {last})"
+        return self.tripped is not None
+
+
 class Executor:
     """Drives one (backend, task) sweep; `stop()` makes it finish the current tokens and return."""
 
@@ -75,6 +117,7 @@ class Executor:
         progress: ProgressCallback | None = None,
         strategy: Strategy | None = None,
         limits: CostTracker | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.backend = backend
         self.task = task
@@ -85,8 +128,11 @@ class Executor:
         self.progress = progress
         self.strategy: Strategy = strategy or CotStrategy()
         self.limits = limits
+        self.breaker = breaker
         self.stats = RunStats()
         self._stopping = False
+        self._halted = False  # the breaker cancelled the workers
+        self._workers: list[asyncio.Task[None]] = []
 
     def stop(self) -> None:
         self._stopping = True
@@ -105,8 +151,13 @@ class Executor:
             if self._stopping:
                 return []
             reason = scrub(f"{type(exc).__name__}: {exc}")  # every loaded key and key-shaped text
-            self.stats.error_classes[type(exc).__name__] += len(group.items)
+            kind = failure_kind(exc)
+            self.stats.error_classes[kind.value] += len(group.items)
+            if self.breaker is not None and self.breaker.failure(kind, reason):
+                self._halt(self.breaker.tripped)
             return [_record(item, None, self.task, reason) for item in group.items]
+        if self.breaker is not None:
+            self.breaker.success()
         records = []
         for item in group.items:
             completion = results.get(item.budget.label)
@@ -125,13 +176,33 @@ class Executor:
             self.stats.capped = self.limits.stopped_reason or "spending cap reached"
         return ticket
 
+    def _halt(self, reason: str | None) -> None:
+        """Stop the sweep now: cancel every other worker's group in flight (it is not written)."""
+        self.stats.broken = reason
+        self._halted = True
+        self.backend.cancel()
+        current = asyncio.current_task()
+        for task in self._workers:
+            if task is not current:
+                task.cancel()
+
     async def run(self, groups: Sequence[WorkGroup]) -> RunStats:
         queue: asyncio.Queue[WorkGroup] = asyncio.Queue()
         for group in groups:
             queue.put_nowait(group)
+        if self.breaker is not None and self.breaker.tripped:
+            self.stats.broken = self.breaker.tripped
+            return self.stats
 
         async def worker() -> None:
-            while not self._stopping and self.stats.capped is None:
+            try:
+                await work()
+            except asyncio.CancelledError:
+                if not self._halted:  # cancelled from outside (the event loop ending): not ours to swallow
+                    raise
+
+        async def work() -> None:
+            while not self._stopping and not self._halted and self.stats.capped is None:
                 try:
                     group = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -152,9 +223,9 @@ class Executor:
                 if self.progress:
                     self.progress(len(records), tokens)
 
-        workers = [asyncio.create_task(worker()) for _ in range(max(1, self.concurrency))]
+        self._workers = [asyncio.create_task(worker()) for _ in range(max(1, self.concurrency))]
         try:
-            await asyncio.gather(*workers)
+            await asyncio.gather(*self._workers)
         finally:
             self.stats.interrupted = self._stopping
         return self.stats

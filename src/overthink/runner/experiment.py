@@ -27,7 +27,7 @@ from overthink.mitigations.anchoring import make_shots_for, strategy_label
 from overthink.models.base import Backend
 from overthink.models.budget import parse_budgets
 from overthink.registry import get_backend_factory, get_strategy, get_task
-from overthink.runner.execute import Executor, ProgressCallback, RunStats
+from overthink.runner.execute import CircuitBreaker, Executor, ProgressCallback, RunStats
 from overthink.runner.limits import CostTracker
 from overthink.runner.plan import WorkGroup, pending, plan_groups, sweep_budgets
 from overthink.runner.report import RunReport, StopReason, SweepReport
@@ -184,9 +184,13 @@ def summary_rows(store: Store, *, experiment: str, model: str, task: str, strate
     return rows
 
 
-def _stop_of(stats: RunStats) -> tuple[StopReason, str | None]:
+def _stop_of(stats: RunStats, where: str) -> tuple[StopReason, str | None]:
     if stats.interrupted:
         return StopReason.INTERRUPTED, None
+    if stats.broken:
+        return StopReason.CIRCUIT_BREAKER, (
+            f"{where}: the circuit breaker stopped the sweep after {stats.broken}. Finished records are kept; "
+            "fix the cause and run the same command again to continue.")
     if stats.capped:
         return StopReason.CAPPED, stats.capped
     return StopReason.COMPLETED, None
@@ -207,6 +211,7 @@ def run_experiment(
     prepared = prepare(config)
     store = Store(config.store)  # opened only after every input was validated
     limits = CostTracker(max_cost=config.max_cost, max_tokens=config.max_tokens)  # shared by the whole run
+    breaker = CircuitBreaker(limit=config.stop_after_failures)  # shared too: a dead server stops the run
     sweeps: list[SweepReport] = []
     stop, detail = StopReason.COMPLETED, None
     try:
@@ -214,10 +219,10 @@ def run_experiment(
         store.set_meta("last_config", config.model_dump_json())  # what `overthink resume` runs again
         for backend, model in zip(prepared.backends, config.models, strict=True):
             for spec, task_config, samples in prepared.plans:
-                report, stats = _run_one(prepared, store, limits, backend, model.concurrency, spec, task_config,
-                                         samples, progress or _no_progress)
+                report, stats = _run_one(prepared, store, (limits, breaker), backend, model.concurrency, spec,
+                                         task_config, samples, progress or _no_progress)
                 sweeps.append(report)
-                stop, detail = _stop_of(stats)
+                stop, detail = _stop_of(stats, f"{backend.model_id} · {spec.name}")
                 if on_sweep is not None and stop is not StopReason.INTERRUPTED:
                     on_sweep(report)
                 if stop is not StopReason.COMPLETED:
@@ -230,11 +235,12 @@ def run_experiment(
                      stop=stop, stop_detail=detail, spent=limits.summary())
 
 
-def _run_one(prepared: Prepared, store: Store, limits: CostTracker, backend: Backend, concurrency: int,
-             spec: TaskSpec, task_config: TaskConfig, samples: list[Sample],
+def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, CircuitBreaker], backend: Backend,
+             concurrency: int, spec: TaskSpec, task_config: TaskConfig, samples: list[Sample],
              progress: ProgressFactory) -> tuple[SweepReport, RunStats]:
     """One (model, task): plan, skip what is stored, execute the rest, then count the plan's records."""
     config = prepared.config
+    limits, breaker = guards
     groups = plan_groups(
         experiment=config.experiment, model=backend.model_id, task=spec.name, task_version=spec.version,
         samples=samples, budgets=prepared.budgets, strategy=prepared.label, repeats=config.repeats,
@@ -246,7 +252,7 @@ def _run_one(prepared: Prepared, store: Store, limits: CostTracker, backend: Bac
     shots = make_shots_for(spec, task_config.seed, config.shots, task_config.params) if config.shots else None
     with progress(f"{backend.model_id} · {spec.name}", len(keys), done_before, backend.live_tokens) as advance:
         executor = Executor(backend, spec, store, config.generation(), concurrency=concurrency, progress=advance,
-                            strategy=prepared.strategy, limits=limits, shots_for=shots)
+                            strategy=prepared.strategy, limits=limits, breaker=breaker, shots_for=shots)
         stats = asyncio.run(_sweep(executor, todo))
     where = {"experiment": config.experiment, "model": backend.model_id, "task": spec.name,
              "strategy": prepared.label}
