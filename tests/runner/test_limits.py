@@ -80,9 +80,9 @@ class _ChatHandler(BaseHTTPRequestHandler):
     calls = 0
 
     def do_POST(self) -> None:
-        if self.path.endswith("/chat/completions"):  # not the backend's tokenizer probes
+        sent = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"{}")
+        if self.path.endswith("/chat/completions") and sent.get("max_tokens") != 1:  # not tokenizer or preflight
             type(self).calls += 1
-        self.rfile.read(int(self.headers.get("content-length", "0")))
         body = json.dumps({
             "id": "c", "object": "chat.completion", "created": 1, "model": "m",
             "choices": [{"index": 0, "finish_reason": "stop",

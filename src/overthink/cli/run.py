@@ -107,10 +107,14 @@ def _print_outcome(report: RunReport) -> None:
         stdout_console.print(line, soft_wrap=True, markup=False)
 
 
+def _warn(message: str) -> None:
+    stderr_console.print(f"warning: {message}", soft_wrap=True, markup=False)
+
+
 def execute(config: ExperimentConfig, *, quiet: bool, as_json: bool) -> int:
     """Run the config and print its report (tables as each sweep ends, or one JSON document)."""
     on_sweep = None if as_json else (lambda sweep: _print_sweep(sweep, config.mode, config.store))
-    report = run_experiment(config, progress=_progress(quiet), on_sweep=on_sweep)
+    report = run_experiment(config, progress=_progress(quiet), on_sweep=on_sweep, warn=_warn)
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
         _print_stop_only(report)

@@ -164,6 +164,25 @@ class Backend(ABC):
     async def aclose(self) -> None:  # noqa: B027 (a safe default on purpose)
         """Release connections or memory; the backend must stay usable afterwards (reused across tasks)."""
 
+    async def preflight(self, budgets: Sequence[Budget]) -> str | None:
+        """Check, before anything is written, that the sweep can work at all; the runner calls it once.
+
+        Remote backends check that their SDK imports, their key is accepted and the model exists, with one
+        cheap request, and raise `PreflightError` (a UserError: exit 2) with a one-line classified reason
+        (auth, not found, unreachable, missing SDK). An inconclusive answer (the server is overloaded)
+        returns a warning line and the sweep starts anyway. The default passes: an embedded or scripted
+        backend has nothing remote to check (a missing model file already failed when it was built).
+        """
+        return None
+
+
+class PreflightError(UserError):
+    """What preflight found that makes the sweep impossible (exit 2, one line, nothing written)."""
+
+    def __init__(self, message: str, kind: FailureKind) -> None:
+        super().__init__(message)
+        self.kind = kind
+
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
 

@@ -122,6 +122,17 @@ class JsonClient:
         )
         return await with_retries(once, policy, classify=classify_httpx, attempts=self.attempts, on_failure=failed)
 
+    async def probe(self, url: str, path: str, body: dict[str, Any], *, timeout: float) -> None:
+        """One attempt at one given replica, no retries, no cool-down: preflight's test request.
+
+        An error status raises what `post` would classify it as (BackendError or Transient, with its kind);
+        transport failures raise httpx's own exceptions, so the caller can tell "refused" from "slow".
+        """
+        limits = httpx.Timeout(timeout, connect=min(10.0, timeout))
+        response = await self._http().post(url.rstrip("/") + path, json=body, timeout=limits)
+        if response.status_code >= 400:
+            raise classify_status(response.status_code, response.headers.get("retry-after"), response.text)
+
     async def aclose(self) -> None:
         """Close this loop's connections; the client stays usable and reconnects on the next request."""
         client, self._client, self._loop = self._client, None, None

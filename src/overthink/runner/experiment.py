@@ -5,8 +5,10 @@ need the outcome as data (records ok / in error / skipped, why the sweep stopped
 not as printed text and an exit code. `cli/run.py` only parses arguments, calls `run_experiment` and
 prints the report; `RunReport.exit_code` is the one place that maps an outcome onto DESIGN.md's codes.
 
-Order of work, so that a mistake costs nothing: every input is validated and every backend built
-before the store is opened; the store is opened only then. Running the same config again resumes.
+Order of work, so that a mistake costs nothing: every input is validated and every backend built, then
+every backend's preflight runs (its SDK imports, its key is accepted, its model exists, its server
+answers: one cheap request each), and only then is the store opened. A sweep that cannot work exits 2
+with one line and leaves no store file behind. Running the same config again resumes.
 """
 
 from __future__ import annotations
@@ -132,6 +134,19 @@ def prepare(config: ExperimentConfig) -> Prepared:
     return Prepared(config, recorded, plans, strategy, label, backends)
 
 
+async def preflight(backends: list[Backend], budgets: list[Budget]) -> list[str]:
+    """Every backend's preflight (raises PreflightError, a UserError); the warnings of inconclusive ones."""
+    warnings = []
+    for backend in backends:
+        try:
+            warning = await backend.preflight(budgets)
+        finally:
+            await backend.aclose()  # the sweep runs in other event loops; the backend reconnects there
+        if warning:
+            warnings.append(warning)
+    return warnings
+
+
 async def _sweep(executor: Executor, groups: list[WorkGroup]) -> RunStats:
     """One executor run with Ctrl-C / SIGTERM turned into a clean stop (in the main thread only)."""
     loop = asyncio.get_running_loop()
@@ -201,14 +216,20 @@ def run_experiment(
     *,
     progress: ProgressFactory | None = None,
     on_sweep: Callable[[SweepReport], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> RunReport:
     """Run every (model, task) of the config and report what happened; resumable.
 
     `progress` draws a progress bar per (model, task); `on_sweep` sees each (model, task) report the
-    moment it ends (the CLI prints its table then, not only at the very end of a long run). Raises
-    UserError for bad input before anything is written.
+    moment it ends (the CLI prints its table then, not only at the very end of a long run); `warn` gets
+    preflight's warnings as they are found. Raises UserError (PreflightError among them) for bad input
+    and for sweeps that cannot work, before anything is written.
     """
     prepared = prepare(config)
+    warnings = asyncio.run(preflight(prepared.backends, prepared.budgets))
+    for warning in warnings:
+        if warn is not None:
+            warn(warning)
     store = Store(config.store)  # opened only after every input was validated
     limits = CostTracker(max_cost=config.max_cost, max_tokens=config.max_tokens)  # shared by the whole run
     breaker = CircuitBreaker(limit=config.stop_after_failures)  # shared too: a dead server stops the run
@@ -232,7 +253,7 @@ def run_experiment(
     finally:
         store.close()
     return RunReport(store=config.store, experiment=config.experiment, mode=config.mode, sweeps=tuple(sweeps),
-                     stop=stop, stop_detail=detail, spent=limits.summary())
+                     stop=stop, stop_detail=detail, spent=limits.summary(), warnings=tuple(warnings))
 
 
 def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, CircuitBreaker], backend: Backend,

@@ -75,6 +75,7 @@ class RunReport:
     stop: StopReason = StopReason.COMPLETED
     stop_detail: str | None = None  # one line: the cap that stopped it, or the breaker's reason
     spent: str = ""  # the spending tracker's summary ("spent 1200 tokens, $0.0300")
+    warnings: tuple[str, ...] = ()  # preflight's inconclusive checks (a busy server); the sweep ran anyway
 
     @property
     def ok(self) -> int:
@@ -128,7 +129,7 @@ class RunReport:
             "stop_detail": self.stop_detail, "exit_code": self.exit_code, "spent": self.spent,
             "records": {"planned": self.planned, "ok": self.ok, "errors": self.errors, "skipped": self.skipped,
                         "written": self.written, "missing": sum(s.missing for s in self.sweeps)},
-            "error_classes": self.error_classes,
+            "error_classes": self.error_classes, "warnings": list(self.warnings),
             "sweeps": [s.to_json() for s in self.sweeps],
         }
 

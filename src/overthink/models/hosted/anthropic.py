@@ -66,6 +66,8 @@ class AnthropicOptions(HostedOptions):
 
 
 class AnthropicBackend(HostedBackend[AnthropicOptions]):
+    sdk = "anthropic"
+
     def __init__(self, model: str, options: AnthropicOptions, *, http_client: Any = None) -> None:
         super().__init__(model, options, _sdk_client, http_client=http_client)
 

@@ -13,13 +13,14 @@ import math
 import time
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest
 from overthink.models.hosted.batches import DEFAULT_STATE_FILE, BatchApi, BatchOutcome, BatchQueue, BatchState
+from overthink.models.preflight import PREFLIGHT_TIMEOUT, require_sdk, verdict
 from overthink.models.pricing import PriceTable
 from overthink.models.prompting import NO_THINKING_INSTRUCTION, chat_messages, user_prompt
 from overthink.models.retry import AttemptLog, RetryPolicy, classify_sdk, with_retries
@@ -135,7 +136,10 @@ class HostedBackend(Backend, Generic[OptionsT]):
     answer (`parse`), and how to talk to its batch API; sending, batching and `generate_nested` are here.
     """
 
+    sdk: ClassVar[str]  # the SDK module, which is also the name of its extra ("openai", "anthropic")
+
     def __init__(self, model: str, options: OptionsT, sdk: Callable[..., Any], *, http_client: Any = None) -> None:
+        require_sdk(self.sdk, self.sdk, self.sdk)  # before the key: installing the SDK is the first step
         self._model_id = model
         self.options = options
         self._sdk = LoopBoundClient(sdk, options, api_key(options.api_key_env, options.key_file), http_client)
@@ -174,6 +178,19 @@ class HostedBackend(Backend, Generic[OptionsT]):
 
     def estimate_cost(self, input_tokens: int, output_tokens: int) -> float:
         return self.prices.cost(self._model_id, input_tokens, output_tokens, batch=self.queue is not None)
+
+    async def preflight(self, budgets: Sequence[Budget]) -> str | None:
+        """The SDK imports, and the API knows the model and accepts the key: one free `models.retrieve`
+        (no tokens are billed). The key's presence was checked when the backend was built."""
+        require_sdk(self.sdk, self.sdk, self.sdk)
+        base = self.options.base_url or (self.options.base_urls[0] if self.options.base_urls else None)
+        where = f"{self.sdk} {self._model_id}" + (f" at {base}" if base else "")
+        hint = f"check the key in {self.options.key_file or self.options.api_key_env}"
+        try:
+            await self._sdk.get().models.retrieve(self._model_id, timeout=min(PREFLIGHT_TIMEOUT, self.options.timeout))
+        except Exception as exc:  # classified by `verdict`: raises PreflightError or gives a warning
+            return verdict(exc, where=where, model=self._model_id, key_hint=hint)
+        return None
 
     async def generate(self, request: GenerationRequest) -> Completion:
         reason = self.unsupported_reason(request.budget)

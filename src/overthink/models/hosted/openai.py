@@ -70,6 +70,8 @@ class OpenAIOptions(HostedOptions):
 
 
 class OpenAIBackend(HostedBackend[OpenAIOptions]):
+    sdk = "openai"
+
     def __init__(self, model: str, options: OpenAIOptions, *, http_client: Any = None) -> None:
         super().__init__(model, options, _sdk_client, http_client=http_client)
         self.levels = tuple(options.effort_levels or default_effort_levels(model))

@@ -31,6 +31,7 @@ from overthink.models.capabilities import MAX_STEP_TOKENS, ForcedTrace, StepScor
 from overthink.models.forcing_spec import THINK_OPEN, Fork, Trace, TracePlan, fork_key
 from overthink.models.http import JsonClient
 from overthink.models.loops import is_looping
+from overthink.models.preflight import PREFLIGHT_TIMEOUT, verdict
 from overthink.models.pricing import PriceTable
 from overthink.models.prompting import chat_messages
 from overthink.models.remote.chat import TEMPLATES, render_prompt, split_reasoning
@@ -88,6 +89,7 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
         self._model_id = model
         self.options = options
         key = api_key(options.api_key_env, options.key_file, required=False)
+        self.has_key = key is not None
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         policy = RetryPolicy(max_attempts=options.max_attempts, timeout=options.timeout)
         super().__init__(JsonClient(options.base_urls, headers=headers, policy=policy),
@@ -132,6 +134,28 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
                 f"(leave {PROMPT_HEADROOM} for the prompt)"
             )
         return None
+
+    async def preflight(self, budgets: Sequence[Budget]) -> str | None:
+        """One 1-token request to every replica, on the endpoint the sweep will use (raw completions for
+        forced budgets, chat otherwise): a rejected key, an unknown model or a server that is not there
+        fails here, before the store exists. Returns the warnings of inconclusive answers (busy servers)."""
+        if any(b.mechanism is Mechanism.FORCED for b in budgets):
+            path, body = "/completions", {"model": self.served, "prompt": "Hi", "max_tokens": 1}
+        else:
+            path = "/chat/completions"
+            body = {"model": self.served, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}
+        if self.has_key:
+            hint = f"check the key in {self.options.key_file or self.options.api_key_env}"
+        else:
+            hint = f"no key was sent: set {self.options.api_key_env or 'api_key_env'} or the option key_file"
+        warnings = []
+        for url in self.client.pool.urls:
+            try:
+                await self.client.probe(url, path, body, timeout=min(PREFLIGHT_TIMEOUT, self.options.timeout))
+            except Exception as exc:  # classified by `verdict`: raises PreflightError or gives a warning
+                warnings.append(verdict(exc, where=f"openai-compat {self.model_id} at {url}", model=self.served,
+                                        key_hint=hint))
+        return "; ".join(warnings) or None
 
     @staticmethod
     def _sampling(request: GenerationRequest) -> dict[str, Any]:
