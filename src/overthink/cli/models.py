@@ -18,25 +18,41 @@ models_app = typer.Typer(help="List the models overthink can run and the options
 
 
 @models_app.command("list")
-def models_list() -> None:
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="print the models as JSON")] = False,
+) -> None:
     """Show the embedded models and whether they are installed, with paths."""
+    from rich.markup import escape
     from rich.table import Table
 
-    from overthink.models.llamacpp.gguf import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, part_paths
-
+    rows = embedded_models()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
     table = Table(title="models")
     for column in ("name", "description", "installed", "path"):
         table.add_column(column, overflow="fold")
-    for name, entry in EMBEDDED_MODELS.items():
-        path = cache_dir() / entry.filename
+    for row in rows:
         table.add_row(
-            name + (" (default)" if name == DEFAULT_MODEL else ""),
-            entry.description,
-            "yes" if part_paths(entry) is not None else "no (pip install -e .)",
-            str(path) + ("" if path.exists() else " (assembled on first use)"),
+            escape(row["name"] + (" (default)" if row["default"] else "")),
+            escape(row["description"]),
+            "yes" if row["installed"] else "no (pip install -e .)",
+            escape(row["path"] + ("" if row["assembled"] else " (assembled on first use)")),
         )
     stdout_console.print(table)
     stdout_console.print("Any local GGUF file also works: --model PATH.gguf")
+
+
+def embedded_models() -> list[dict[str, Any]]:
+    """One row per embedded model: name, whether it is the default, its parts installed, its GGUF path."""
+    from overthink.models.llamacpp.gguf import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, part_paths
+
+    rows = []
+    for name, entry in EMBEDDED_MODELS.items():
+        path = cache_dir() / entry.filename
+        rows.append({"name": name, "default": name == DEFAULT_MODEL, "description": entry.description,
+                     "installed": part_paths(entry) is not None, "path": str(path), "assembled": path.exists()})
+    return rows
 
 
 def option_rows(model: type[BaseModel]) -> list[dict[str, Any]]:

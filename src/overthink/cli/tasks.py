@@ -8,6 +8,7 @@ printed as plain text (never as rich markup), since an imported file may contain
 from __future__ import annotations
 
 import collections
+import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -67,8 +69,17 @@ def _strata_summary(spec: TaskSpec | None, samples: Sequence[Sample]) -> str:
 
 
 @tasks_app.command("list")
-def list_tasks() -> None:
+def list_tasks(
+    as_json: Annotated[bool, typer.Option("--json", help="print the tasks as JSON")] = False,
+) -> None:
     """Every registered task: version, metric, strata and default size."""
+    if as_json:
+        rows = [{"name": name, "version": spec.version, "metric": spec.metric,
+                 "higher_is_better": spec.higher_is_better, "strata": list(spec.strata),
+                 "default_n": spec.default_n, "description": spec.description}
+                for name, spec in sorted(TASKS.items())]
+        typer.echo(json.dumps(rows, indent=2))
+        return
     table = Table(title="tasks")
     for column in ("name", "version", "metric", "strata", "default n", "description"):
         table.add_column(column)
@@ -90,7 +101,8 @@ def show(
     spec = get_task(name)
     for sample in _generate(spec, n, seed):
         strata = ", ".join(f"{k}={sample.metadata.get(k)}" for k in spec.strata)
-        stdout_console.rule(Text(f"{sample.id}  {strata}"))
+        rule = Rule(Text(f"{sample.id}  {strata}"))
+        stdout_console.print(rule, width=None if stdout_console.is_terminal else 80)  # piped: not 10,000 wide
         stdout_console.print(Text(sample.prompt))
         stdout_console.print(Text(f"answer: {sample.target}", style="bold"))
 
@@ -138,7 +150,7 @@ def verify(
 
 # --- import -----------------------------------------------------------------------------------
 
-def _bbeh(paths: list[Path], check: bool) -> tuple[list[Sample], list[list[str]], bool]:
+def _bbeh(paths: list[Path], check: bool, problems: list[str]) -> tuple[list[Sample], list[list[str]], bool]:
     from overthink.tasks import bbeh
 
     samples: list[Sample] = []
@@ -152,9 +164,7 @@ def _bbeh(paths: list[Path], check: bool) -> tuple[list[Sample], list[list[str]]
             solved, total, disagreements = bbeh.check_bbeh(path)
             status = f"solved {solved}/{total}"
             ok = ok and not disagreements
-            for d in disagreements[:10]:
-                stdout_console.print(Text(f"  {path} item {d.item}: target {d.target}, solver {d.found}",
-                                          style="red"))
+            problems.extend(f"{path} item {d.item}: target {d.target}, solver {d.found}" for d in disagreements[:10])
         rows.append([str(path), "zebra", str(len(items)), status])
     return samples, rows, ok
 
@@ -233,13 +243,15 @@ def import_(
     label: Annotated[str | None, typer.Option(
         "--label", help="xstest: label for prompt lists without one (harmful or benign)")] = None,
     seed: Annotated[int, typer.Option("--seed", help="mwe: seed of the choice shuffle")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the per-file summary as JSON")] = False,
 ) -> None:
     """Import public data: BBEH zebra task.json, MWE JSONL, the paper's JSONL, XSTest CSV/JSONL."""
     if label is not None and label not in ("harmful", "benign", "safe", "unsafe"):
         raise UserError(f"--label {label!r}: use harmful or benign")
+    problems: list[str] = []
     try:
         if kind is ImportKind.BBEH_ZEBRA:
-            samples, rows, ok = _bbeh(paths, check)
+            samples, rows, ok = _bbeh(paths, check, problems)
         elif kind is ImportKind.MWE:
             samples, rows, ok = _mwe(paths, check, seed)
         elif kind is ImportKind.XSTEST:
@@ -248,9 +260,29 @@ def import_(
             samples, rows, ok = _paper(paths, check, task)
     except TaskError as exc:
         if check:  # --check reports a malformed file as a failed check (exit 1), naming file and line
-            stdout_console.print(Text(f"check failed: {exc}", style="red"), soft_wrap=True)
+            if as_json:
+                typer.echo(json.dumps({"kind": kind.value, "ok": False, "error": str(exc)}, indent=2))
+            else:
+                stdout_console.print(Text(f"check failed: {exc}", style="red"), soft_wrap=True)
             raise typer.Exit(1) from None
         raise UserError(str(exc)) from None
+    written = out if ok and out is not None else None
+    if written is not None:
+        _write_jsonl(samples, written)
+    if as_json:
+        files = [{"file": r[0], "task": r[1], "items": int(r[2]), "check" if check else "summary": r[3]} for r in rows]
+        typer.echo(json.dumps({"kind": kind.value, "ok": ok, "items": len(samples), "files": files,
+                               "problems": problems, "out": None if written is None else str(written)}, indent=2))
+    else:
+        _print_import(kind, check, rows, problems, len(samples), written)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _print_import(kind: ImportKind, check: bool, rows: list[list[str]], problems: list[str], count: int,
+                  written: Path | None) -> None:
+    for problem in problems:
+        stdout_console.print(Text(f"  {problem}", style="red"))
     table = Table(title=f"import {kind.value}")
     for column in ("file", "task", "items", "check" if check else "summary"):
         table.add_column(column)
@@ -259,12 +291,9 @@ def import_(
     stdout_console.print(table)
     if check and kind is ImportKind.BBEH_ZEBRA:
         solved = sum(int(r[3].split()[1].split("/")[0]) for r in rows)
-        stdout_console.print(Text(f"solved {solved}/{len(samples)}"))
-    if not ok:
-        raise typer.Exit(1)
-    if out is not None:
-        _write_jsonl(samples, out)
-        stdout_console.print(Text(f"wrote {len(samples)} items to {out}"))
+        stdout_console.print(Text(f"solved {solved}/{count}"))
+    if written is not None:
+        stdout_console.print(Text(f"wrote {count} items to {written}"))
 
 
 def register(app: typer.Typer) -> None:
