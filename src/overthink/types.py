@@ -222,3 +222,4 @@ class Record:
     score: Score | None = None
     error: str | None = None
     created_at: float = 0.0
+    error_kind: str | None = None  # FailureKind value of an error record (auth, server, ...), for the attempts log

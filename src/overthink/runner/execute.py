@@ -48,7 +48,8 @@ class RunStats:
         return time.perf_counter() - self.started
 
 
-def _record(item: WorkItem, completion: Completion | None, task: TaskSpec, error: str | None) -> Record:
+def _record(item: WorkItem, completion: Completion | None, task: TaskSpec, error: str | None,
+            kind: FailureKind | None = None) -> Record:
     score = task.score(item.sample, completion.text) if completion is not None else None
     return Record(
         key=item.key,
@@ -63,6 +64,7 @@ def _record(item: WorkItem, completion: Completion | None, task: TaskSpec, error
         score=score,
         error=error,
         created_at=time.time(),
+        error_kind=None if completion is not None else (kind or FailureKind.BACKEND).value,
     )
 
 
@@ -155,7 +157,7 @@ class Executor:
             self.stats.error_classes[kind.value] += len(group.items)
             if self.breaker is not None and self.breaker.failure(kind, reason):
                 self._halt(self.breaker.tripped)
-            return [_record(item, None, self.task, reason) for item in group.items]
+            return [_record(item, None, self.task, reason, kind) for item in group.items]
         if self.breaker is not None:
             self.breaker.success()
         records = []

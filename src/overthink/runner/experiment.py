@@ -222,13 +222,13 @@ def run_experiment(
 
     `progress` draws a progress bar per (model, task); `on_sweep` sees each (model, task) report the
     moment it ends (the CLI prints its table then, not only at the very end of a long run); `warn` gets
-    preflight's warnings as they are found. Raises UserError (PreflightError among them) for bad input
+    preflight's warnings before the sweep starts. Raises UserError (PreflightError among them) for bad input
     and for sweeps that cannot work, before anything is written.
     """
     prepared = prepare(config)
     warnings = asyncio.run(preflight(prepared.backends, prepared.budgets))
-    for warning in warnings:
-        if warn is not None:
+    if warn is not None:
+        for warning in warnings:
             warn(warning)
     store = Store(config.store)  # opened only after every input was validated
     limits = CostTracker(max_cost=config.max_cost, max_tokens=config.max_tokens)  # shared by the whole run
