@@ -19,7 +19,7 @@ from overthink.cli.common import stderr_console, stdout_console
 from overthink.cli.progress import SweepProgress
 from overthink.config import ExperimentConfig, TaskConfig, load_config, validate_config
 from overthink.errors import UserError
-from overthink.mitigations.anchoring import make_shots_for, strategy_label
+from overthink.mitigations.shots import make_shots_for, strategy_label
 from overthink.models.base import Backend
 from overthink.models.budget import parse_budgets
 from overthink.registry import get_backend_factory, get_strategy, get_task
