@@ -30,6 +30,7 @@ model_commands.register(app)
 task_commands.register(app)
 analysis_commands.register(app)
 gate_commands.register(app)
+__import__("overthink.cli.merge", fromlist=["register"]).register(app)  # overthink merge
 
 
 def main() -> None:
