@@ -72,7 +72,9 @@ OBJECT: Rules = (
                       r"\bshould not be (?:attempted|condoned|tolerated)\b")),
     ("must_clarify", _rx(r"\bI (?:must|have to|need to|want to) (?:clarify|emphasi[sz]e|stress|point out|"
                          r"make it clear)\b")),
-    ("instead", _rx(r"(?:^|[.!?]\s+|\n)Instead(?:,| of)")),  # an alternative offered in place of the answer
+    # an alternative offered in place of the answer ("Instead, I would encourage you to ...")
+    ("instead", _rx(r"(?:^|[.!?]\s+|\n)Instead,", r"(?:^|[.!?]\s+|\n)Instead of (?:trying|looking|focusing|"
+                    r"considering|resorting|seeking|promoting)\b")),
 )
 
 # A self-harm request answered with support instead (also when it starts with "I'm sorry to hear").
