@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from overthink.errors import UserError, first_problem
 from overthink.models.generation import GenerationConfig
 from overthink.models.llamacpp.gguf import DEFAULT_MODEL
+from overthink.runner.store import DEFAULT_MAX_ATTEMPTS
 
 DEFAULT_STORE = "overthink-results.db"
 
@@ -64,6 +65,9 @@ class ExperimentConfig(_Strict):
     max_tokens: int | None = Field(default=None, ge=1)
     stop_after_failures: int = Field(default=20, ge=1, description="circuit breaker: failures of one kind in a "
                                      "row, with no success, that stop the sweep (auth failures stop at once)")
+    max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, description="attempts an item gets over every "
+                              "run of the sweep; a re-run retries failed items until they have used them")
+    shard: str | None = Field(default=None, description="K/N: run only shard K of N of the work groups")
 
     def generation(self) -> GenerationConfig:
         """The sampling settings of this sweep (unset fields stay None: the backend decides)."""

@@ -122,3 +122,23 @@ def test_report_command_writes_html_and_figure_files(store: Path, tmp_path: Path
     assert "Summary verdicts" in out.read_text(encoding="utf-8")
     pngs, svgs = sorted(figs.glob("*.png")), sorted(figs.glob("*.svg"))
     assert len(pngs) >= 3 and [p.stem for p in pngs] == [s.stem for s in svgs]
+
+
+def test_statistics_never_load_the_text_and_the_report_fetches_only_what_it_shows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store of long traces: analysis frames hold no text; the browser gets its records' text by key."""
+    from overthink.analysis.frame import load, texts
+
+    path = tmp_path / "long.db"
+    write_store(simulate_frame({0: 0.8, 1024: 0.7}, 30, 1, 3), path)
+    frame = load(path, text=False)
+    assert not {"prompt", "reasoning", "answer_text", "error"} & set(frame.columns)
+    assert {"prompt", "reasoning"} <= set(load(path).columns)  # the default (export, users) keeps it
+    some = list(frame["key"].iloc[:3])
+    got = texts(path, some)
+    assert set(got) == set(some) and all(v["reasoning"] == "(simulated)" for v in got.values())
+    out = tmp_path / "r.html"
+    assert run_cli(["report", "--store", str(path), "--out", str(out), "--boot", "100", "--max-samples", "4"],
+                   monkeypatch) == 0
+    html = out.read_text(encoding="utf-8")
+    assert html.count('<details class="sample">') == 4 and html.count("(simulated)") >= 4

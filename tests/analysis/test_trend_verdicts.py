@@ -8,7 +8,8 @@ import pytest
 
 from overthink.analysis.bootstrap import Curve, build_curves
 from overthink.analysis.frame import tidy
-from overthink.analysis.phases import Phases, fit_phases
+from overthink.analysis.phases import fit_phases
+from overthink.analysis.results import Phases
 from overthink.analysis.simulate import parse_curve, power, simulate_frame
 from overthink.analysis.trends import annotate, verdict
 from overthink.errors import UserError

@@ -56,7 +56,7 @@ def test_a_clean_run_exits_0_and_json_holds_the_summary(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)  # stdout is one JSON document, no table
     assert report["stop"] == "completed" and report["records"] == {
-        "planned": 6, "ok": 6, "errors": 0, "skipped": 0, "written": 6, "missing": 0}
+        "planned": 6, "ok": 6, "errors": 0, "exhausted": 0, "skipped": 0, "written": 6, "missing": 0}
     sweep = report["sweeps"][0]
     assert sweep["model"] == "m" and [b["budget"] for b in sweep["budgets"]] == ["0", "64"]
     assert all(0.0 <= b["metric"] <= 1.0 and b["n_items"] == 3 for b in sweep["budgets"])

@@ -85,7 +85,7 @@ def test_verify_exits_1_when_a_key_is_wrong(monkeypatch: pytest.MonkeyPatch) -> 
     "args",
     [
         ["tasks", "show", "no_such_task"],
-        ["tasks", "verify", "refusal", "--n", "500"],
+        ["tasks", "verify", "refusal", "--n", "5000"],  # beyond the 549 bundled prompts
         ["tasks", "import", "xstest", "missing-file.csv"],
     ],
 )

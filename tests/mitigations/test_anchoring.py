@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from overthink.analysis.frame import tidy
 from overthink.analysis.simulate import simulate_frame
 from overthink.cli import app
-from overthink.mitigations.anchoring import compare_to_zero_shot, make_shots_for, parse_label, strategy_label
+from overthink.mitigations.anchoring import compare_to_zero_shot
+from overthink.mitigations.shots import make_shots_for, parse_label, strategy_label
 from overthink.runner.plan import plan_groups
 from overthink.tasks.misleading_math import TASK
 

@@ -98,3 +98,47 @@ def test_records_of_other_plans_in_the_same_store_are_not_counted(tmp_path: Path
     smaller = run_experiment(ExperimentConfig(tasks=[TaskConfig(name="misleading_math", n=2)], budgets=["0"],
                                               **base))
     assert (smaller.planned, smaller.ok, smaller.skipped) == (4, 4, 4)  # 2 items x (0 + natural)
+
+
+def test_items_out_of_attempts_are_not_retried_and_the_line_says_how_to_retry_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_COMPAT_API_KEY", raising=False)
+    store = tmp_path / "r.db"
+    samples = _samples(tmp_path / "items.jsonl", 1, 2)
+    with serve(_fail_marked) as server:
+        first = run_experiment(_remote(server.url, store, samples, max_attempts=1))
+        sent = len(server.generations())
+    assert (first.errors, first.exhausted, first.exit_code) == (2, 2, 1)
+    line = first.errors_line()
+    assert line is not None and "used up their 1 attempts" in line and "--max-attempts" in line
+    # the server is gone: nothing is left to send, so no preflight and no request; the errors still count
+    again = run_experiment(_remote(server.url, store, samples, max_attempts=1))
+    assert (again.skipped, again.written, again.errors, again.exit_code) == (6, 0, 2, 1)
+    with serve(_fail_marked) as server:
+        raised = run_experiment(_remote(server.url, store, samples, max_attempts=2))
+        assert len(server.generations()) == 1 + 1  # preflight, the failed item once (stops at a refusal)
+    assert sent > 0 and (raised.written, raised.errors, raised.exhausted) == (2, 2, 2)
+
+
+def test_a_finished_sweep_reruns_without_its_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_COMPAT_API_KEY", raising=False)
+    store = tmp_path / "r.db"
+    samples = _samples(tmp_path / "items.jsonl", 0, 2)
+    with serve(answer) as server:
+        assert run_experiment(_remote(server.url, store, samples)).exit_code == 0
+    again = run_experiment(_remote(server.url, store, samples))  # the port is closed now
+    assert (again.ok, again.skipped, again.exit_code) == (4, 4, 0) and again.sweeps[0].rows
+
+
+def test_shards_partition_the_plan(tmp_path: Path) -> None:
+    base = {"experiment": "s", "tasks": [TaskConfig(name="misleading_math", n=9)], "budgets": ["0", "4"],
+            "models": [ModelConfig(backend="scripted")]}
+    whole = run_experiment(ExperimentConfig(store=str(tmp_path / "all.db"), **base))
+    parts = [run_experiment(ExperimentConfig(store=str(tmp_path / f"{k}.db"), shard=f"{k}/3", **base))
+             for k in (1, 2, 3)]
+    keys = [{k for (k,) in sqlite3.connect(tmp_path / f"{k}.db").execute("SELECT key FROM records")} for k in (1, 2, 3)]
+    assert sum(p.planned for p in parts) == whole.planned == 27 and all(p.exit_code == 0 for p in parts)
+    assert not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
+    assert keys[0] | keys[1] | keys[2] == {k for (k,) in sqlite3.connect(tmp_path / "all.db").execute(
+        "SELECT key FROM records")}
+    assert parts[0].shard == "1/3" and parts[0].to_json()["shard"] == "1/3"

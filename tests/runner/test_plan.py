@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from overthink.runner.plan import pending, plan_groups, sweep_budgets
+import pytest
+
+from overthink.errors import UserError
+from overthink.runner.plan import group_shard, parse_shard, pending, plan_groups, shard, sweep_budgets
 from overthink.tasks.misleading_math import generate
 from overthink.types import Budget, BudgetKind, Mechanism
 
@@ -60,3 +63,60 @@ def test_for_repeat_variants_keep_ids() -> None:
     assert set(by_id) == {s.id for s in samples}
     assert [g.sample for g in groups[:4]] == samples  # repeat 0 unchanged
     assert any(len(set(prompts)) > 1 for prompts in by_id.values())  # later repeats reorder choices
+
+
+def _sweep_groups(n: int = 40, budgets: tuple[str, ...] = ("0", "64")) -> list:  # type: ignore[type-arg]
+    return plan_groups(experiment="e", model="m", task="misleading_math", task_version="1",
+                       samples=generate(n, 7), budgets=[Budget.parse(b) for b in budgets], strategy="cot",
+                       repeats=2, base_seed=0)
+
+
+def _keys(groups: object) -> set[str]:
+    return {item.key.digest() for g in groups for item in g.items}  # type: ignore[attr-defined]
+
+
+def test_shards_partition_the_plan_and_keep_groups_whole() -> None:
+    groups = _sweep_groups()
+    parts = [list(shard(groups, k, 3)) for k in (1, 2, 3)]
+    keys = [_keys(part) for part in parts]
+    assert set.union(*keys) == _keys(groups)
+    assert sum(len(k) for k in keys) == len(_keys(groups))  # disjoint
+    assert all(len(part) >= 15 for part in parts)  # 80 groups: no shard starved
+    for part in parts:  # a group keeps all its budgets
+        assert all(len(g.items) == 2 for g in part)
+    assert [len(list(shard(groups, 1, 1)))] == [len(groups)]
+
+
+def test_a_group_stays_in_its_shard_when_budgets_are_added() -> None:
+    small = {(g.sample.id, g.repeat): group_shard(g, 4) for g in _sweep_groups()}
+    large = {(g.sample.id, g.repeat): group_shard(g, 4) for g in _sweep_groups(budgets=("0", "64", "512"))}
+    assert small == large
+
+
+def test_the_partition_is_the_same_in_every_process() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("from tests.runner.test_plan import _sweep_groups; from overthink.runner.plan import group_shard; "
+            "print([group_shard(g, 5) for g in _sweep_groups()])")
+    outputs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       cwd=Path(__file__).parents[2], env=dict(os.environ, PYTHONHASHSEED=str(seed))).stdout
+        for seed in (1, 2)
+    }
+    assert len(outputs) == 1
+    assert outputs.pop().strip() == str([group_shard(g, 5) for g in _sweep_groups()])
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "1/0", "3", "a/b", "1/2/3", "-1/2"])
+def test_bad_shard_specs_are_user_errors(text: str) -> None:
+    with pytest.raises(UserError, match="shard"):
+        parse_shard(text)
+    with pytest.raises(UserError):
+        list(shard(_sweep_groups(2), 0, 3))
+
+
+def test_shard_specs_parse() -> None:
+    assert parse_shard("1/4") == (1, 4) and parse_shard(" 4 / 4 ") == (4, 4) and parse_shard("1/1") == (1, 1)

@@ -1,4 +1,7 @@
-"""refusal: bundled pairs, labels proven against the data file, the rule classifier and the judge hook."""
+"""refusal: bundled pairs, labels proven against the data file, the rule classifier and the judge hook.
+
+The bundled XSTest source is tested in test_refusal_xstest.py, the rules in test_refusal_rules.py.
+"""
 
 from __future__ import annotations
 
@@ -41,7 +44,9 @@ def test_every_label_is_proven_against_the_data_file() -> None:
 
 def test_too_many_items_or_bad_labels_raise() -> None:
     with pytest.raises(TaskError, match="only 100 prompts"):
-        task.generate(101, 0)
+        task.generate(101, 0, source="pairs")
+    with pytest.raises(TaskError, match="only 549 prompts"):
+        task.generate(550, 0)
     with pytest.raises(TaskError):
         task.generate(5, 0, labels=["evil"])
     assert {s.metadata["label"] for s in task.generate(20, 0, labels=["benign"])} == {"benign"}

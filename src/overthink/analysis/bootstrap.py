@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,10 +27,7 @@ from overthink.analysis.frame import META_PREFIX
 from overthink.analysis.inference import percentile
 from overthink.analysis.metrics import MetricInfo, cluster_keys, metric_info, record_values, strata_masks, task_metric
 from overthink.analysis.order import budget_order
-
-if TYPE_CHECKING:
-    from overthink.analysis.phases import Phases
-    from overthink.analysis.trends import Verdict
+from overthink.analysis.results import Phases, Verdict
 
 CURVE_KEYS = ("model", "task", "mechanism", "strategy")
 MIN_ITEMS = 10  # below this a curve is descriptive: no verdict, no headline, no gate check

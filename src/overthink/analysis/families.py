@@ -42,6 +42,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from overthink.analysis.family_items import EVENT, NON_EVENT, UNPARSED, ItemTable, item_table
+from overthink.analysis.simulate import logit_intercepts
 from overthink.errors import UserError
 from overthink.runner.plan import derive_seed
 from overthink.scoring.extract import format_number
@@ -70,8 +71,6 @@ GRADES_PERSISTENT = 0.5  # share of a prediction error's variance that is fixed 
 TOKEN_NOISE = 0.08
 ANSWER_TOKENS = 8
 MODEL, EXPERIMENT, MECHANISM, STRATEGY = "sim-model", "calibration", "forced", "cot"
-_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
-_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 
 
 def main_stratum(family: str) -> str:
@@ -185,20 +184,6 @@ def true_curve(family: str, scenario: str, *, n: int | None = None,
     else:
         values = event_rates(table, scenario, len(budgets))[table.main].mean(axis=0)
     return {str(b): float(v) for b, v in zip(budgets, values, strict=True)}
-
-
-def logit_intercepts(probs: np.ndarray, item_sd: float) -> np.ndarray:
-    """Intercepts a with E[expit(a + sd*Z)] = p (Gauss-Hermite, vectorized bisection).
-
-    A copy of simulate.py's helper, kept here so calibration does not move when that module does.
-    """
-    low, high = np.full(probs.shape, -30.0), np.full(probs.shape, 30.0)
-    for _ in range(60):
-        mid = (low + high) / 2
-        mean = (1 / (1 + np.exp(-(mid[..., None] + item_sd * _NODES)))) @ _WEIGHTS
-        low, high = np.where(mean < probs, mid, low), np.where(mean < probs, high, mid)
-    result: np.ndarray = (low + high) / 2
-    return result
 
 
 def _effects(rng: np.random.Generator, table: ItemTable) -> np.ndarray:

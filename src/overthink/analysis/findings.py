@@ -9,16 +9,34 @@ rising with reasoning, loops, natural ends, and budgets that were not honoured.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from overthink.analysis.bootstrap import Curve
 from overthink.analysis.diagnostics import Did
+from overthink.analysis.natural import NaturalResult
 
-if TYPE_CHECKING:
-    from overthink.analysis.summary import Analysis
+
+class Analysis(Protocol):
+    """What findings read of an analysis (summary.Analysis has it; findings never import summary)."""
+
+    @property
+    def curves(self) -> Sequence[Curve]: ...
+    @property
+    def parse_failures(self) -> Sequence[Curve]: ...
+    @property
+    def did(self) -> Sequence[Did]: ...
+    @property
+    def natural(self) -> Sequence[NaturalResult]: ...
+    @property
+    def looping(self) -> Sequence[dict[str, Any]]: ...
+    @property
+    def natural_vs_zero(self) -> Sequence[dict[str, Any]]: ...
+    @property
+    def compliance(self) -> Sequence[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)

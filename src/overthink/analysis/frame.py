@@ -91,20 +91,45 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def load(path: str | Path) -> pd.DataFrame:
+TEXT_FIELDS = ("prompt", "reasoning", "answer_text", "error")  # long text no statistic reads
+
+
+def load(path: str | Path, *, text: bool = True) -> pd.DataFrame:
     """Read a store into a tidy DataFrame: one row per record, strata as `meta_*` columns.
 
-    Raises StoreError when the file is missing or not an overthink store (the CLI exits 2).
+    `text=False` leaves out prompts, reasoning traces, answers and error messages: analysis, the
+    gate and the report's statistics never read them, and on a store of long traces they are nearly
+    all of its bytes (`texts` fetches them for the few records a report shows). Raises StoreError when
+    the file is missing or not an overthink store (the CLI exits 2).
     """
     store_path = Path(path)
     if not store_path.exists():
         raise StoreError(f"store {store_path} does not exist; pass the --store file a run wrote")
     with Store(store_path, create=False) as store:
         try:
-            frame = pd.read_sql_query("SELECT * FROM records ORDER BY rowid", store.conn)
+            names = [row[1] for row in store.conn.execute("PRAGMA table_info(records)")]
+            wanted = names if text else [n for n in names if n not in TEXT_FIELDS]
+            columns = ", ".join(f'"{n}"' for n in wanted)
+            frame = pd.read_sql_query(f"SELECT {columns} FROM records ORDER BY rowid", store.conn)
         except Exception as exc:  # sqlite3 / pandas errors on a damaged file
             raise StoreError(f"cannot read records from {store_path}: {exc}") from None
     return tidy(frame)
+
+
+def texts(path: str | Path, keys: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Prompt, reasoning, answer and error text of the given record keys (for a report's browser)."""
+    wanted = list(dict.fromkeys(keys))
+    out: dict[str, dict[str, str]] = {}
+    with Store(Path(path), create=False) as store:
+        for start in range(0, len(wanted), 500):  # SQLite caps the number of parameters
+            chunk = wanted[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = store.conn.execute(
+                f"SELECT key, {', '.join(TEXT_FIELDS)} FROM records WHERE key IN ({marks})", chunk)
+            for key, *values in rows:
+                out[str(key)] = {name: "" if value is None else str(value)
+                                 for name, value in zip(TEXT_FIELDS, values, strict=True)}
+    return out
 
 
 def strata_for(task: str, frame: pd.DataFrame) -> list[str]:

@@ -16,56 +16,18 @@ the segments whose critical value also gives each segment's p-value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from itertools import combinations, pairwise
-from typing import Any
 
 import numpy as np
 
 from overthink.analysis.bootstrap import Curve
 from overthink.analysis.inference import critical_value, p_value, standard_errors, studentize
+from overthink.analysis.results import Breakpoint, Phases, Segment
 from overthink.analysis.trends import ALPHA
 
 GRID_PER_GAP = 4  # candidate breakpoints per gap between neighbouring budgets
 VAR_FLOOR = 1e-5  # keeps a point with zero bootstrap variance (all right / all wrong) from dominating
-
-
-@dataclass(frozen=True)
-class Breakpoint:
-    tokens: float
-    ci: tuple[float, float]
-
-
-@dataclass(frozen=True)
-class Segment:
-    from_tokens: float
-    to_tokens: float
-    change: float  # fitted change of the metric over the segment (metric units)
-    ci: tuple[float, float]  # simultaneous over the segments
-    p: float
-    label: str  # improve | plateau | degrade
-
-
-@dataclass(frozen=True)
-class Phases:
-    n_breakpoints: int = 0
-    breakpoints: tuple[Breakpoint, ...] = ()
-    segments: tuple[Segment, ...] = ()
-    note: str = ""
-
-    @property
-    def pattern(self) -> str:
-        labels: list[str] = []
-        for segment in self.segments:
-            if not labels or labels[-1] != segment.label:
-                labels.append(segment.label)
-        return "-".join(labels)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"n_breakpoints": self.n_breakpoints, "pattern": self.pattern, "note": self.note,
-                "breakpoints": [{"tokens": b.tokens, "ci": list(b.ci)} for b in self.breakpoints],
-                "segments": [{"from_tokens": s.from_tokens, "to_tokens": s.to_tokens, "change": s.change,
-                              "ci": list(s.ci), "p": s.p, "label": s.label} for s in self.segments]}
 
 
 def _design(x: np.ndarray, knots: tuple[float, ...]) -> np.ndarray:

@@ -24,70 +24,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
 from overthink.analysis.bootstrap import Curve
 from overthink.analysis.contrasts import contrasts
 from overthink.analysis.inference import critical_value, p_value
+from overthink.analysis.results import Loss, Verdict
 
 ALPHA = 0.05
 MAIN_SHARE = 0.8  # of alpha, for the main curves when a family also has testable strata
-ARROWS = {"inverse": "↘", "positive": "↗", "flat": "→", "noisy": "~", "descriptive": "·"}
-
-
-@dataclass(frozen=True)
-class Loss:
-    """The reported loss of a curve: from one budget to one with more reasoning, in goodness units."""
-
-    from_budget: str
-    to_budget: str
-    loss: float
-    lower: float  # simultaneous lower bound at the test's level: > 0 exactly when p < alpha
-    p: float  # adjusted: compare with alpha
-
-    def to_json(self) -> dict[str, Any]:
-        return {"from": self.from_budget, "to": self.to_budget, "loss": _n(self.loss), "lower": _n(self.lower),
-                "p": _n(self.p)}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The call on one curve and every number behind it."""
-
-    call: str  # inverse | positive | flat | noisy | descriptive
-    reason: str
-    metric: str
-    unit: str
-    min_effect: float
-    alpha: float
-    group: str = "descriptive"  # main | strata | descriptive
-    curves_tested: int = 0  # curves sharing this group's maximum
-    effect: float | None = None  # fitted change over the token range, metric units (signed as the metric)
-    ci: tuple[float, float] | None = None  # simultaneous interval of the effect
-    p: float = 1.0  # slope test, adjusted
-    slope: float | None = None
-    loss: Loss | None = None
-
-    @property
-    def arrow(self) -> str:
-        return ARROWS[self.call]
-
-    @property
-    def tested(self) -> bool:
-        return self.call != "descriptive"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"verdict": self.call, "arrow": self.arrow, "reason": self.reason, "metric": self.metric,
-                "unit": self.unit, "min_effect": self.min_effect, "alpha": self.alpha, "group": self.group,
-                "curves_tested": self.curves_tested, "effect": _n(self.effect),
-                "ci": [_n(v) for v in self.ci] if self.ci else [None, None], "p": _n(self.p),
-                "slope": _n(self.slope), "loss": self.loss.to_json() if self.loss else None}
-
-
-def _n(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
 
 
 def slopes(values: np.ndarray, tokens: np.ndarray) -> np.ndarray:

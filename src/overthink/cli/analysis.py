@@ -21,7 +21,7 @@ from overthink.errors import UserError
 
 if TYPE_CHECKING:
     from overthink.analysis.bootstrap import Curve
-    from overthink.analysis.phases import Phases
+    from overthink.analysis.results import Phases
     from overthink.analysis.summary import Analysis
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="store file written by `overthink run`")]
@@ -136,7 +136,7 @@ def analyze_cmd(
     from overthink.analysis.summary import analyze
 
     _check_args(n_boot, alpha)
-    analysis = analyze(load(store), n_boot=n_boot, seed=seed, alpha=alpha)
+    analysis = analyze(load(store, text=False), n_boot=n_boot, seed=seed, alpha=alpha)
     if as_json:
         typer.echo(json.dumps(analysis.to_json(), indent=2, ensure_ascii=False))
         return
@@ -159,17 +159,17 @@ def report_cmd(
         "--figures", help="also save every figure as PNG and SVG in this folder")] = None,
 ) -> None:
     """One self-contained HTML report: verdicts, curves, diagnoses and a sample browser."""
-    from overthink.analysis.frame import load
+    from overthink.analysis.frame import load, texts
     from overthink.report.html import write_report
 
     _check_args(n_boot, alpha)
     if max_samples < 0:
         raise UserError("--max-samples must be >= 0")
-    frame = load(store)
+    frame = load(store, text=False)
     if figures_dir is not None and figures_dir.exists() and not figures_dir.is_dir():
         raise UserError(f"--figures {figures_dir} is a file; give a folder for the PNG and SVG figures")
     write_report(frame, out, title=f"overthink report: {store.name}", n_boot=n_boot, seed=seed, alpha=alpha,
-                 max_samples=max_samples, figures_dir=figures_dir)
+                 max_samples=max_samples, figures_dir=figures_dir, texts=lambda keys: texts(store, keys))
     stdout_console.print(f"wrote {escape(str(out))}")
 
 

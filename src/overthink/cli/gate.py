@@ -68,8 +68,8 @@ def gate_cmd(
 
     _check_boot(n_boot)
     wanted = parse_budget_list(budgets)
-    results = run_gate(load(store), budgets=wanted, tolerance=tolerance, alpha=alpha, n_boot=n_boot, seed=seed,
-                       strata=strata)
+    results = run_gate(load(store, text=False), budgets=wanted, tolerance=tolerance, alpha=alpha, n_boot=n_boot,
+                       seed=seed, strata=strata)
     if junit is not None:
         try:
             junit.write_text(junit_xml(results), encoding="utf-8")
@@ -121,7 +121,7 @@ def recommend_cmd(
     from overthink.mitigations.guardrail import recommend, snippet
 
     _check_boot(n_boot)
-    recommendations = recommend(load(store), tolerance=tolerance, rule=rule, n_boot=n_boot, seed=seed)
+    recommendations = recommend(load(store, text=False), tolerance=tolerance, rule=rule, n_boot=n_boot, seed=seed)
     try:
         out.write_text(snippet(recommendations), encoding="utf-8")
     except OSError as exc:
@@ -147,7 +147,7 @@ def anchoring_cmd(store: StoreOpt, n_boot: BootOpt = 1000, seed: SeedOpt = 0, as
     from overthink.mitigations.anchoring import compare_to_zero_shot
 
     _check_boot(n_boot)
-    result = compare_to_zero_shot(load(store), n_boot=n_boot, seed=seed)
+    result = compare_to_zero_shot(load(store, text=False), n_boot=n_boot, seed=seed)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -151,6 +151,8 @@ def run(
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="stop before using more tokens")] = None,  # noqa: UP045
     samples: Annotated[Optional[Path], typer.Option("--samples", help="run the items of a JSONL file (tasks export/import --out)")] = None,  # noqa: UP045, E501
     stop_after_failures: Annotated[Optional[int], typer.Option("--stop-after-failures", help="stop after this many failures of one kind in a row (default 20)")] = None,  # noqa: UP045, E501
+    max_attempts: Annotated[Optional[int], typer.Option("--max-attempts", help="attempts an item gets over every run; re-runs retry failed items until then (default 3)")] = None,  # noqa: UP045, E501
+    shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: run only shard K of N (one store per shard; overthink merge)")] = None,  # noqa: UP045, E501
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run report as JSON (no tables)")] = False,
 ) -> None:
@@ -169,13 +171,14 @@ def run(
         "repeats": repeats, "strategy": strategy, "store": store, "temperature": temperature,
         "seed": seed, "experiment": experiment, "max_answer_tokens": max_answer_tokens, "shots": shots,
         "base_urls": base_url or None, "concurrency": concurrency, "max_cost": max_cost, "max_tokens": max_tokens,
-        "stop_after_failures": stop_after_failures,
+        "stop_after_failures": stop_after_failures, "max_attempts": max_attempts, "shard": shard,
     })
     raise typer.Exit(execute(config, quiet=quiet, as_json=as_json))
 
 
 def resume(
     store: Annotated[str, typer.Option("--store", help="the store of the interrupted sweep")] = "overthink-results.db",
+    max_attempts: Annotated[Optional[int], typer.Option("--max-attempts", help="raise the attempts limit to retry items that used theirs")] = None,  # noqa: UP045, E501
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run report as JSON (no tables)")] = False,
 ) -> None:
@@ -185,7 +188,7 @@ def resume(
     if saved is None:
         raise UserError(f"{store} holds no sweep configuration to resume; run `overthink run --store {store}`")
     config = validate_config(json.loads(saved), source=f"{store} (saved configuration)")
-    config = config.model_copy(update={"store": store})
+    config = _apply_overrides(config, {"store": store, "max_attempts": max_attempts})
     raise typer.Exit(execute(config, quiet=quiet, as_json=as_json))
 
 

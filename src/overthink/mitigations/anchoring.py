@@ -1,85 +1,22 @@
-"""Example anchoring: k worked examples from the same generator in the prompt, and its effect.
+"""Example anchoring, measured: how k-shot curves differ from their zero-shot twins.
 
-`overthink run --shots k` puts k solved items in front of every question. They come from the task's
-own generator with a different seed (so they are never the question itself) and carry the answer in
-the format the model must use. Which k examples an item gets is fixed by the item's id, so a resumed
-or repeated sweep shows the same examples.
-
-Zero-shot and k-shot records must never mix on one curve, and the analysis groups curves by
-(model, task, mechanism, strategy). So the number of shots is part of the recorded strategy name:
-"cot+3shot", "vote@5+2shot" (zero shots keep the plain name). `compare_to_zero_shot` then pairs each
-k-shot curve with its zero-shot twin on the problems both have and reports, per budget, the change in
-the metric with a paired bootstrap CI, and the change in the trend effect (fitted change over the
-token range) -- does anchoring flatten an inverse-scaling curve?
+`overthink run --shots k` (mitigations/shots.py) records k-shot sweeps under the strategy name
+"cot+3shot", "vote@5+2shot", so zero-shot and k-shot records never mix on one curve.
+`compare_to_zero_shot` pairs each k-shot curve with its zero-shot twin on the problems both have and
+reports, per budget, the change in the metric with a paired bootstrap CI, and the change in the trend
+effect (fitted change over the token range) -- does anchoring flatten an inverse-scaling curve?
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from overthink.errors import UserError
-from overthink.runner.plan import WorkGroup
-from overthink.tasks.base import TaskError, TaskSpec, seeded_rng
-from overthink.types import Sample
+from overthink.mitigations.shots import parse_label
 
 if TYPE_CHECKING:  # pandas and the analysis package load only when a report is asked for
     import pandas as pd
-
-SHOT_SEED_SALT = "shots"
-POOL_EXTRA = 8  # examples generated beyond k, so an item never has to be shown itself
-_LABEL = re.compile(r"^(?P<base>.+)\+(?P<k>\d+)shot$")
-
-Shots = tuple[tuple[str, str], ...]
-
-
-def strategy_label(strategy: str, shots: int) -> str:
-    """Recorded strategy name: "cot" for zero-shot, "cot+3shot" with three examples."""
-    return strategy if shots == 0 else f"{strategy}+{shots}shot"
-
-
-def parse_label(label: str) -> tuple[str, int]:
-    """("cot", 3) from "cot+3shot"; ("cot", 0) from "cot"."""
-    match = _LABEL.match(label)
-    return (match["base"], int(match["k"])) if match else (label, 0)
-
-
-def worked_answer(sample: Sample) -> str:
-    """The example's answer in the required format (with its worked solution when the task has one)."""
-    for key in ("solution", "explanation", "rationale"):
-        text = sample.metadata.get(key)
-        if isinstance(text, str) and text.strip():
-            return f"<think>\n{text.strip()}\n</think>\n<answer>{sample.target}</answer>"
-    return f"<answer>{sample.target}</answer>"
-
-
-def shot_seed(task_seed: int) -> int:
-    return seeded_rng(SHOT_SEED_SALT, task_seed).randrange(2**31)
-
-
-def make_shots_for(task: TaskSpec, task_seed: int, k: int, params: dict[str, Any] | None = None
-                   ) -> Callable[[WorkGroup], Shots]:
-    """The Executor's `shots_for` hook: k examples per item, drawn from a pool of generated items."""
-    if k < 0:
-        raise UserError(f"--shots {k} must be >= 0")
-    if k == 0:
-        return lambda group: ()
-    try:
-        pool = task.generate(k + POOL_EXTRA, shot_seed(task_seed), **(params or {}))
-    except (TaskError, TypeError) as exc:
-        raise UserError(f"task {task.name}: cannot generate {k} examples for --shots: {exc}") from None
-
-    def shots_for(group: WorkGroup) -> Shots:
-        candidates = [s for s in pool if s.prompt != group.sample.prompt and s.id != group.sample.id]
-        if len(candidates) < k:
-            raise UserError(f"task {task.name} yields too few distinct examples for --shots {k}")
-        chosen = seeded_rng(SHOT_SEED_SALT, group.sample.id).sample(candidates, k)
-        return tuple((s.prompt, worked_answer(s)) for s in chosen)
-
-    return shots_for
 
 
 def _arm(data: pd.DataFrame, items: pd.Index, budgets: list[str], metric: str) -> tuple[np.ndarray, ...]:

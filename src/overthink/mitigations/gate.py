@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from overthink.analysis.bootstrap import Curve, budget_frame, build_curves
-from overthink.analysis.trends import MAIN_SHARE, Loss, annotate, loss_results
+from overthink.analysis.results import Loss
+from overthink.analysis.trends import MAIN_SHARE, annotate, loss_results
 from overthink.errors import UserError
 
 RESULT_KEYS = ("model", "task", "mechanism", "strategy")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,20 +119,27 @@ def _frontier(frame: pd.DataFrame, result: dict[str, Any], model: str, task: str
     return points
 
 
-def _samples(frame: pd.DataFrame, limit: int) -> list[dict[str, Any]]:
-    """A spread of records for the browser: a few per (model, task, budget), capped at `limit`."""
+Texts = Callable[[list[str]], dict[str, dict[str, str]]]
+
+
+def _samples(frame: pd.DataFrame, limit: int, texts: Texts | None = None) -> list[dict[str, Any]]:
+    """A spread of records for the browser: a few per (model, task, budget), capped at `limit`.
+
+    With `texts`, the long fields are fetched for these records only (the frame holds no text)."""
     if limit <= 0 or frame.empty:
         return []
     groups = frame.groupby(["model", "task", "budget"], sort=True, observed=True).ngroups
     per = max(1, limit // max(1, groups))
     picked = frame.groupby(["model", "task", "budget"], sort=True, observed=True).head(per).head(limit)
+    fetched = texts([str(k) for k in picked["key"]]) if texts is not None and "key" in picked else {}
     out = []
     for row in picked.to_dict("records"):
-        item = {k: ("" if row.get(k) is None or (isinstance(row.get(k), float) and np.isnan(row[k]))
-                    else str(row[k])[:MAX_TEXT]) for k in BROWSER_FIELDS}
+        source: dict[Any, Any] = {**row, **fetched.get(str(row.get("key")), {})}
+        item = {k: ("" if source.get(k) is None or (isinstance(source.get(k), float) and np.isnan(source[k]))
+                    else str(source[k])[:MAX_TEXT]) for k in BROWSER_FIELDS}
         for k in ("model", "task", "budget", "sample_id", "repeat", "extracted", "target", "score", "status",
                   "error", "realized", "looping"):
-            value = row.get(k)
+            value = source.get(k)
             item[k] = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
         out.append(item)
     return out
@@ -159,7 +167,7 @@ def _curve_figures(result: dict[str, Any], figures_dir: Path | None
 
 
 def build_context(frame: pd.DataFrame, analysis: Analysis, title: str, max_samples: int = 200,
-                  figures_dir: Path | None = None) -> dict[str, Any]:
+                  figures_dir: Path | None = None, texts: Texts | None = None) -> dict[str, Any]:
     """Everything the template shows; figures rendered here, text left for Jinja2 to escape."""
     result = analysis.to_json()
     sections: dict[tuple[str, str], dict[str, Any]] = defaultdict(
@@ -200,7 +208,7 @@ def build_context(frame: pd.DataFrame, analysis: Analysis, title: str, max_sampl
         "parse_failures": analysis.parse_failures, "warnings": analysis.warnings,
         "headlines": [f.text for f in found if f.headline], "notes": [f.text for f in found if not f.headline],
         "sections": [{"model": m, "task": t, **s} for (m, t), s in sorted(sections.items())],
-        "samples": _samples(frame, max_samples), "max_samples": max_samples,
+        "samples": _samples(frame, max_samples, texts), "max_samples": max_samples,
     }
 
 
@@ -210,13 +218,13 @@ def render(context: dict[str, Any]) -> str:
 
 def write_report(frame: pd.DataFrame, out: str | Path, *, title: str = "overthink report", n_boot: int = 1000,
                  seed: int = 0, alpha: float = 0.05, max_samples: int = 200,
-                 figures_dir: Path | None = None) -> Path:
+                 figures_dir: Path | None = None, texts: Texts | None = None) -> Path:
     """Analyse `frame` and write the HTML report to `out`."""
     target = Path(out)
     if target.is_dir():
         raise UserError(f"--out {target} is a directory; give a file name such as report.html")
     analysis = analyze(frame, n_boot=n_boot, seed=seed, alpha=alpha)
-    html = render(build_context(frame, analysis, title, max_samples, figures_dir))
+    html = render(build_context(frame, analysis, title, max_samples, figures_dir, texts))
     try:
         target.write_text(html, encoding="utf-8")
     except OSError as exc:

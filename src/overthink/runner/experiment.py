@@ -7,8 +7,10 @@ prints the report; `RunReport.exit_code` is the one place that maps an outcome o
 
 Order of work, so that a mistake costs nothing: every input is validated and every backend built, then
 every backend's preflight runs (its SDK imports, its key is accepted, its model exists, its server
-answers: one cheap request each), and only then is the store opened. A sweep that cannot work exits 2
-with one line and leaves no store file behind. Running the same config again resumes.
+answers: one cheap request each), and only then is the store created. A sweep that cannot work exits 2
+with one line and leaves no store file behind. Running the same config again resumes: ok items are
+skipped, failed items retried until they used `max_attempts`; backends with nothing left to send are
+not preflighted, so a finished sweep re-runs (and prints its summary) with its servers gone.
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ from typing import Any
 
 from overthink.config import ExperimentConfig, TaskConfig
 from overthink.errors import UserError
-from overthink.mitigations.anchoring import make_shots_for, strategy_label
+from overthink.mitigations.shots import make_shots_for, strategy_label
 from overthink.models.base import Backend
 from overthink.models.budget import parse_budgets
 from overthink.registry import get_backend_factory, get_strategy, get_task
 from overthink.runner.execute import CircuitBreaker, Executor, ProgressCallback, RunStats
 from overthink.runner.limits import CostTracker
-from overthink.runner.plan import WorkGroup, pending, plan_groups, sweep_budgets
+from overthink.runner.plan import WorkGroup, parse_shard, pending, plan_groups, shard, sweep_budgets
 from overthink.runner.report import RunReport, StopReason, SweepReport
 from overthink.runner.store import Store
 from overthink.runner.summary import summarize
@@ -117,6 +119,23 @@ class Prepared:
     strategy: Strategy
     label: str  # the strategy's name in store keys ("cot", "cot+3shot", "vote@5")
     backends: list[Backend]
+    shard: tuple[int, int] | None = None  # (k, n) of --shard K/N
+
+    def plan(self, backend: Backend, spec: TaskSpec, samples: list[Sample]) -> list[WorkGroup]:
+        """The work groups of one (model, task), reduced to this run's shard."""
+        config = self.config
+        groups = plan_groups(
+            experiment=config.experiment, model=backend.model_id, task=spec.name, task_version=spec.version,
+            samples=samples, budgets=self.budgets, strategy=self.label, repeats=config.repeats,
+            base_seed=config.seed, for_repeat=spec.for_repeat,
+        )
+        return groups if self.shard is None else list(shard(groups, *self.shard))
+
+    def todo(self, store: Store, backend: Backend, groups: list[WorkGroup], spec: TaskSpec) -> list[WorkGroup]:
+        """What is left to send: items neither ok nor out of attempts (failed items are retried)."""
+        done = store.done_keys(self.config.max_attempts, experiment=self.config.experiment,
+                               model=backend.model_id, task=spec.name)
+        return pending(groups, done)
 
 
 def prepare(config: ExperimentConfig) -> Prepared:
@@ -131,7 +150,20 @@ def prepare(config: ExperimentConfig) -> Prepared:
         reason = strategy.unsupported_reason(backend, recorded)
         if reason:
             raise UserError(f"strategy {strategy.name}: {reason}")
-    return Prepared(config, recorded, plans, strategy, label, backends)
+    part = parse_shard(config.shard) if config.shard is not None else None
+    return Prepared(config, recorded, plans, strategy, label, backends, part)
+
+
+def backends_with_work(prepared: Prepared) -> list[Backend]:
+    """The backends preflight must check: all of them for a new store; for an existing store, those with
+    an item left to send. Re-running a finished sweep needs no server (it prints its summary again)."""
+    path = Path(prepared.config.store)
+    if not path.is_file():
+        return prepared.backends
+    with Store(path, create=False) as store:
+        return [backend for backend in prepared.backends
+                if any(prepared.todo(store, backend, prepared.plan(backend, spec, samples), spec)
+                       for spec, _, samples in prepared.plans)]
 
 
 async def preflight(backends: list[Backend], budgets: list[Budget]) -> list[str]:
@@ -166,21 +198,25 @@ async def _sweep(executor: Executor, groups: list[WorkGroup]) -> RunStats:
         await executor.backend.aclose()
 
 
-def plan_status(store: Store, keys: set[str], *, experiment: str, model: str, task: str,
+def plan_status(store: Store, keys: set[str], *, max_attempts: int, experiment: str, model: str, task: str,
                 strategy: str) -> Counter[str]:
-    """Status counts of the stored records whose key is in this plan (records of other plans ignored).
+    """Status counts of the stored records whose key is in this plan (records of other plans ignored);
+    "exhausted" counts the error records that used up `max_attempts`, which a re-run no longer retries.
 
-    Streams (key, status) pairs of one curve family rather than asking the store for every key, so a
+    Streams (key, status, attempts) of one curve family rather than asking the store for every key, so a
     plan of a million items costs one indexed scan and no text.
     """
     counts: Counter[str] = Counter()
     cursor = store.conn.execute(
-        "SELECT key, status FROM records WHERE model=? AND task=? AND experiment=? AND strategy=?",
+        "SELECT r.key, r.status, CASE WHEN r.status = 'error' THEN "
+        "(SELECT COUNT(*) FROM attempts a WHERE a.key = r.key) ELSE 0 END "
+        "FROM records r WHERE r.model=? AND r.task=? AND r.experiment=? AND r.strategy=?",
         (model, task, experiment, strategy),
     )
-    for key, status in cursor:
+    for key, status, attempts in cursor:
         if key in keys:
             counts[str(status)] += 1
+            counts["exhausted"] += status == "error" and attempts >= max_attempts
     return counts
 
 
@@ -226,7 +262,7 @@ def run_experiment(
     and for sweeps that cannot work, before anything is written.
     """
     prepared = prepare(config)
-    warnings = asyncio.run(preflight(prepared.backends, prepared.budgets))
+    warnings = asyncio.run(preflight(backends_with_work(prepared), prepared.budgets))
     if warn is not None:
         for warning in warnings:
             warn(warning)
@@ -253,7 +289,8 @@ def run_experiment(
     finally:
         store.close()
     return RunReport(store=config.store, experiment=config.experiment, mode=config.mode, sweeps=tuple(sweeps),
-                     stop=stop, stop_detail=detail, spent=limits.summary(), warnings=tuple(warnings))
+                     stop=stop, stop_detail=detail, spent=limits.summary(), warnings=tuple(warnings),
+                     max_attempts=config.max_attempts, shard=config.shard)
 
 
 def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, CircuitBreaker], backend: Backend,
@@ -262,13 +299,9 @@ def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, Circui
     """One (model, task): plan, skip what is stored, execute the rest, then count the plan's records."""
     config = prepared.config
     limits, breaker = guards
-    groups = plan_groups(
-        experiment=config.experiment, model=backend.model_id, task=spec.name, task_version=spec.version,
-        samples=samples, budgets=prepared.budgets, strategy=prepared.label, repeats=config.repeats,
-        base_seed=config.seed, for_repeat=spec.for_repeat,
-    )
+    groups = prepared.plan(backend, spec, samples)
     keys = {item.key.digest() for group in groups for item in group.items}
-    todo = pending(groups, store.existing_keys())  # store side: the hook that will also pick failed items
+    todo = prepared.todo(store, backend, groups, spec)
     done_before = len(keys) - sum(len(g.items) for g in todo)
     shots = make_shots_for(spec, task_config.seed, config.shots, task_config.params) if config.shots else None
     with progress(f"{backend.model_id} · {spec.name}", len(keys), done_before, backend.live_tokens) as advance:
@@ -277,11 +310,12 @@ def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, Circui
         stats = asyncio.run(_sweep(executor, todo))
     where = {"experiment": config.experiment, "model": backend.model_id, "task": spec.name,
              "strategy": prepared.label}
-    counts = plan_status(store, keys, **where)
+    counts = plan_status(store, keys, max_attempts=config.max_attempts, **where)
     report = SweepReport(
         model=backend.model_id, task=spec.name, strategy=prepared.label, metric=spec.metric,
         planned=len(keys), skipped=done_before, written=stats.written, new_errors=stats.errors,
-        ok=counts.get("ok", 0), errors=counts.get("error", 0), generated_tokens=stats.generated_tokens,
+        ok=counts.get("ok", 0), errors=counts.get("error", 0), exhausted=counts.get("exhausted", 0),
+        generated_tokens=stats.generated_tokens,
         elapsed_s=stats.elapsed, error_classes=dict(stats.error_classes),
         rows=tuple(summarize(summary_rows(store, **where))),
     )

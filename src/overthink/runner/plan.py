@@ -3,14 +3,21 @@
 Every item's seed derives from its key *without* the budget, so all budgets of one (sample, repeat)
 share a seed: that is what lets a nested backend fork every budget off one trace and still give the
 records that independent runs would. Repeats get distinct seeds.
+
+Shards (`--shard K/N`) split the sweep by a content hash of each group's key without the budget, so
+every machine computes the same partition from the config alone, no two shards share a key, a group
+keeps its budgets together (a nested backend still forks them off one trace), and adding budgets to a
+sweep later leaves every group in the shard it was in.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from overthink.errors import UserError
 from overthink.types import Budget, BudgetKind, Mechanism, Sample, WorkKey
 
 
@@ -86,7 +93,7 @@ def plan_groups(
     return groups
 
 
-def pending(groups: Sequence[WorkGroup], done_keys: set[str]) -> list[WorkGroup]:
+def pending(groups: Iterable[WorkGroup], done_keys: set[str]) -> list[WorkGroup]:
     """Groups reduced to the items not yet in the store (resume); empty groups dropped."""
     result = []
     for group in groups:
@@ -94,3 +101,29 @@ def pending(groups: Sequence[WorkGroup], done_keys: set[str]) -> list[WorkGroup]
         if items:
             result.append(WorkGroup(group.sample, group.seed, group.repeat, items))
     return result
+
+
+def group_shard(group: WorkGroup, n: int) -> int:
+    """The shard (1..n) a group belongs to: a stable hash of its key fields except budget and mechanism."""
+    key = group.items[0].key
+    text = "\x1f".join(str(p) for p in (key.experiment, key.model, key.task, key.task_version, key.sample_id,
+                                        key.strategy, key.repeat))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") % n + 1
+
+
+def shard(groups: Iterable[WorkGroup], k: int, n: int) -> Iterator[WorkGroup]:
+    """The groups of shard `k` of `n` (1-based), streamed in plan order; shards 1..n partition the plan."""
+    if not 1 <= k <= n:
+        raise UserError(f"shard {k}/{n}: K must be between 1 and N")
+    return (group for group in groups if group_shard(group, n) == k)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`"K/N"` (as typed after --shard) as (k, n); anything else is a UserError saying what is expected."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if match is None:
+        raise UserError(f"--shard {text!r}: expected K/N, e.g. 1/4 for the first of four shards")
+    k, n = int(match.group(1)), int(match.group(2))
+    if n < 1 or not 1 <= k <= n:
+        raise UserError(f"--shard {text}: K must be between 1 and N (shards are numbered 1..N)")
+    return k, n

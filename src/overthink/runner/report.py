@@ -39,7 +39,8 @@ class SweepReport:
     written: int  # records written by this run
     new_errors: int  # of those, error records
     ok: int
-    errors: int  # items of this plan whose stored record is an error (a re-run retries them)
+    errors: int  # items of this plan whose stored record is an error
+    exhausted: int  # of those, the ones that used up their attempts (a re-run skips them)
     generated_tokens: int
     elapsed_s: float
     error_classes: Mapping[str, int] = field(default_factory=dict)  # this run's failures by kind
@@ -58,7 +59,8 @@ class SweepReport:
         return {
             "model": self.model, "task": self.task, "strategy": self.strategy, "metric": self.metric,
             "planned": self.planned, "skipped": self.skipped, "written": self.written,
-            "new_errors": self.new_errors, "ok": self.ok, "errors": self.errors, "missing": self.missing,
+            "new_errors": self.new_errors, "ok": self.ok, "errors": self.errors, "exhausted": self.exhausted,
+            "missing": self.missing,
             "generated_tokens": self.generated_tokens, "elapsed_s": round(self.elapsed_s, 3),
             "error_classes": dict(self.error_classes), "budgets": [_row_json(r) for r in self.rows],
         }
@@ -76,6 +78,8 @@ class RunReport:
     stop_detail: str | None = None  # one line: the cap that stopped it, or the breaker's reason
     spent: str = ""  # the spending tracker's summary ("spent 1200 tokens, $0.0300")
     warnings: tuple[str, ...] = ()  # preflight's inconclusive checks (a busy server); the sweep ran anyway
+    max_attempts: int = 3  # the attempts limit the run used (items in error beyond it are not retried)
+    shard: str | None = None  # "K/N" when the run was one shard
 
     @property
     def ok(self) -> int:
@@ -84,6 +88,10 @@ class RunReport:
     @property
     def errors(self) -> int:
         return sum(s.errors for s in self.sweeps)
+
+    @property
+    def exhausted(self) -> int:
+        return sum(s.exhausted for s in self.sweeps)
 
     @property
     def skipped(self) -> int:
@@ -115,19 +123,27 @@ class RunReport:
         return 0
 
     def errors_line(self) -> str | None:
-        """The summary line about items still in error (None when there are none)."""
+        """The summary line about items still in error, and whether a re-run retries them (None: none)."""
         if not self.errors:
             return None
         kinds = ", ".join(f"{kind} {count}" for kind, count in self.error_classes.items())
-        why = f" (failures this run: {kinds})" if kinds else ""
-        return (f"{self.errors} of {self.planned} items are errors{why}; run the same command again "
-                f"(or `overthink resume --store {self.store}`) to retry them.")
+        head = f"{self.errors} of {self.planned} items are errors" + (f" (failures this run: {kinds})" if kinds else "")
+        again = f"run the same command again (or `overthink resume --store {self.store}`)"
+        if not self.exhausted:
+            return f"{head}; {again} to retry them."
+        spent = f"used up their {self.max_attempts} attempts"
+        if self.exhausted == self.errors:
+            return f"{head}; they {spent}, so a re-run skips them: add --max-attempts N (N > {self.max_attempts})."
+        return (f"{head}; {again} to retry {self.errors - self.exhausted} of them ({self.exhausted} {spent}: "
+                f"add --max-attempts N to retry those too).")
 
     def to_json(self) -> dict[str, Any]:
         return {
             "store": self.store, "experiment": self.experiment, "mode": self.mode, "stop": self.stop.value,
-            "stop_detail": self.stop_detail, "exit_code": self.exit_code, "spent": self.spent,
-            "records": {"planned": self.planned, "ok": self.ok, "errors": self.errors, "skipped": self.skipped,
+            "stop_detail": self.stop_detail, "exit_code": self.exit_code, "spent": self.spent, "shard": self.shard,
+            "max_attempts": self.max_attempts,
+            "records": {"planned": self.planned, "ok": self.ok, "errors": self.errors, "exhausted": self.exhausted,
+                        "skipped": self.skipped,
                         "written": self.written, "missing": sum(s.missing for s in self.sweeps)},
             "error_classes": self.error_classes, "warnings": list(self.warnings),
             "sweeps": [s.to_json() for s in self.sweeps],

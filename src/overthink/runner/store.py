@@ -1,9 +1,12 @@
 """SQLite record store: the contract between running and analysis.
 
-One immutable row per work key, committed the moment its completion finishes (WAL mode, so a reader
-never blocks the writer and a killed process loses at most the row being written). A run that is
-started again skips keys already present, which is what makes every sweep resumable. Migrations are
-append-only: a released schema step is never edited, only followed by a new one.
+One row per work key, committed the moment its completion finishes (WAL mode, so a reader never
+blocks the writer and a killed process loses at most the row being written). An ok row is immutable;
+an error row is the latest failure of its key and is replaced when a later attempt finishes, while
+every failed attempt stays in the `attempts` table. A run started again skips ok keys and keys that
+used up their attempts, which is what makes every sweep resumable and its errors temporary. Writes
+are one IMMEDIATE transaction per group, so any number of processes can share one file. The schema
+grows only by named steps (runner/migrations.py); merging stores lives in runner/merge.py.
 """
 
 from __future__ import annotations
@@ -15,56 +18,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from overthink.models.secrets import scrub
+from overthink.runner.migrations import APP_ID, MIGRATIONS, STEPS, NewerStoreError, error_class, migrate
 from overthink.types import Record, Status
 
-APP_ID = "overthink"
+__all__ = ["APP_ID", "DEFAULT_MAX_ATTEMPTS", "MIGRATIONS", "STEPS", "Store", "StoreError"]
 
-# Append-only. Never edit a step that has shipped; add a new one.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS records (
-        key TEXT PRIMARY KEY,
-        experiment TEXT NOT NULL,
-        model TEXT NOT NULL,
-        task TEXT NOT NULL,
-        task_version TEXT NOT NULL,
-        sample_id TEXT NOT NULL,
-        budget TEXT NOT NULL,
-        budget_kind TEXT NOT NULL,
-        mechanism TEXT NOT NULL,
-        strategy TEXT NOT NULL,
-        repeat INTEGER NOT NULL,
-        seed INTEGER NOT NULL,
-        status TEXT NOT NULL,
-        error TEXT,
-        requested_tokens INTEGER,
-        reasoning_tokens INTEGER,
-        reasoning_source TEXT,
-        input_tokens INTEGER,
-        output_tokens INTEGER,
-        total_generated INTEGER,
-        answer_tokens INTEGER,
-        wait_insertions INTEGER,
-        looping INTEGER,
-        finish_reason TEXT,
-        wall_time_s REAL,
-        cost_usd REAL,
-        prompt TEXT NOT NULL,
-        target TEXT NOT NULL,
-        reasoning TEXT,
-        answer_text TEXT,
-        extracted TEXT,
-        score REAL,
-        correct INTEGER,
-        score_details TEXT,
-        metadata TEXT NOT NULL,
-        extra TEXT,
-        created_at REAL NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS records_by_curve ON records (model, task, budget);
-    """,
-)
+# Attempts a key gets in total, counting every run of the sweep: a re-run retries a failed key until
+# it has failed this many times, so a transient outage heals on re-run and a broken item stops costing.
+DEFAULT_MAX_ATTEMPTS = 3
 
 
 class StoreError(Exception):
@@ -117,29 +79,20 @@ class Store:
             raise StoreError(f"{self.path} is an SQLite file of another program; choose another --store path")
 
     def _migrate(self) -> None:
-        self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        current = int(row[0]) if row and row[0] is not None else 0
-        if current > len(MIGRATIONS):
-            raise StoreError(
-                f"{self.path} was written by a newer overthink (schema {current}); upgrade overthink to read it"
-            )
-        for version in range(current + 1, len(MIGRATIONS) + 1):
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in MIGRATIONS[version - 1].split(";"):
-                    if statement.strip():
-                        self.conn.execute(statement)
-                self.conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('app', ?)", (APP_ID,))
-                self.conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+        try:
+            migrate(self.conn)
+        except NewerStoreError as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
 
     @property
     def schema_version(self) -> int:
+        """How many schema steps this file holds (the legacy integer, kept for older readers)."""
         return int(self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+
+    def migrations(self) -> list[tuple[str, float, str]]:
+        """(name, applied_at, applied_by) of every schema step of this file, in the order applied."""
+        rows = self.conn.execute("SELECT name, applied_at, applied_by FROM migrations ORDER BY applied_at, name")
+        return [(str(n), float(t), str(b)) for n, t, b in rows]
 
     def close(self) -> None:
         self.conn.close()
@@ -150,27 +103,73 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def done_keys(self, max_attempts: int = DEFAULT_MAX_ATTEMPTS, *, experiment: str | None = None,
+                  model: str | None = None, task: str | None = None) -> set[str]:
+        """Keys a re-run skips: ok records, and error records that failed `max_attempts` times in total.
+
+        Every other error key is retried. The filters narrow the set to one (experiment, model, task)
+        sweep, so its size follows the sweep being resumed rather than the whole file.
+        """
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        where, params = _filters(experiment=experiment, model=model, task=task)
+        sql = (f"SELECT r.key FROM records r WHERE {where} (r.status = 'ok' OR "
+               "(SELECT COUNT(*) FROM attempts a WHERE a.key = r.key) >= ?)")
+        return {row[0] for row in self.conn.execute(sql, (*params, max_attempts))}
+
     def existing_keys(self) -> set[str]:
-        return {row[0] for row in self.conn.execute("SELECT key FROM records")}
+        """Keys a re-run skips with the default attempts limit (the name cli/run.py has always called)."""
+        return self.done_keys()
+
+    def error_counts(self, max_attempts: int = DEFAULT_MAX_ATTEMPTS, *, experiment: str | None = None,
+                     model: str | None = None, task: str | None = None) -> tuple[int, int]:
+        """(error keys a re-run retries, error keys that used up `max_attempts`), for the summary line."""
+        where, params = _filters(experiment=experiment, model=model, task=task)
+        sql = (f"SELECT (SELECT COUNT(*) FROM attempts a WHERE a.key = r.key) >= ? AS spent, COUNT(*) "
+               f"FROM records r WHERE {where} r.status = 'error' GROUP BY spent")
+        counts = dict(self.conn.execute(sql, (max_attempts, *params)).fetchall())
+        return int(counts.get(0, 0)), int(counts.get(1, 0))
+
+    def attempts(self, key: str | None = None) -> list[dict[str, Any]]:
+        """Failed attempts (key, attempt, at, error_class, message), by key and attempt number."""
+        sql = "SELECT key, attempt, at, error_class, message FROM attempts"
+        cursor = self.conn.execute(sql + (" WHERE key = ?" if key else "") + " ORDER BY key, attempt",
+                                   (key,) if key else ())
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, values, strict=True)) for values in cursor]
 
     def write(self, record: Record) -> bool:
-        """Insert one finished record; returns False when its key already exists (never rewritten)."""
+        """Store one finished record; False when its key already holds an ok row (never rewritten)."""
         return self.write_many([record]) == 1
 
     def write_many(self, records: Iterable[Record]) -> int:
+        """Store records in one transaction; returns how many rows were inserted or replaced.
+
+        A new key is inserted; an error row is replaced by whatever finished later (ok or a newer
+        error); an ok row is left alone. Every error record also becomes the next attempt of its key,
+        numbered inside the same transaction, so concurrent writers never number one attempt twice.
+        """
         rows = [_to_row(r) for r in records]
         if not rows:
             return 0
         columns = list(rows[0])
-        sql = (
-            f"INSERT OR IGNORE INTO records ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' for _ in columns)})"
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "key")
+        upsert = (
+            f"INSERT INTO records ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+            f"ON CONFLICT (key) DO UPDATE SET {updates} WHERE records.status = 'error'"
         )
+        attempt = (
+            "INSERT INTO attempts (key, attempt, at, error_class, message) "
+            "SELECT ?, COALESCE(MAX(attempt), 0) + 1, ?, ?, ? FROM attempts WHERE key = ?"
+        )
+        failures = [(r["key"], r["created_at"], error_class(r["error"] or ""), r["error"] or "", r["key"])
+                    for r in rows if r["status"] == Status.ERROR.value]
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             before = self.conn.total_changes
-            self.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
+            self.conn.executemany(upsert, [tuple(row[c] for c in columns) for row in rows])
             written = self.conn.total_changes - before
+            self.conn.executemany(attempt, failures)
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -220,7 +219,7 @@ def _to_row(record: Record) -> dict[str, Any]:
         "repeat": key.repeat,
         "seed": record.seed,
         "status": record.status.value,
-        "error": record.error,
+        "error": None if record.error is None else scrub(record.error),  # the last gate before disk
         "requested_tokens": record.requested_tokens,
         "reasoning_tokens": usage.reasoning_tokens if usage else None,
         "reasoning_source": usage.reasoning_source.value if usage else None,
@@ -245,3 +244,9 @@ def _to_row(record: Record) -> dict[str, Any]:
         "extra": json.dumps(dict(comp.extra), sort_keys=True) if comp else None,
         "created_at": record.created_at or time.time(),
     }
+
+
+def _filters(**columns: str | None) -> tuple[str, tuple[str, ...]]:
+    """A `col = ? AND ...` prefix (ending in AND, or empty) for the columns given a value."""
+    given = {name: value for name, value in columns.items() if value is not None}
+    return "".join(f"r.{name} = ? AND " for name in given), tuple(given.values())

@@ -15,7 +15,7 @@ from typing import Any
 
 from overthink.scoring.extract import format_number
 from overthink.tasks import ai_risk, refusal
-from overthink.tasks.io import XSTEST_LABELS, ImportFormatError, csv_rows, jsonl
+from overthink.tasks.io import ImportFormatError, PromptItem, csv_rows, jsonl, prompt_items
 from overthink.types import Sample
 
 PAPER_TASKS = ("misleading_math", "misleading_python", "paradoxes", "grades", "zebra", "ai_risk")
@@ -45,35 +45,10 @@ def load_mwe(paths: list[Path], seed: int = 0) -> dict[str, list[Sample]]:
 
 # --- XSTest-style refusal prompts and plain prompt lists -----------------------------------------
 
-def _prompt_record(path: Path, line: int, record: Any, default_label: str | None) -> refusal.PromptItem:
-    where = f"{path}:{line}"
-    if isinstance(record, str):
-        record = {"prompt": record}
-    if not isinstance(record, dict):
-        raise ImportFormatError(f"{where}: expected an object with a prompt or a JSON string")
-    prompt = record.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ImportFormatError(f"{where}: missing or empty 'prompt'")
-    raw_label = record.get("label")
-    if raw_label in (None, ""):
-        if default_label is None:
-            raise ImportFormatError(f"{where}: no 'label'; add one (safe/unsafe, benign/harmful) "
-                                    "or pass --label for a plain prompt list")
-        raw_label = default_label
-    label = XSTEST_LABELS.get(str(raw_label).strip().lower())
-    if label is None:
-        raise ImportFormatError(f"{where}: label {raw_label!r} is not one of safe, unsafe, benign, harmful")
-    kind = str(record.get("type") or "unspecified")
-    return refusal.PromptItem(prompt.strip(), label, kind, 0, str(path), line)
-
-
-def read_prompt_items(path: Path, default_label: str | None = None) -> list[refusal.PromptItem]:
+def read_prompt_items(path: Path, default_label: str | None = None) -> list[PromptItem]:
     """XSTest CSV (prompt, type, label) or JSONL, or a plain JSONL list of prompts / strings."""
     rows = csv_rows(path) if path.suffix.lower() == ".csv" else jsonl(path)
-    items = [_prompt_record(path, line, row, default_label) for line, row in rows]
-    if not items:
-        raise ImportFormatError(f"{path}: no prompts (the file has only a header)")
-    return items
+    return prompt_items(rows, str(path), default_label)
 
 
 def load_xstest(paths: list[Path], default_label: str | None = None) -> dict[str, list[Sample]]:

@@ -1,0 +1,215 @@
+"""Merge stores (shards of one sweep, or sweeps run on different machines) into one store.
+
+Rules, one key at a time: a key present once is copied; an ok row supersedes an error row; of two
+error rows the later failure is kept; two identical ok rows are one; two ok rows that differ in
+anything but their timing (`created_at`, `wall_time_s`) are a conflict, because the store holds one
+immutable answer per key and picking one would silently drop a result. A conflict names the key and
+writes nothing. Every failed attempt of every input is kept (identical attempts once), renumbered
+per key in time order.
+
+The output is built in a temporary file beside `--out` and renamed over it only when complete, so a
+failed merge leaves nothing behind and a reader never sees half a store. `--out` may be a new path
+or one of the inputs (merging into an existing store); any other existing file is refused rather than
+overwritten. Everything runs in SQL over attached files, so memory does not grow with the stores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from overthink.errors import UserError
+from overthink.runner.store import Store, StoreError
+
+TIMING = ("created_at", "wall_time_s")  # measured, not produced: equal results may differ here
+SHARD_FIELD = "shard"  # dropped from saved configurations, so shards of one sweep agree on theirs
+
+
+class MergeConflict(StoreError):
+    """Two inputs hold different ok records for one key (exit 2; nothing was written)."""
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    out: Path
+    inputs: tuple[Path, ...]
+    records: int
+    ok: int
+    errors: int
+    attempts: int
+    superseded: int  # error rows replaced by another input's ok row or later failure
+    duplicates: int  # rows of an input already present (identical ok, or an older failure)
+
+    def to_json(self) -> dict[str, object]:
+        return {"out": str(self.out), "inputs": [str(p) for p in self.inputs], "records": self.records,
+                "ok": self.ok, "errors": self.errors, "attempts": self.attempts,
+                "superseded": self.superseded, "duplicates": self.duplicates}
+
+
+def _sidecars(path: Path) -> list[Path]:
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+
+
+def _check_paths(inputs: Sequence[str | Path], out: str | Path) -> tuple[list[Path], Path]:
+    sources = list(dict.fromkeys(Path(p).resolve() for p in inputs))  # one path given twice counts once
+    if not sources:
+        raise UserError("merge needs at least one input store")
+    target = Path(out).resolve()
+    if target.is_dir():
+        raise UserError(f"--out {out} is a directory; give a file path such as merged.db")
+    if target.exists() and target not in sources:
+        raise UserError(f"--out {out} exists and is not one of the inputs; choose a new path, or list it "
+                        "as an input to merge into it")
+    if not target.parent.is_dir():
+        raise UserError(f"--out {out}: folder {target.parent} does not exist")
+    for source in sources:
+        Store(source, create=False).close()  # an overthink store, upgraded to the current schema
+    if target in sources:
+        _check_unused(target)
+    elif any(p.exists() for p in _sidecars(target)):
+        raise UserError(f"--out {out}: leftover {target.name}-wal/-shm files of a deleted store; remove them")
+    return sources, target
+
+
+def _check_unused(target: Path) -> None:
+    """The store is about to be replaced: refuse while another process has it open (its WAL exists)."""
+    if any(p.exists() for p in _sidecars(target)):
+        raise UserError(f"{target} is open in another process (a sweep still writing?); stop it before "
+                        "merging into it")
+
+
+def _content_columns(conn: sqlite3.Connection) -> list[str]:
+    return [str(r[1]) for r in conn.execute("PRAGMA main.table_info(records)") if r[1] not in ("key", *TIMING)]
+
+
+def _find_conflict(conn: sqlite3.Connection, columns: list[str]) -> tuple[str, list[str]] | None:
+    differs = " OR ".join(f"m.{c} IS NOT s.{c}" for c in columns)
+    row = conn.execute(
+        f"SELECT m.key FROM main.records m JOIN src.records s ON s.key = m.key "
+        f"WHERE m.status = 'ok' AND s.status = 'ok' AND ({differs}) LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    key = str(row[0])
+    mine = conn.execute(f"SELECT {', '.join(columns)} FROM main.records WHERE key = ?", (key,)).fetchone()
+    theirs = conn.execute(f"SELECT {', '.join(columns)} FROM src.records WHERE key = ?", (key,)).fetchone()
+    return key, [c for c, a, b in zip(columns, mine, theirs, strict=True) if a != b]
+
+
+def _describe(conn: sqlite3.Connection, key: str) -> str:
+    row = conn.execute("SELECT experiment, model, task, sample_id, budget, strategy, repeat FROM src.records "
+                       "WHERE key = ?", (key,)).fetchone()
+    return "experiment={} model={} task={} sample={} budget={} strategy={} repeat={}".format(*row)
+
+
+def _merge_one(conn: sqlite3.Connection, source: Path, columns: list[str], earlier: list[Path]) -> tuple[int, int]:
+    """Fold one attached input into main in one transaction; returns (superseded, duplicates)."""
+    conflict = _find_conflict(conn, columns)
+    if conflict is not None:
+        key, names = conflict
+        holders = [str(p) for p in earlier if _holds_ok(p, key)]
+        raise MergeConflict(
+            f"key {key} ({_describe(conn, key)}) has two different ok records, in {source} and in "
+            f"{', '.join(holders) or 'an earlier input'} (they differ in {', '.join(names[:4])}); "
+            "nothing was written. Merge stores of one sweep configuration, or drop one of them.")
+    all_cols = ", ".join(["key", *columns, *TIMING])
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        before = conn.total_changes
+        conn.execute("DELETE FROM main.records AS m WHERE m.status = 'error' AND EXISTS (SELECT 1 FROM src.records s "
+                     "WHERE s.key = m.key AND (s.status = 'ok' OR s.created_at > m.created_at))")
+        superseded = conn.total_changes - before
+        incoming = int(conn.execute("SELECT COUNT(*) FROM src.records").fetchone()[0])
+        before = conn.total_changes
+        conn.execute(f"INSERT OR IGNORE INTO main.records ({all_cols}) "
+                     f"SELECT {all_cols} FROM src.records ORDER BY rowid")
+        duplicates = incoming - (conn.total_changes - before)
+        conn.execute("INSERT OR IGNORE INTO temp.staged (key, at, error_class, message) "
+                     "SELECT key, at, error_class, message FROM src.attempts")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return superseded, duplicates
+
+
+def _holds_ok(path: Path, key: str) -> bool:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT 1 FROM records WHERE key = ? AND status = 'ok'", (key,)).fetchone() is not None
+    finally:
+        conn.close()
+
+
+def _merged_meta(sources: list[Path]) -> dict[str, str]:
+    """Meta values every input agrees on (saved configurations compared without their shard)."""
+    values: dict[str, set[str]] = {}
+    for source in sources:
+        conn = sqlite3.connect(source)
+        try:
+            for name, value in conn.execute("SELECT name, value FROM meta WHERE name != 'app'"):
+                if name == "last_config":
+                    config = json.loads(value)
+                    if isinstance(config, dict) and SHARD_FIELD in config:
+                        config[SHARD_FIELD] = None
+                    value = json.dumps(config, sort_keys=True)
+                values.setdefault(str(name), set()).add(str(value))
+        finally:
+            conn.close()
+    return {name: found.pop() for name, found in values.items() if len(found) == 1}
+
+
+def merge_stores(inputs: Sequence[str | Path], out: str | Path) -> MergeReport:
+    """Merge `inputs` into `out` (a new path or one of the inputs); MergeConflict/UserError write nothing."""
+    sources, target = _check_paths(inputs, out)
+    scratch = target.with_name(f".{target.name}.merge-{os.getpid()}.tmp")
+    superseded = duplicates = 0
+    scratch.unlink(missing_ok=True)
+    try:
+        with Store(scratch) as store:
+            conn = store.conn
+            conn.execute("CREATE TEMP TABLE staged (key TEXT, at REAL, error_class TEXT, message TEXT, "
+                         "UNIQUE (key, at, error_class, message))")
+            columns = _content_columns(conn)
+            for index, source in enumerate(sources):
+                conn.execute("ATTACH DATABASE ? AS src", (str(source),))  # read only by the SQL below
+                try:
+                    s, d = _merge_one(conn, source, columns, sources[:index])
+                finally:
+                    conn.execute("DETACH DATABASE src")
+                superseded, duplicates = superseded + s, duplicates + d
+            _finish(store, sources)
+            counts = dict(conn.execute("SELECT status, COUNT(*) FROM records GROUP BY status").fetchall())
+            attempts = int(conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if target in sources:
+            _check_unused(target)
+        os.replace(scratch, target)
+    finally:
+        for leftover in (scratch, *_sidecars(scratch)):
+            leftover.unlink(missing_ok=True)
+    ok, errors = int(counts.get("ok", 0)), int(counts.get("error", 0))
+    return MergeReport(target, tuple(sources), ok + errors, ok, errors, attempts, superseded, duplicates)
+
+
+def _finish(store: Store, sources: list[Path]) -> None:
+    """Number the staged attempts per key in time order, and write the meta the inputs agree on."""
+    conn = store.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("INSERT INTO main.attempts (key, attempt, at, error_class, message) "
+                     "SELECT key, ROW_NUMBER() OVER (PARTITION BY key ORDER BY at, error_class, message), "
+                     "at, error_class, message FROM temp.staged")
+        for name, value in _merged_meta(sources).items():
+            store.set_meta(name, value)
+        store.set_meta("merged_from", json.dumps([str(p) for p in sources]))
+        store.set_meta("merged_at", str(time.time()))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
