@@ -66,6 +66,10 @@ def test_a_server_that_breaks_mid_sweep_stops_it_after_the_limit(tmp_path: Path,
     assert sweep.ok + sweep.errors == len(_stored(store))  # what it finished is kept, nothing else
     assert sent <= 6 + 5 * 2  # no request after the breaker tripped
     assert report.error_classes == {"server": 10}
+    from overthink.runner.store import Store
+
+    with Store(store, create=False) as opened:  # the attempts log names the classified kind
+        assert {a["error_class"] for a in opened.attempts()} == {"server"}
 
 
 def test_concurrent_workers_stop_too_and_nothing_in_flight_is_half_written(tmp_path: Path, monkeypatch:

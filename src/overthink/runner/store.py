@@ -149,7 +149,8 @@ class Store:
         error); an ok row is left alone. Every error record also becomes the next attempt of its key,
         numbered inside the same transaction, so concurrent writers never number one attempt twice.
         """
-        rows = [_to_row(r) for r in records]
+        batch = list(records)
+        rows = [_to_row(r) for r in batch]
         if not rows:
             return 0
         columns = list(rows[0])
@@ -162,8 +163,8 @@ class Store:
             "INSERT INTO attempts (key, attempt, at, error_class, message) "
             "SELECT ?, COALESCE(MAX(attempt), 0) + 1, ?, ?, ? FROM attempts WHERE key = ?"
         )
-        failures = [(r["key"], r["created_at"], error_class(r["error"] or ""), r["error"] or "", r["key"])
-                    for r in rows if r["status"] == Status.ERROR.value]
+        failures = [(r["key"], r["created_at"], _failure_class(record), r["error"] or "", r["key"])
+                    for record, r in zip(batch, rows, strict=True) if r["status"] == Status.ERROR.value]
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             before = self.conn.total_changes
@@ -200,6 +201,14 @@ class Store:
     def get_meta(self, name: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
         return None if row is None else str(row[0])
+
+
+def _failure_class(record: Record) -> str:
+    """The attempts log's class: the classified kind (auth, server, ...) when there is a specific one,
+    else the exception's type name from the message."""
+    if record.error_kind and record.error_kind != "backend":
+        return record.error_kind
+    return error_class(record.error or "")
 
 
 def _to_row(record: Record) -> dict[str, Any]:
