@@ -102,7 +102,8 @@ def _did_text(item: Did) -> tuple[str, bool]:
     else:
         groups = ("treated items", "controls")
         yes = "larger on treated items than forcing alone explains"
-        no = "not distinguishable from the drop on control items (forcing damage or noise)"
+        noun = "drop" if row.control_drop >= 0 else "change"
+        no = f"not distinguishable from the {noun} on control items (forcing damage or noise)"
     significant = iv is not None and iv.excludes_zero
     if significant and row.did < 0:
         yes = f"smaller on {groups[0]} than on {groups[1]}"
