@@ -209,3 +209,13 @@ def test_a_contrast_standard_error_is_the_textbook_one_without_clusters(make_fra
     assert result.estimate[0] == pytest.approx(d.mean())
     assert result.se[0] == pytest.approx(d.std(ddof=1) / np.sqrt(d.size))
     assert abs(np.nanstd(result.null[:, 0]) - 1.0) < 0.15  # replicate t statistics are standardized
+
+
+def test_without_reasoning_counts_the_requested_budget_is_the_x_axis(make_frame: MakeFrame) -> None:
+    """A hosted backend that reports no reasoning tokens still gets an ordered, tested curve."""
+    rows = _binary_rows(60, {"0": 0, "1024": 0, "4096": 0}, {"0": 0.9, "1024": 0.7, "4096": 0.5}, 10)
+    for row in rows:
+        row["reasoning_tokens"] = None
+    (curve,) = [c for c in annotate(build_curves(make_frame(rows), n_boot=300)) if c.main]
+    assert curve.tokens.tolist() == [0.0, 1024.0, 4096.0]
+    assert curve.verdict is not None and curve.verdict.call == "inverse"

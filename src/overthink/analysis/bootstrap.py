@@ -308,6 +308,9 @@ def _assemble(key: tuple[str, ...], info: MetricInfo, budgets: list[str], reques
     boot = weighted_means(weights, y, np.ones_like(y)) if n_items else np.full((weights.shape[0], k), np.nan)
     point_t = weighted_means(ones, t, tmask)[0] if n_items else np.full(k, np.nan)
     boot_t = weighted_means(weights, t, tmask) if n_items else np.full((weights.shape[0], k), np.nan)
+    # a backend that reports no reasoning counts: the requested tokens stand in on the x axis
+    point_t = np.where(np.isnan(point_t), requested, point_t)
+    boot_t = np.where(np.isnan(boot_t), requested[None, :], boot_t)
     if info.rmse:
         point, boot = np.sqrt(point), np.sqrt(boot)
     bounds = [percentile(boot[:, j]) for j in range(k)] if boot.shape[0] else [(v, v) for v in point]
