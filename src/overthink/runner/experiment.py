@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from overthink.config import ExperimentConfig, TaskConfig
 from overthink.errors import UserError
@@ -36,7 +35,7 @@ from overthink.runner.limits import CostTracker
 from overthink.runner.plan import WorkGroup, parse_shard, pending, plan_groups, shard, sweep_budgets
 from overthink.runner.report import RunReport, StopReason, SweepReport
 from overthink.runner.store import Store
-from overthink.runner.summary import summarize
+from overthink.runner.summary import store_cells, summarize_cells
 from overthink.strategies.base import Strategy
 from overthink.tasks.base import TaskSpec
 from overthink.types import Budget, BudgetKind, Mechanism, Sample
@@ -49,9 +48,6 @@ MODES = {"forced": Mechanism.FORCED, "prompt": Mechanism.PROMPT, "native": Mecha
 # (title, total items, items already stored, live token counter) -> a context giving the progress callback
 ProgressFactory = Callable[[str, int, int, Callable[[], int]], AbstractContextManager[ProgressCallback]]
 # SUMMARY_COLUMNS: what the end-of-run table needs, never the prompt or trace text (memory stays flat)
-SUMMARY_COLUMNS = "sample_id, budget, status, score, requested_tokens, reasoning_tokens, looping, metadata"
-
-
 @contextmanager
 def _no_progress(title: str, total: int, done: int, live: Callable[[], int]) -> Iterator[ProgressCallback]:
     yield lambda records, tokens: None
@@ -220,21 +216,6 @@ def plan_status(store: Store, keys: set[str], *, max_attempts: int, experiment: 
     return counts
 
 
-def summary_rows(store: Store, *, experiment: str, model: str, task: str, strategy: str) -> list[dict[str, Any]]:
-    """The columns the end-of-run table needs, for one curve family (no prompt or trace text)."""
-    cursor = store.conn.execute(
-        f"SELECT {SUMMARY_COLUMNS} FROM records WHERE experiment=? AND model=? AND task=? AND strategy=? "
-        "ORDER BY rowid", (experiment, model, task, strategy),
-    )
-    names = [d[0] for d in cursor.description]
-    rows = []
-    for values in cursor:
-        row = dict(zip(names, values, strict=True))
-        row["metadata"] = json.loads(row["metadata"]) if row["metadata"] else {}
-        rows.append(row)
-    return rows
-
-
 def _stop_of(stats: RunStats, where: str) -> tuple[StopReason, str | None]:
     if stats.interrupted:
         return StopReason.INTERRUPTED, None
@@ -317,6 +298,6 @@ def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, Circui
         ok=counts.get("ok", 0), errors=counts.get("error", 0), exhausted=counts.get("exhausted", 0),
         generated_tokens=stats.generated_tokens,
         elapsed_s=stats.elapsed, error_classes=dict(stats.error_classes),
-        rows=tuple(summarize(summary_rows(store, **where))),
+        rows=tuple(summarize_cells(store_cells(store.conn, **where))),
     )
     return report, stats
