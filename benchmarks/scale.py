@@ -1,0 +1,195 @@
+"""Sweep throughput and memory of a real `overthink run` against a loopback server (issue 10).
+
+What is measured, and why:
+1. records/s of a real `overthink run --backend openai-compat --mode prompt` (a subprocess, one chat
+   request per record) against our own loopback server (benchmarks/_loopback.py, in its own process:
+   configurable reply size, latency and share of 500s);
+2. requests/s of a bare client (asyncio + httpx.AsyncClient, the same transport the backend uses)
+   sending the same number of chat requests to the same server at the same concurrency, parsing each
+   reply, retrying a 500 at once. The ratio run / bare says what the orchestration (planning, prompts,
+   retries, parsing, scoring, SQLite writes, progress, summary) costs on top of HTTP; issue 10's target is
+   >= 0.8. It is given for the sweep itself (the run's own `elapsed_s`) and end to end (process wall
+   time, with interpreter start, planning, preflight and the summary), as the median of `--rounds`
+   alternations of the two (single measurements on this shared machine vary by +-30%);
+3. peak RSS of the `run` process (ru_maxrss of a wrapper process's only child) at each record count,
+   with replies carrying `--reply-kb` kB of reasoning: memory should be flat in the number of records
+   and in the trace text, because the plan is streamed, records go to SQLite as they finish and the
+   summary reads numeric columns only.
+Records are misleading_math items x 4 prompt budgets (0,256,1024,4096) x repeats.
+Usage: python benchmarks/scale.py [--records 10000,100000] [--reply-kb 4] [--latency-ms 0]
+       [--fault-rate 0] [--concurrency 64] [--rounds 3]
+Prints one line per measurement and a last `json=` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BUDGETS = (0, 256, 1024, 4096)
+MAX_ITEMS = 2500  # misleading_math has 3000 items; 2500 x 4 budgets = 10,000 records per repeat
+HERE = Path(__file__).resolve().parent
+WRAPPER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+           "out = open(sys.argv[1], 'wb'); code = subprocess.run(sys.argv[2:], stdout=out).returncode; "
+           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.perf_counter() - t, code)")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How a record count is made: items x budgets x repeats (the count is rounded up to fit)."""
+
+    items: int
+    repeats: int
+
+    @classmethod
+    def of(cls, records: int) -> Shape:
+        items = min(MAX_ITEMS, max(1, math.ceil(records / len(BUDGETS))))
+        return cls(items, math.ceil(records / (items * len(BUDGETS))))
+
+    @property
+    def records(self) -> int:
+        return self.items * len(BUDGETS) * self.repeats
+
+
+class Server:
+    """benchmarks/_loopback.py in its own process; `url` ends in /v1."""
+
+    def __init__(self, reply_kb: float, latency_ms: float, fault_rate: float) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "_loopback.py"), "--reply-kb", str(reply_kb), "--latency-ms",
+             str(latency_ms), "--fault-rate", str(fault_rate)], stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("port="):
+            self.process.kill()
+            raise RuntimeError(f"loopback server did not start: {line!r}")
+        self.url = f"http://127.0.0.1:{line.removeprefix('port=')}/v1"
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def run_sweep(url: str, shape: Shape, concurrency: int, workdir: Path) -> dict[str, Any]:
+    """One real `overthink run` in a fresh wrapper process: its report, wall time and peak RSS."""
+    store = workdir / f"scale-{shape.records}.db"
+    store.unlink(missing_ok=True)
+    report_path = workdir / f"scale-{shape.records}.json"
+    command = [sys.executable, "-m", "overthink", "run", "--backend", "openai-compat", "--base-url", url,
+               "--model", "m", "--mode", "prompt", "--task", "misleading_math",
+               "--budgets", ",".join(map(str, BUDGETS)), "--n", str(shape.items), "--repeats", str(shape.repeats),
+               "--concurrency", str(concurrency), "--store", str(store), "--quiet", "--json"]
+    out = subprocess.run([sys.executable, "-c", WRAPPER, str(report_path), *command],
+                         capture_output=True, text=True, check=True)
+    kb, seconds, code = out.stdout.split()
+    if int(code) not in (0, 1):
+        raise RuntimeError(f"overthink run exited {code}: {out.stderr[-2000:]}")
+    report = json.loads(report_path.read_text())
+    sweep = report["sweeps"][0]
+    result = {
+        "records": shape.records, "items": shape.items, "repeats": shape.repeats, "exit_code": int(code),
+        "ok": report["records"]["ok"], "errors": report["records"]["errors"],
+        "sweep_s": round(float(sweep["elapsed_s"]), 2), "wall_s": round(float(seconds), 2),
+        "records_per_s": round(shape.records / float(sweep["elapsed_s"]), 1),
+        "records_per_s_wall": round(shape.records / float(seconds), 1),
+        "peak_rss_mb": round(int(kb) / 1024), "store_mb": round(store.stat().st_size / 1e6),
+    }
+    store.unlink()
+    Path(str(store) + "-wal").unlink(missing_ok=True)
+    Path(str(store) + "-shm").unlink(missing_ok=True)
+    return result
+
+
+async def bare_client(url: str, requests: int, concurrency: int) -> dict[str, Any]:
+    """`requests` chat completions at `concurrency` in flight with plain httpx, each reply parsed."""
+    body = {"model": "m", "max_tokens": 9216, "seed": 1, "temperature": 0.0, "top_p": 1.0, "messages": [
+        {"role": "system", "content": "Think through the problem step by step inside <think> and </think>. " * 3},
+        {"role": "user", "content": "How many apples are in the basket? " * 20}]}
+    left = [requests]
+    retried = [0]
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            while True:
+                response = await client.post(url + "/chat/completions", json=body, timeout=600)
+                if response.status_code == 200:
+                    json.loads(response.content)["choices"][0]["message"]["content"].partition("</think>")
+                    break
+                retried[0] += 1
+
+    async with httpx.AsyncClient() as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        seconds = time.perf_counter() - start
+    return {"requests": requests, "seconds": round(seconds, 2), "requests_per_s": round(requests / seconds, 1),
+            "retried_500s": retried[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", default="10000,100000",
+                        help="comma list of sweep sizes; the bare client sends as many requests as the first")
+    parser.add_argument("--reply-kb", type=float, default=4.0, help="kB of reasoning text per reply")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="server delay before each reply")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests answered 500")
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (run and bare client)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="bare client and run alternated this many times at the first size (median ratio)")
+    args = parser.parse_args()
+    shapes = [Shape.of(int(r)) for r in args.records.split(",") if r.strip()]
+    settings: dict[str, Any] = {"reply_kb": args.reply_kb, "latency_ms": args.latency_ms, "fault_rate": args.fault_rate,
+                "concurrency": args.concurrency}
+    print("settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), flush=True)
+    sweeps: list[dict[str, Any]] = []
+    rounds: list[dict[str, Any]] = []
+    with Server(args.reply_kb, args.latency_ms, args.fault_rate) as server, \
+            tempfile.TemporaryDirectory(prefix="overthink-scale-") as tmp:
+        for number in range(1, args.rounds + 1):  # alternated back to back: the machine's noise hits both
+            bare = asyncio.run(bare_client(server.url, shapes[0].records, args.concurrency))
+            result = run_sweep(server.url, shapes[0], args.concurrency, Path(tmp))
+            rounds.append({"bare": bare, "run": result, "ratio": round(result["records_per_s"] /
+                                                                       bare["requests_per_s"], 3),
+                           "ratio_wall": round(result["records_per_s_wall"] / bare["requests_per_s"], 3)})
+            print(f"round {number}: bare httpx {bare['requests']} requests in {bare['seconds']} s = "
+                  f"{bare['requests_per_s']} req/s ({bare['retried_500s']} 500s retried); "
+                  f"ratio {rounds[-1]['ratio']:.2f} (sweep), {rounds[-1]['ratio_wall']:.2f} (wall)", flush=True)
+            show(result)
+        sweeps.append(rounds[-1]["run"])
+        for shape in shapes[1:]:
+            sweeps.append(run_sweep(server.url, shape, args.concurrency, Path(tmp)))
+            show(sweeps[-1])
+    ratio = statistics.median(r["ratio"] for r in rounds)
+    ratio_wall = statistics.median(r["ratio_wall"] for r in rounds)
+    verdict = "meets" if ratio >= 0.8 else "BELOW"
+    print(f"median ratio run / bare at {shapes[0].records} records over {len(rounds)} rounds: {ratio:.2f} (sweep), "
+          f"{ratio_wall:.2f} (wall); {verdict} the 0.8 target", flush=True)
+    print("json=" + json.dumps({**settings, "rounds": rounds, "runs": sweeps, "ratio": round(ratio, 3),
+                                "ratio_wall": round(ratio_wall, 3)}))
+
+
+def show(result: dict[str, Any]) -> None:
+    print(f"overthink run: {result['records']} records ({result['items']} items x {len(BUDGETS)} budgets x "
+          f"{result['repeats']} repeats), {result['ok']} ok, {result['errors']} errors; sweep "
+          f"{result['sweep_s']} s = {result['records_per_s']} records/s; wall {result['wall_s']} s = "
+          f"{result['records_per_s_wall']} records/s; peak RSS {result['peak_rss_mb']} MB; "
+          f"store {result['store_mb']} MB", flush=True)
+
+
+if __name__ == "__main__":
+    main()
