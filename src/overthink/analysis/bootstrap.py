@@ -24,13 +24,12 @@ import numpy as np
 import pandas as pd
 
 from overthink.analysis.frame import META_PREFIX
-from overthink.analysis.inference import percentile
+from overthink.analysis.inference import MIN_ITEMS, percentile
 from overthink.analysis.metrics import MetricInfo, cluster_keys, metric_info, record_values, strata_masks, task_metric
 from overthink.analysis.order import budget_order
 from overthink.analysis.results import Phases, Verdict
 
 CURVE_KEYS = ("model", "task", "mechanism", "strategy")
-MIN_ITEMS = 10  # below this a curve is descriptive: no verdict, no headline, no gate check
 
 
 @dataclass(frozen=True)
@@ -124,8 +123,6 @@ class Curve:
             "verdict": self.verdict.to_json() if self.verdict is not None else None,
             "phases": self.phases.to_json() if self.phases is not None else None,
         }
-
-    summary = to_json
 
 
 def _num(value: Any) -> float | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from overthink.analysis.bootstrap import Curve
-from overthink.analysis.inference import standard_errors, studentize
+from overthink.analysis.inference import exact_ratio, standard_errors, studentize
 
 SE_FLOOR = 0.5  # replicate standard errors are floored at this share of the sample's
 
@@ -77,19 +77,11 @@ def contrasts(curve: Curve, matrix: np.ndarray) -> Contrasts:
     point, se = _ratio(np.ones((1, used.size)), totals, counts, used.size)
     boot, boot_se = _ratio(weights, totals, counts, used.size)
     estimate, se = point[0], se[0]
-    t = _safe_ratio(estimate, se)
+    t = exact_ratio(estimate, se)
     # A replicate that drew few distinct units can have a standard error near zero and a t* in the
     # millions; flooring se* at half the sample's keeps such draws from setting the critical value.
-    null = _safe_ratio(boot - estimate, np.maximum(boot_se, SE_FLOOR * se[None, :]))
+    null = exact_ratio(boot - estimate, np.maximum(boot_se, SE_FLOOR * se[None, :]))
     return Contrasts(estimate, se, t, null)
-
-
-def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator with 0/0 = 0 and x/0 = +-inf (an exactly known difference)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        exact = ~(denominator > 0)
-        signs = np.sign(numerator) * np.where(numerator == 0, 0.0, np.inf)
-        return np.where(exact, signs, numerator / np.where(exact, 1.0, denominator))
 
 
 def _fixed_se(curve: Curve, matrix: np.ndarray) -> Contrasts:

@@ -20,7 +20,6 @@ import pandas as pd
 
 from overthink.analysis.bootstrap import (
     CURVE_KEYS,
-    MIN_ITEMS,
     curve_frame,
     curve_seed,
     item_means,
@@ -28,7 +27,7 @@ from overthink.analysis.bootstrap import (
     weighted_means,
 )
 from overthink.analysis.frame import META_PREFIX
-from overthink.analysis.inference import Interval, two_sided
+from overthink.analysis.inference import Interval, tested_interval
 from overthink.analysis.metrics import metric_info, record_values, task_metric
 from overthink.analysis.order import budget_order
 from overthink.analysis.trends import ALPHA
@@ -36,13 +35,6 @@ from overthink.analysis.trends import ALPHA
 CONTROL = META_PREFIX + "control"
 SHOTS = META_PREFIX + "shots"
 INDISTINCT_RATIO = 1.10  # consecutive budgets whose mean realized lengths differ by less are flagged
-
-
-def _interval(draws: np.ndarray, estimate: float, n_items: int, alpha: float = ALPHA) -> Interval | None:
-    """Studentized interval and p from the same draws, or None with too few items for a bootstrap."""
-    if n_items < MIN_ITEMS or not np.isfinite(draws).any():
-        return None
-    return two_sided(estimate, draws, alpha)
 
 
 def _item_values(sub: pd.DataFrame, task: str) -> tuple[np.ndarray, str, bool]:
@@ -134,8 +126,8 @@ def difference_in_differences(frame: pd.DataFrame, n_boot: int = 1000, seed: int
         (t_point, t_boot, t_n), (c_point, c_boot, c_n) = parts[False], parts[True]
         steps = tuple(
             DidStep(budget, float(t_point[j]), float(c_point[j]), float(t_point[j] - c_point[j]),
-                    _interval(t_boot[:, j] - c_boot[:, j], float(t_point[j] - c_point[j]),
-                              int(min(t_n[j], c_n[j])), alpha), int(t_n[j]), int(c_n[j]))
+                    tested_interval(float(t_point[j] - c_point[j]), t_boot[:, j] - c_boot[:, j],
+                                    int(min(t_n[j], c_n[j])), alpha), int(t_n[j]), int(c_n[j]))
             for j, budget in enumerate(budgets[1:]))
         shots = SHOTS in sub.columns and bool((pd.to_numeric(sub.loc[control, SHOTS], errors="coerce") > 0).all())
         out.append(Did(str(key[0]), str(key[1]), str(key[2]), str(key[3]), metric, budgets[0],
@@ -203,7 +195,7 @@ def natural_vs_zero(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
         diff, _ = item_means(items, np.zeros(len(items), np.int64), nat - zer, len(labels), 1)
         weights = resample_weights(len(labels), n_boot, curve_seed(seed, "natzero", *key))
         boot = (weights @ diff[:, 0].astype(weights.dtype)).astype(float) / len(labels)
-        interval = _interval(boot, float(diff.mean()), len(labels), alpha)
+        interval = tested_interval(float(diff.mean()), boot, len(labels), alpha)
         agree = ((merged["extracted_nat"].astype(str) == merged["extracted_zero"].astype(str)).mean()
                  if "extracted_nat" in merged else math.nan)
         out.append({**dict(zip(CURVE_KEYS, family, strict=True)), "metric": metric, "n_pairs": len(merged),

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MIN_ITEMS = 10  # fewer independent units: a bootstrap cannot estimate its own variance; no test
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -36,13 +38,19 @@ class Interval:
     def excludes_zero(self) -> bool:
         return self.lo > 0 or self.hi < 0
 
-    def to_json(self) -> dict[str, float | None]:
-        return {"estimate": _clean(self.estimate), "lo": _clean(self.lo), "hi": _clean(self.hi),
-                "p": _clean(self.p), "level": self.level}
+
+def finite_or_none(value: float | None) -> float | None:
+    """A number for JSON output: NaN and infinities (no estimate, no bound) become null."""
+    return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
 
 
-def _clean(value: float) -> float | None:
-    return None if math.isnan(value) or math.isinf(value) else float(value)
+def exact_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator where a zero denominator means an exactly known quantity: 0/0 = 0 and
+    x/0 = +-inf (with the minimum number of units enforced upstream, that is real evidence)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        exact = ~(denominator > 0)
+        signs = np.sign(numerator) * np.where(numerator == 0, 0.0, np.inf)
+        return np.where(exact, signs, numerator / np.where(exact, 1.0, denominator))
 
 
 def allowed_exceedances(alpha: float, n_draws: int) -> int:
@@ -82,15 +90,13 @@ def standard_errors(draws: np.ndarray) -> np.ndarray:
 def studentize(estimates: np.ndarray, draws: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(t = estimate / se, centred null draws (D* - D) / se); zero-variance columns are exact.
 
-    A difference with zero bootstrap variance is the same in every replicate: its t is +-inf when it
-    is not zero (with the minimum number of problems enforced upstream, that is real evidence) and 0
-    when it is; its null draws are 0.
+    A difference with zero bootstrap variance is the same in every replicate: its t is exact
+    (`exact_ratio`) and its null draws are 0.
     """
+    exact = ~(se > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        exact = ~(se > 0)
-        t = np.where(exact, np.sign(estimates) * np.where(estimates == 0, 0.0, np.inf), estimates / se)
         null = np.where(exact, 0.0, (draws - estimates) / np.where(exact, 1.0, se))
-    return t, null
+    return exact_ratio(estimates, se), null
 
 
 def two_sided(estimate: float, draws: np.ndarray, alpha: float) -> Interval:
@@ -104,6 +110,13 @@ def two_sided(estimate: float, draws: np.ndarray, alpha: float) -> Interval:
     c = critical_value(null_abs, alpha)
     half = c * float(se[0]) if se[0] > 0 else 0.0
     return Interval(estimate, estimate - half, estimate + half, p_value(abs(float(t[0])), null_abs), 1 - alpha)
+
+
+def tested_interval(estimate: float, draws: np.ndarray, n_units: int, alpha: float) -> Interval | None:
+    """`two_sided`, or None when fewer than MIN_ITEMS independent units stand behind the estimate."""
+    if n_units < MIN_ITEMS or not np.isfinite(draws).any():
+        return None
+    return two_sided(estimate, draws, alpha)
 
 
 def percentile(draws: np.ndarray, level: float = 0.95) -> tuple[float, float]:

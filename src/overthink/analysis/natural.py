@@ -25,13 +25,13 @@ import pandas as pd
 
 from overthink.analysis.bootstrap import (
     CURVE_KEYS,
-    MIN_ITEMS,
     curve_seed,
     item_means,
     resample_weights,
     weighted_means,
 )
-from overthink.analysis.inference import Interval, percentile, two_sided
+from overthink.analysis.inference import Interval, percentile, tested_interval
+from overthink.analysis.inference import finite_or_none as _n
 from overthink.analysis.metrics import metric_info, record_values, strata_masks, task_metric
 from overthink.analysis.trends import ALPHA
 
@@ -93,10 +93,6 @@ class NaturalResult:
                 if self.within_item_uncensored else None}
 
 
-def _n(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
-
-
 def natural_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Finished natural-budget records with a realized length."""
     ok = frame["status"] == "ok" if "status" in frame else pd.Series(True, index=frame.index)
@@ -155,7 +151,7 @@ def _within(sub: pd.DataFrame, values: np.ndarray, family: NaturalFamily, alpha:
     if n_used == 0:
         return WithinItem(0, 0, math.nan, None, math.nan)
     slope, boot, pooled = within_item_slope(items, x, values[keep], family.n_items, family.weights)
-    interval = two_sided(slope, boot, alpha) if n_used >= MIN_ITEMS else None
+    interval = tested_interval(slope, boot, n_used, alpha)
     return WithinItem(n_used, int(keep.sum()), slope * LOG2, interval, pooled * LOG2)
 
 

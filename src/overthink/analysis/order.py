@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 # "none" is no thinking at all; "max" above "xhigh" follows the providers that have both.
@@ -54,8 +53,3 @@ def budget_order(sub: pd.DataFrame) -> list[str]:
     positions = order_positions(labels, stats["realized"].to_numpy(float).tolist(),
                                 stats["requested"].to_numpy(float).tolist())
     return [labels[i] for i in positions]
-
-
-def is_ordered(labels: Sequence[str], realized: np.ndarray, requested: np.ndarray) -> bool:
-    """True when the labels are already in reasoning order (used by tests and the gate's checks)."""
-    return order_positions(labels, realized.tolist(), requested.tolist()) == list(range(len(labels)))

@@ -6,9 +6,10 @@ types without importing the statistics, and so the analysis package has no impor
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
+
+from overthink.analysis.inference import finite_or_none as _n
 
 ARROWS = {"inverse": "↘", "positive": "↗", "flat": "→", "noisy": "~", "descriptive": "·"}
 
@@ -60,10 +61,6 @@ class Verdict:
                 "curves_tested": self.curves_tested, "effect": _n(self.effect),
                 "ci": [_n(v) for v in self.ci] if self.ci else [None, None], "p": _n(self.p),
                 "slope": _n(self.slope), "loss": self.loss.to_json() if self.loss else None}
-
-
-def _n(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
 
 
 @dataclass(frozen=True)
