@@ -209,13 +209,18 @@ def annotate(curves: list[Curve], alpha: float = ALPHA, min_effect: float | None
                                                                   curve.metric.unit, thr, alpha))
             else:
                 groups["main" if curve.main else "strata"].append(position)
-        both = bool(groups["main"]) and bool(groups["strata"])
-        for name, members in groups.items():
-            if members:
-                share = (MAIN_SHARE if name == "main" else 1 - MAIN_SHARE) if both else 1.0
-                tested = _test_group([curves[p] for p in members], share, alpha, name, min_effect)
-                result.update(zip(members, tested, strict=True))
+        for name, members, share in alpha_shares(groups["main"], groups["strata"]):
+            tested = _test_group([curves[p] for p in members], share, alpha, name, min_effect)
+            result.update(zip(members, tested, strict=True))
     return [result[p] for p in range(len(curves))]
+
+
+def alpha_shares(main: list[int], strata: list[int]) -> list[tuple[str, list[int], float]]:
+    """A family's tested curves as groups with their share of its alpha: main curves 4/5 and strata
+    1/5, or all of it when the family has only one kind (the analysis and the gate split alike)."""
+    both = bool(main) and bool(strata)
+    return [(name, members, (MAIN_SHARE if name == "main" else 1 - MAIN_SHARE) if both else 1.0)
+            for name, members in (("main", main), ("strata", strata)) if members]
 
 
 def verdict(curve: Curve, alpha: float = ALPHA, min_effect: float | None = None) -> Verdict:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from overthink.analysis.bootstrap import Curve, budget_frame, build_curves
 from overthink.analysis.results import Loss
-from overthink.analysis.trends import MAIN_SHARE, annotate, loss_results
+from overthink.analysis.trends import alpha_shares, annotate, loss_results
 from overthink.errors import UserError
 
 RESULT_KEYS = ("model", "task", "mechanism", "strategy")
@@ -135,13 +135,9 @@ def _gate_family(curves: list[Curve], tolerances: dict[int, float], alpha: float
                  ) -> dict[int, GateResult]:
     """Gate one family's testable curves: main curves and strata share its alpha (4/5 and 1/5)."""
     out: dict[int, GateResult] = {}
-    groups = {"main": [i for i, c in enumerate(curves) if c.main and not c.descriptive and len(c.budgets) > 1],
-              "strata": [i for i, c in enumerate(curves) if not c.main and not c.descriptive and len(c.budgets) > 1]}
-    both = all(groups.values())
-    for name, members in groups.items():
-        if not members:
-            continue
-        share = (MAIN_SHARE if name == "main" else 1 - MAIN_SHARE) if both else 1.0
+    gated = [i for i, c in enumerate(curves) if not c.descriptive and len(c.budgets) > 1]
+    main = [i for i in gated if curves[i].main]
+    for _, members, share in alpha_shares(main, [i for i in gated if not curves[i].main]):
         level, scale = alpha * share / n_families, n_families / share
         chosen = [curves[i] for i in members]
         losses = loss_results(chosen, level, scale, [tolerances[i] for i in members])
