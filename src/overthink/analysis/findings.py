@@ -116,11 +116,14 @@ def _did_text(item: Did) -> tuple[str, bool]:
 
 
 def _curve_findings(result: Analysis) -> list[Finding]:
-    tested = [c for c in result.curves if c.verdict is not None and c.verdict.call in ("inverse", "positive")]
+    def trend(curve: Curve) -> bool:
+        return curve.verdict is not None and curve.verdict.call in ("inverse", "positive")
+
+    tested = [c for c in result.curves if trend(c)]
     tested.sort(key=lambda c: (not c.main, c.verdict.call != "inverse" if c.verdict else True))
     out = [Finding("curve", c.model, c.task, curve_text(c), headline=True) for c in tested]
     for curve in result.curves:  # main curves without a trend still get their sentence
-        if curve.main and curve not in tested and curve.verdict is not None:
+        if curve.main and not trend(curve) and curve.verdict is not None:
             if curve.verdict.tested:
                 out.append(Finding("curve", curve.model, curve.task, curve_text(curve)))
             else:

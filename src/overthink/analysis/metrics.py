@@ -91,7 +91,7 @@ def unparsed(frame: pd.DataFrame) -> pd.Series:
     ok = frame["status"] == "ok" if "status" in frame.columns else pd.Series(True, index=frame.index)
     flag = pd.Series(False, index=frame.index)
     if DETAIL_PARSED in frame.columns:
-        flag |= frame[DETAIL_PARSED].map(lambda v: v is False or v == 0)
+        flag |= frame[DETAIL_PARSED].eq(False)  # vectorized: False and 0 (not None / NaN) mean unparsed
     if "extracted" in frame.columns:
         flag |= frame["extracted"].isna()
     return ok & flag
