@@ -136,13 +136,31 @@ def curve_seed(seed: int, *parts: object) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "big"))
 
 
+def _index_dtype(n_items: int, n_boot: int) -> type[np.signedinteger[Any]]:
+    """int32 draws when the whole index matrix fits (half the memory traffic); the draws' dtype is part
+    of the random stream, so every resampler picks it the same way."""
+    return np.int32 if n_boot * n_items < 2**31 else np.int64
+
+
 def resample_weights(n_items: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """(B, n) multinomial counts: row b says how often each item appears in replicate b (float32)."""
-    dtype = np.int32 if n_boot * n_items < 2**31 else np.int64
+    dtype = _index_dtype(n_items, n_boot)
     index: np.ndarray = rng.integers(0, n_items, size=(n_boot, n_items), dtype=dtype)
     index = index + (np.arange(n_boot, dtype=dtype) * n_items)[:, None]
     counts = np.bincount(index.ravel(), minlength=n_boot * n_items)
     return counts.reshape(n_boot, n_items).astype(np.float32)
+
+
+def resampled_means(values: np.ndarray, n_boot: int, rng: np.random.Generator, chunk: int = 128) -> np.ndarray:
+    """The mean of `values` in each of `n_boot` item resamples, drawn `chunk` replicates at a time:
+    the same draws as `resample_weights` with memory ~chunk x items instead of n_boot x items."""
+    dtype = _index_dtype(values.size, n_boot)
+    means = np.empty(n_boot)
+    for start in range(0, n_boot, chunk):
+        rows = min(chunk, n_boot - start)
+        index = rng.integers(0, values.size, size=(rows, values.size), dtype=dtype)
+        means[start:start + rows] = values[index].mean(axis=1)
+    return means
 
 
 def item_means(items: np.ndarray, cols: np.ndarray, values: np.ndarray, n_items: int,

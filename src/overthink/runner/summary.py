@@ -30,22 +30,15 @@ class BudgetRow:
     by_group: dict[str, tuple[float, float, float, int]]
 
 
-CHUNK = 128  # resamples drawn at a time: memory stays ~CHUNK x items, whatever the resample count
-
-
 def bootstrap_mean_ci(values: np.ndarray, *, resamples: int = 2000, seed: int = 0,
                       level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and percentile CI of per-item values, resampling items (drawn in chunks of resamples, the
-    same random stream as one (resamples x items) draw, so results do not depend on the chunk size)."""
+    """Mean and percentile CI of per-item values, resampling items (the analysis package's resampler,
+    in chunks of replicates, so memory does not grow with the number of resamples)."""
     if values.size == 0:
         return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    dtype = np.int32 if resamples * values.size < 2**31 else np.int64
-    means = np.empty(resamples)
-    for start in range(0, resamples, CHUNK):
-        rows = min(CHUNK, resamples - start)
-        index = rng.integers(0, values.size, size=(rows, values.size), dtype=dtype)
-        means[start:start + rows] = values[index].mean(axis=1)
+    from overthink.analysis.bootstrap import resampled_means
+
+    means = resampled_means(values, resamples, np.random.default_rng(seed))
     alpha = (1.0 - level) / 2.0
     return float(values.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
