@@ -64,17 +64,13 @@ def run_analysis(frame: pd.DataFrame, n_boot: int, seed: int, *, full: bool = Fa
     """The curves and verdicts `overthink analyze` computes (CLI defaults: alpha 0.05, phases on).
 
     `analyze` also runs the diagnostics and failure-mode tables, which no verdict reads and which
-    cost half of a store's time (grades' spurious-correlation table most), so by default only its
-    curve steps run, in its order; `full=True` calls `analyze` itself (done on every index-0 store,
-    and the run stops if the verdicts or intervals ever differ).
+    cost half of a store's time (grades' spurious-correlation table most), so by default they are
+    skipped (`with_diagnostics=False`); `full=True` runs them too (done on every index-0 store, and
+    the run stops if the verdicts or intervals ever differ).
     """
-    from overthink.analysis import phases, summary, trends
-    from overthink.analysis.bootstrap import build_curves
+    from overthink.analysis import summary
 
-    if full:
-        return summary.analyze(frame, n_boot=n_boot, seed=seed)
-    curves = trends.annotate(build_curves(summary.slim(frame), n_boot=n_boot, seed=seed))
-    return summary.Analysis(curves=phases.annotate_phases(curves))
+    return summary.analyze(frame, n_boot=n_boot, seed=seed, with_diagnostics=full)
 
 
 def same_calls(fast: Any, full: Any) -> bool:

@@ -16,6 +16,7 @@ import pandas as pd
 from overthink.analysis import diagnostics, failure_modes, natural, phases, trends
 from overthink.analysis.bootstrap import Curve, families, family_curve, family_curves
 from overthink.analysis.diagnostics import Did
+from overthink.analysis.inference import MIN_ITEMS
 from overthink.analysis.metrics import METRICS, task_metric
 from overthink.analysis.natural import NaturalResult
 
@@ -124,8 +125,11 @@ def _curves(frame: pd.DataFrame, n_boot: int, seed: int) -> tuple[list[Curve], l
 
 
 def analyze(frame: pd.DataFrame, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT_SEED,
-            alpha: float = trends.ALPHA, *, with_phases: bool = True) -> Analysis:
-    """Curves with verdicts and phases, natural overthinking, diagnostics and failure modes."""
+            alpha: float = trends.ALPHA, *, with_phases: bool = True, with_diagnostics: bool = True) -> Analysis:
+    """Curves with verdicts and phases, natural overthinking, diagnostics and failure modes.
+
+    `with_diagnostics=False` stops after the curves (what verdicts and the gate read): calibration
+    runs thousands of stores and no verdict reads the diagnostic tables."""
     frame = slim(frame)
     curves, parse = _curves(frame, n_boot, seed) if not frame.empty else ([], [])
     curves = trends.annotate(curves, alpha=alpha)
@@ -134,10 +138,10 @@ def analyze(frame: pd.DataFrame, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT
         curves = phases.annotate_phases(curves, alpha=alpha)
     status = frame["status"] if "status" in frame else pd.Series(dtype=str)
     counts = {"records": len(frame), "ok": int((status == "ok").sum()), "error": int((status == "error").sum())}
-    settings = {"n_boot": n_boot, "seed": seed, "alpha": alpha, "min_items": 10,
+    settings = {"n_boot": n_boot, "seed": seed, "alpha": alpha, "min_items": MIN_ITEMS,
                 "error_control": "family-wise per (model, task, mechanism, strategy)"}
-    if frame.empty:
-        return Analysis(curves=curves, settings=settings, counts=counts)
+    if frame.empty or not with_diagnostics:
+        return Analysis(curves=curves, parse_failures=parse, settings=settings, counts=counts)
     return Analysis(
         curves=curves, parse_failures=parse, settings=settings, counts=counts,
         natural=natural.analyze_natural(frame, n_boot=n_boot, seed=seed, alpha=alpha),
