@@ -138,6 +138,39 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class TaskTraits:
+    """What analysis must know about a task to read its records, stored with them (the `tasks` table).
+
+    A store explains itself: analysis takes the metric, its direction, the strata and the independent
+    unit from here, so it never imports the task registry and reads tasks it has no code for (an
+    Inspect log of a foreign task) the same way as its own. `source` says who declared them.
+    """
+
+    name: str
+    version: str
+    metric: str = "accuracy"  # accuracy | abs_error | matching_behavior | refusal | mean
+    higher_is_better: bool = True
+    strata: tuple[str, ...] = ()
+    cluster: tuple[str, ...] = ()
+    source: str = "overthink"  # overthink (a registered task) | inspect (an imported log) | ...
+
+    def to_json(self) -> str:
+        return json.dumps({"name": self.name, "version": self.version, "metric": self.metric,
+                           "higher_is_better": self.higher_is_better, "strata": list(self.strata),
+                           "cluster": list(self.cluster), "source": self.source}, sort_keys=True)
+
+    @staticmethod
+    def from_json(text: str) -> TaskTraits:
+        data = json.loads(text)
+        return TaskTraits(name=str(data["name"]), version=str(data.get("version", "")),
+                          metric=str(data.get("metric", "accuracy")),
+                          higher_is_better=bool(data.get("higher_is_better", True)),
+                          strata=tuple(str(s) for s in data.get("strata", ())),
+                          cluster=tuple(str(c) for c in data.get("cluster", ())),
+                          source=str(data.get("source", "overthink")))
+
+
+@dataclass(frozen=True)
 class Usage:
     """Token usage of one completion, with the source of the reasoning count."""
 

@@ -55,6 +55,8 @@ def test_a_clean_sweep_reports_every_item_ok_and_a_rerun_skips_them(tmp_path: Pa
     assert [row.budget for row in report.sweeps[0].rows] == ["0", "8", "natural"]
     stored = sqlite3.connect(store).execute("SELECT COUNT(*) FROM records WHERE status='ok'").fetchone()[0]
     assert stored == report.ok
+    traits = json.loads(sqlite3.connect(store).execute("SELECT traits FROM tasks").fetchone()[0])
+    assert (traits["name"], traits["metric"], traits["higher_is_better"]) == ("misleading_math", "accuracy", True)
     again = run_experiment(config)
     assert (again.planned, again.ok, again.skipped, again.written, again.exit_code) == (9, 9, 9, 0, 0)
 

@@ -97,3 +97,18 @@ def test_missing_store_when_not_creating(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         Store(tmp_path / "missing.db", create=False)
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_task_traits_round_trip_and_latest_wins(tmp_path: Path) -> None:
+    from overthink.types import TaskTraits
+
+    with Store(tmp_path / "s.db") as store:
+        assert store.task_traits() == {}
+        first = TaskTraits("grades", "1", metric="abs_error", higher_is_better=False, strata=("shots",),
+                           cluster=("student",))
+        store.put_task_traits(first)
+        store.put_task_traits(TaskTraits("foreign", "2", source="inspect"))
+        assert store.task_traits()["grades"] == first
+        updated = TaskTraits("grades", "2", metric="abs_error", higher_is_better=False)
+        store.put_task_traits(updated)
+        assert store.task_traits() == {"foreign": TaskTraits("foreign", "2", source="inspect"), "grades": updated}

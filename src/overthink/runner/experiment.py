@@ -255,6 +255,8 @@ def run_experiment(
     try:
         store.set_meta("last_experiment", config.experiment)
         store.set_meta("last_config", config.model_dump_json())  # what `overthink resume` runs again
+        for spec, _, _ in prepared.plans:
+            store.put_task_traits(spec.traits())  # the store explains its records to analysis
         for backend, model in zip(prepared.backends, config.models, strict=True):
             for spec, task_config, samples in prepared.plans:
                 report, stats = _run_one(prepared, store, (limits, breaker), backend, model.concurrency, spec,

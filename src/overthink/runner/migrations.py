@@ -95,10 +95,17 @@ SELECT key, 1, created_at,
 FROM records WHERE status = 'error';
 """
 
+# What analysis must know of each task (metric, direction, strata, cluster), one JSON object per task
+# name, written by whoever adds its records (a sweep, an import): see types.TaskTraits.
+TASKS_SQL = """
+CREATE TABLE IF NOT EXISTS tasks (task TEXT PRIMARY KEY, traits TEXT NOT NULL);
+"""
+
 # Append-only. Never edit, rename or reorder a step that has shipped; add a new one at the end.
 STEPS: tuple[Migration, ...] = (
     Migration("0001_records", RECORDS_SQL),
     Migration("0002_attempts", ATTEMPTS_SQL),
+    Migration("0003_tasks", TASKS_SQL),
 )
 
 # The SQL of every step in order, for code that builds the schema in memory (analysis/families.py).

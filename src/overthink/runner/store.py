@@ -20,7 +20,7 @@ from typing import Any
 
 from overthink.models.secrets import scrub
 from overthink.runner.migrations import APP_ID, MIGRATIONS, STEPS, NewerStoreError, error_class, migrate
-from overthink.types import Record, Status
+from overthink.types import Record, Status, TaskTraits
 
 __all__ = ["APP_ID", "DEFAULT_MAX_ATTEMPTS", "MIGRATIONS", "STEPS", "Store", "StoreError"]
 
@@ -194,6 +194,15 @@ class Store:
                 if row.get(column):
                     row[column] = json.loads(row[column])
             yield row
+
+    def put_task_traits(self, traits: TaskTraits) -> None:
+        """Declare (or update) what analysis needs to know of a task whose records this store holds."""
+        self.conn.execute("INSERT OR REPLACE INTO tasks (task, traits) VALUES (?, ?)", (traits.name, traits.to_json()))
+
+    def task_traits(self) -> dict[str, TaskTraits]:
+        """Every task's declared traits by name (empty for a store written before traits were kept)."""
+        return {str(name): TaskTraits.from_json(str(text))
+                for name, text in self.conn.execute("SELECT task, traits FROM tasks ORDER BY task")}
 
     def set_meta(self, name: str, value: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError, validate_call
 
 from overthink.errors import TaskError, first_problem
-from overthink.types import Sample, Score
+from overthink.types import Sample, Score, TaskTraits
 
 __all__ = ["Checker", "Generator", "Scorer", "TaskError", "TaskSpec", "check_generate_args", "sample_id",
            "seeded_rng", "split_evenly", "whole_levels"]
@@ -48,6 +48,11 @@ class TaskSpec:
     # Optional per-repeat variant of an item (same id), e.g. a fresh choice order to remove position
     # bias; repeat 0 must return the item unchanged.
     for_repeat: Callable[[Sample, int], Sample] | None = None
+
+    def traits(self) -> TaskTraits:
+        """What analysis needs of this task, written to the store with its records."""
+        return TaskTraits(name=self.name, version=self.version, metric=self.metric,
+                          higher_is_better=self.higher_is_better, strata=self.strata, cluster=self.cluster)
 
     def samples(self, n: int, seed: int, params: Mapping[str, Any] | None = None) -> list[Sample]:
         """`generate` with user-given parameters checked against its signature first.
