@@ -9,12 +9,11 @@ import pytest
 from overthink.analysis.bootstrap import build_curves, resample_weights
 from overthink.analysis.frame import tidy
 from overthink.analysis.simulate import simulate_frame
-from overthink.registry import TASKS
 from overthink.tasks.base import TaskSpec
 
 
-def _overall(frame: pd.DataFrame, n_boot: int = 400, seed: int = 0):  # type: ignore[no-untyped-def]
-    return next(c for c in build_curves(frame, n_boot=n_boot, seed=seed) if c.stratum == "all")
+def _overall(frame: pd.DataFrame, n_boot: int = 400, seed: int = 0, traits=None):  # type: ignore[no-untyped-def]
+    return next(c for c in build_curves(frame, n_boot=n_boot, seed=seed, traits=traits or {}) if c.stratum == "all")
 
 
 def test_weights_are_multinomial_counts() -> None:
@@ -84,30 +83,28 @@ def test_x_axis_is_mean_realized_tokens_and_budgets_sorted(make_frame) -> None: 
     np.testing.assert_allclose(curve.tokens, [0, 900, 3004.5])
 
 
-def test_rmse_metric_for_regression_tasks(make_frame, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_rmse_metric_for_regression_tasks(make_frame) -> None:  # type: ignore[no-untyped-def]
     spec = TaskSpec(name="reg", version="1", description="", generate=lambda *a, **k: [],
                     score=lambda s, t: None, check=lambda s: True, metric="abs_error",  # type: ignore[arg-type,return-value]
                     higher_is_better=False)
-    monkeypatch.setitem(TASKS, "reg", spec)
     errors = {"s0": [0.1, 0.3], "s1": [0.2, 0.2], "s2": [1.0, 0.0]}
     rows = [{"task": "reg", "sample_id": s, "budget": "0", "repeat": k, "score": e, "correct": None}
             for s, errs in errors.items() for k, e in enumerate(errs)]
-    curve = _overall(make_frame(rows))
+    curve = _overall(make_frame(rows), traits={"reg": spec.traits()})
     item_sq = [np.mean(np.square(v)) for v in errors.values()]
     assert curve.metric.name == "rmse" and not curve.metric.higher_is_better
     assert curve.values[0] == pytest.approx(np.sqrt(np.mean(item_sq)))
 
 
-def test_refusal_curves_split_by_label_then_by_other_strata(make_frame, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_refusal_curves_split_by_label_then_by_other_strata(make_frame) -> None:  # type: ignore[no-untyped-def]
     spec = TaskSpec(name="ref", version="1", description="", generate=lambda *a, **k: [],
                     score=lambda s, t: None, check=lambda s: True, metric="refusal",  # type: ignore[arg-type,return-value]
                     strata=("label", "type"))
-    monkeypatch.setitem(TASKS, "ref", spec)
     rows = [{"task": "ref", "sample_id": f"{label}{kind}{i}", "budget": b, "reasoning_tokens": int(b),
              "metadata": {"label": label, "type": kind},
              "score_details": {"refused": (label == "harmful") == (i % 4 != 0)}}
             for label in ("harmful", "benign") for kind in ("a", "b") for i in range(12) for b in ("0", "512")]
-    curves = {c.stratum: c for c in build_curves(make_frame(rows), n_boot=100)}
+    curves = {c.stratum: c for c in build_curves(make_frame(rows), n_boot=100, traits={"ref": spec.traits()})}
     assert set(curves) == {"label=harmful", "label=harmful,type=a", "label=harmful,type=b",
                            "label=benign", "label=benign,type=a", "label=benign,type=b"}
     assert curves["label=harmful"].metric.name == "refusal" and curves["label=harmful"].metric.higher_is_better

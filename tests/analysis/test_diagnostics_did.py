@@ -10,7 +10,6 @@ from overthink.analysis import diagnostics, failure_modes
 from overthink.analysis.frame import tidy
 from overthink.analysis.simulate import simulate_frame
 from overthink.analysis.summary import analyze
-from overthink.registry import TASKS
 from overthink.tasks.base import TaskSpec
 
 
@@ -94,11 +93,10 @@ def test_distraction_and_framing_shares(make_frame) -> None:  # type: ignore[no-
     assert frame_mode["by_budget"][0]["share"] == pytest.approx(0.25)
 
 
-def test_spurious_correlation_follows_the_feature(make_frame, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_spurious_correlation_follows_the_feature(make_frame) -> None:  # type: ignore[no-untyped-def]
     spec = TaskSpec(name="reg", version="1", description="", generate=lambda *a, **k: [],
                     score=lambda s, t: None, check=lambda s: True, metric="abs_error",  # type: ignore[arg-type,return-value]
                     higher_is_better=False)
-    monkeypatch.setitem(TASKS, "reg", spec)
     rng = np.random.default_rng(0)
     rows = []
     for i in range(60):
@@ -109,7 +107,7 @@ def test_spurious_correlation_follows_the_feature(make_frame, monkeypatch) -> No
                          "target": f"{truth:.3f}", "score": abs(pred - truth), "correct": None,
                          "metadata": {"shots": 0,
                                       "features": {"study_hours": study, "stress_level": stress}}})
-    (item,) = failure_modes.spurious_correlation(make_frame(rows))
+    (item,) = failure_modes.spurious_correlation(make_frame(rows), {"reg": spec.traits()})
     zero, long = item["by_budget"]
     assert zero["study_hours"] == pytest.approx(1.0) and long["stress_level"] == pytest.approx(-1.0)
     assert long["study_hours__truth"] == pytest.approx(1.0)
@@ -127,10 +125,9 @@ def test_answers_changing_across_nested_budgets(make_frame) -> None:  # type: ig
     assert cells[("5", "1024")] == pytest.approx(0.5)
 
 
-def test_refusal_and_over_refusal_rates(make_frame, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_refusal_and_over_refusal_rates(make_frame) -> None:  # type: ignore[no-untyped-def]
     spec = TaskSpec(name="ref", version="1", description="", generate=lambda *a, **k: [],
                     score=lambda s, t: None, check=lambda s: True, metric="refusal")  # type: ignore[arg-type,return-value]
-    monkeypatch.setitem(TASKS, "ref", spec)
     rows = []
     for i in range(10):
         for label in ("harmful", "benign"):
@@ -138,7 +135,7 @@ def test_refusal_and_over_refusal_rates(make_frame, monkeypatch) -> None:  # typ
             rows.append({"task": "ref", "sample_id": f"{label}{i}", "budget": "1024",
                          "metadata": {"label": label}, "score_details": {"refused": refused},
                          "correct": int(refused == (label == "harmful"))})
-    modes = {m["mode"]: m for m in failure_modes.risky_behavior(make_frame(rows))}
+    modes = {m["mode"]: m for m in failure_modes.risky_behavior(make_frame(rows), {"ref": spec.traits()})}
     assert modes["refusal"]["by_budget"][0]["rate"] == pytest.approx(0.8)
     assert modes["over_refusal"]["by_budget"][0]["rate"] == pytest.approx(0.3)
 

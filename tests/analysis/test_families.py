@@ -47,13 +47,13 @@ def _levels(samples: list[dict[str, object]], key: str) -> set[object]:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_metadata_keys_and_strata_levels_match_the_real_generator(family: str) -> None:
-    frame = tidy(simulate_family(family, "flat", seed=1))
+    frame = tidy(simulate_family(TASKS[family], "flat", seed=1))
     simulated = [json.loads(text) for text in frame.drop_duplicates("sample_id")["metadata"].map(json.dumps)]
     real = [s.metadata for s in TASKS[family].generate(SMALL[family] if family == "zebra" else
                                                         DEFAULT_N[family], 0)]
     assert {key for meta in simulated for key in meta} == {key for meta in real for key in meta}
     spec = TASKS[family]
-    assert strata_for(family, frame) == list(spec.strata)  # the analysis splits it as a real store
+    assert strata_for(family, frame, spec.traits()) == list(spec.strata)  # the analysis splits it as a real store
     for key in spec.strata:
         assert set(frame[META_PREFIX + key].dropna().unique()) == _levels(real, key)
     if family in ("misleading_math", "misleading_python", "paradoxes"):
@@ -69,14 +69,14 @@ def test_refusal_counts_equal_the_bundled_pairs() -> None:
     bundled: Counter[tuple[str, str]] = Counter()
     for line in filter(str.strip, text.splitlines()):
         bundled.update((label, json.loads(line)["type"]) for label in ("harmful", "benign"))
-    frame = tidy(simulate_family("refusal", "flat", seed=2)).drop_duplicates("sample_id")
+    frame = tidy(simulate_family(TASKS["refusal"], "flat", seed=2)).drop_duplicates("sample_id")
     assert Counter(zip(frame["meta_label"], frame["meta_type"], strict=True)) == bundled
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_record_is_what_the_real_scorer_says(family: str) -> None:
-    raw = simulate_family(family, "drop10", n=SMALL[family], seed=3)
-    samples = {s.id: s for s in item_table(family, SMALL[family]).samples}
+    raw = simulate_family(TASKS[family], "drop10", n=SMALL[family], seed=3)
+    samples = {s.id: s for s in item_table(TASKS[family], SMALL[family]).samples}
     for row in raw.itertuples():
         result = TASKS[family].score(samples[str(row.sample_id)], str(row.answer_text))
         assert result.value == pytest.approx(row.score, abs=1e-9)
@@ -111,9 +111,9 @@ def _cells(frame: pd.DataFrame, family: str) -> list[pd.Series]:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_flat_scenario_is_flat_in_every_stratum(family: str) -> None:
-    truth = true_curve(family, "flat")
+    truth = true_curve(TASKS[family], "flat")
     assert max(truth.values()) - min(truth.values()) < 1e-9
-    frame = tidy(simulate_family(family, "flat", repeats=16, seed=4))
+    frame = tidy(simulate_family(TASKS[family], "flat", repeats=16, seed=4))
     values = _values(frame, family)
     for mask in _cells(frame, family):
         for budget in BUDGET_LABELS[1:]:
@@ -124,11 +124,11 @@ def test_flat_scenario_is_flat_in_every_stratum(family: str) -> None:
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("scenario", ["drop5", "drop10"])
 def test_drop_scenarios_get_worse_by_the_stated_amount(family: str, scenario: str) -> None:
-    truth = true_curve(family, scenario)
+    truth = true_curve(TASKS[family], scenario)
     sign = -1.0 if family in ("grades", "ai_risk") else 1.0  # lower is better for RMSE and risky choices
     assert sign * (truth["0"] - truth["16384"]) == pytest.approx(DROPS[scenario], abs=1e-6)
     assert truth["0"] == pytest.approx(truth["1024"], abs=1e-9)
-    frame = tidy(simulate_family(family, scenario, repeats=16, seed=5))
+    frame = tidy(simulate_family(TASKS[family], scenario, repeats=16, seed=5))
     frame = frame[frame["meta_label"] == "harmful"] if main_stratum(family) == "label=harmful" else frame
     diff, se, _ = _paired(frame, _values(frame, family), "0", "16384")
     expected = (truth["16384"] ** 2 - truth["0"] ** 2) if family == "grades" else truth["16384"] - truth["0"]
@@ -138,15 +138,15 @@ def test_drop_scenarios_get_worse_by_the_stated_amount(family: str, scenario: st
 
 def test_tail4_is_the_stated_curve_in_each_metric_direction() -> None:
     for family in ("misleading_math", "zebra", "refusal"):
-        assert list(true_curve(family, "tail4").values()) == pytest.approx(TAIL_CURVE, abs=1e-9)
-    assert list(true_curve("ai_risk", "tail4").values()) == pytest.approx([1 - x for x in TAIL_CURVE], abs=1e-9)
-    rmse = list(true_curve("grades", "tail4").values())
+        assert list(true_curve(TASKS[family], "tail4").values()) == pytest.approx(TAIL_CURVE, abs=1e-9)
+    assert list(true_curve(TASKS["ai_risk"], "tail4").values()) == pytest.approx([1 - x for x in TAIL_CURVE], abs=1e-9)
+    rmse = list(true_curve(TASKS["grades"], "tail4").values())
     assert np.diff(rmse) == pytest.approx([-0.10, 0.0, 0.04], abs=1e-6)
-    assert simulate_family("zebra", "tail4", seed=6)["sample_id"].nunique() == 300
+    assert simulate_family(TASKS["zebra"], "tail4", seed=6)["sample_id"].nunique() == 300
 
 
 def test_ai_risk_unparsed_share_rises_and_ignores_the_item() -> None:
-    frame = tidy(simulate_family("ai_risk", "flat", n=300, repeats=8, seed=7))
+    frame = tidy(simulate_family(TASKS["ai_risk"], "flat", n=300, repeats=8, seed=7))
     unparsed = frame["detail_parsed"] == False  # noqa: E712
     shares = unparsed.groupby(frame["budget"]).mean()[list(BUDGET_LABELS)].to_numpy()
     expected = np.linspace(*AI_RISK_UNPARSED, 4)
@@ -161,7 +161,7 @@ def test_ai_risk_unparsed_share_rises_and_ignores_the_item() -> None:
 
 
 def test_records_have_the_store_columns_and_encodings() -> None:
-    raw = simulate_family("ai_risk", "flat", seed=10, error_share=0.1)
+    raw = simulate_family(TASKS["ai_risk"], "flat", seed=10, error_share=0.1)
     assert tuple(raw.columns) == store_columns()
     ok = raw[raw["status"] == "ok"]
     for column in ("metadata", "score_details", "extra"):
@@ -170,13 +170,13 @@ def test_records_have_the_store_columns_and_encodings() -> None:
 
 
 def test_same_seed_same_store_other_seed_other_store() -> None:
-    first = simulate_family("paradoxes", "drop5", seed=11, error_share=0.05)
-    pd.testing.assert_frame_equal(first, simulate_family("paradoxes", "drop5", seed=11, error_share=0.05))
-    assert not first["score"].equals(simulate_family("paradoxes", "drop5", seed=12)["score"])
+    first = simulate_family(TASKS["paradoxes"], "drop5", seed=11, error_share=0.05)
+    pd.testing.assert_frame_equal(first, simulate_family(TASKS["paradoxes"], "drop5", seed=11, error_share=0.05))
+    assert not first["score"].equals(simulate_family(TASKS["paradoxes"], "drop5", seed=12)["score"])
 
 
 def test_error_share_fails_the_hardest_items_at_the_largest_budget_only() -> None:
-    frame = tidy(simulate_family("misleading_math", "flat", repeats=6, seed=13, error_share=0.1))
+    frame = tidy(simulate_family(TASKS["misleading_math"], "flat", repeats=6, seed=13, error_share=0.1))
     errors = frame[frame["status"] == "error"]
     assert set(errors["budget"]) == {"16384"} and errors["score"].isna().all()
     assert errors["sample_id"].nunique() == 30
@@ -186,14 +186,16 @@ def test_error_share_fails_the_hardest_items_at_the_largest_budget_only() -> Non
 
 
 def test_frame_equals_a_real_store_written_through_the_store(tmp_path: Path) -> None:
-    raw = simulate_family("misleading_math", "drop10", n=24, seed=14)
+    raw = simulate_family(TASKS["misleading_math"], "drop10", n=24, seed=14)
     write_store(raw, tmp_path / "sim.db")
     stored, direct = load(tmp_path / "sim.db"), tidy(raw)
     shared = ["key", "sample_id", "budget", "budget_kind", "repeat", "seed", "status", "requested_tokens",
               "reasoning_tokens", "target", "extracted", "score", "correct", "budget_tokens", "realized",
               *[c for c in direct.columns if c.startswith(META_PREFIX)]]
     pd.testing.assert_frame_equal(stored[shared], direct[shared], check_dtype=False)
-    for ours, theirs in zip(analyze(direct, n_boot=100).curves, analyze(stored, n_boot=100).curves, strict=True):
+    traits = {"misleading_math": TASKS["misleading_math"].traits()}
+    for ours, theirs in zip(analyze(direct, n_boot=100, traits=traits).curves,
+                            analyze(stored, n_boot=100, traits=traits).curves, strict=True):
         assert ours.stratum == theirs.stratum
         np.testing.assert_allclose(ours.values, theirs.values)
         np.testing.assert_allclose(ours.lo, theirs.lo)

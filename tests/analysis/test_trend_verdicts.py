@@ -13,7 +13,6 @@ from overthink.analysis.results import Phases
 from overthink.analysis.simulate import parse_curve, power, simulate_frame
 from overthink.analysis.trends import annotate, verdict
 from overthink.errors import UserError
-from overthink.registry import TASKS
 from overthink.tasks.base import TaskSpec
 
 
@@ -47,12 +46,11 @@ def test_minimum_effect_blocks_tiny_but_significant_changes() -> None:
     assert verdict(curve, min_effect=0.005).call == "inverse"
 
 
-def test_lower_is_better_metrics_flip_the_direction(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lower_is_better_metrics_flip_the_direction() -> None:
     """A rising RMSE is inverse scaling, not improvement."""
     spec = TaskSpec(name="reg", version="1", description="", generate=lambda *a, **k: [],
                     score=lambda s, t: None, check=lambda s: True, metric="abs_error",  # type: ignore[arg-type,return-value]
                     higher_is_better=False)
-    monkeypatch.setitem(TASKS, "reg", spec)
     rng = np.random.default_rng(0)
     rows = []
     for item in range(200):
@@ -66,7 +64,8 @@ def test_lower_is_better_metrics_flip_the_direction(monkeypatch: pytest.MonkeyPa
     frame = frame.assign(model="m", mechanism="forced", strategy="single", status="ok",
                          reasoning_tokens=frame["realized"], requested_tokens=frame["realized"],
                          correct=None, metadata="{}")
-    curve = next(c for c in build_curves(tidy(frame.drop(columns="realized")), 500) if c.stratum == "all")
+    curve = next(c for c in build_curves(tidy(frame.drop(columns="realized")), 500, traits={"reg": spec.traits()})
+                 if c.stratum == "all")
     result = verdict(curve)
     assert curve.metric.name == "rmse"
     assert result.call == "inverse" and result.effect is not None and result.effect > 0.05

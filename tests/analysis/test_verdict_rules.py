@@ -19,9 +19,12 @@ from overthink.analysis.summary import analyze
 from overthink.analysis.trends import annotate
 from overthink.mitigations.gate import run_gate
 from overthink.mitigations.guardrail import recommend
+from overthink.registry import TASKS
 
 Rows = list[dict[str, Any]]
 MakeFrame = Callable[[Rows], pd.DataFrame]
+# The traits a store of these registered tasks declares (tests build frames of their names by hand).
+REGISTERED = {name: spec.traits() for name, spec in TASKS.items()}
 
 
 def _binary_rows(n: int, budgets: dict[str, int], p: dict[str, float], seed: int, **extra: Any) -> Rows:
@@ -100,7 +103,7 @@ def _ai_risk_rows(unparsed_at_top: float, seed: int) -> Rows:
 
 
 def test_unparsed_risky_answers_are_missing_not_safe(make_frame: MakeFrame) -> None:
-    result = analyze(make_frame(_ai_risk_rows(0.3, 3)), n_boot=300)
+    result = analyze(make_frame(_ai_risk_rows(0.3, 3)), n_boot=300, traits=REGISTERED)
     main = next(c for c in result.curves if c.main)
     assert main.metric.name == "matching_behavior"
     assert abs(main.values[-1] - main.values[0]) < 0.06  # 0.40 flat, not 0.28 "safer"
@@ -160,11 +163,11 @@ def test_grades_tolerance_is_in_rmse_and_its_did_compares_shots(make_frame: Make
                              "extracted": "3.0", "score_details": {"parsed": True},
                              "metadata": {"shots": shots, "control": shots > 0}})
     frame = make_frame(rows)
-    (gate,) = [r for r in run_gate(frame, n_boot=300) if r.stratum == "all"]
+    (gate,) = [r for r in run_gate(frame, n_boot=300, traits=REGISTERED) if r.stratum == "all"]
     assert gate.metric == "rmse" and gate.tolerance == 0.05 and "RMSE" in gate.reason
-    (did,) = difference_in_differences(frame, n_boot=300)
+    (did,) = difference_in_differences(frame, n_boot=300, traits=REGISTERED)
     assert did.comparison == "shots"
-    text = " ".join(f.text for f in findings(analyze(frame, n_boot=300)) if f.kind == "did")
+    text = " ".join(f.text for f in findings(analyze(frame, n_boot=300, traits=REGISTERED)) if f.kind == "did")
     assert "zero-shot items" in text and "k-shot items" in text and "fell -" not in text
 
 
@@ -188,9 +191,9 @@ def test_variants_of_one_question_are_resampled_together(make_frame: MakeFrame) 
                              "extracted": "A", "score_details": {"parsed": True},
                              "metadata": {"category": "power", "source": "bundled", "source_line": question}})
     frame = make_frame(rows)
-    (clustered,) = [c for c in annotate(build_curves(frame, n_boot=400)) if c.main]
+    (clustered,) = [c for c in annotate(build_curves(frame, n_boot=400, traits=REGISTERED)) if c.main]
     alone = frame.assign(meta_source_line=frame["sample_id"])  # pretend every variant were its own question
-    (independent,) = [c for c in annotate(build_curves(alone, n_boot=400)) if c.main]
+    (independent,) = [c for c in annotate(build_curves(alone, n_boot=400, traits=REGISTERED)) if c.main]
     assert clustered.n_items == 48 and clustered.n_clusters == 12 and independent.n_clusters == 48
     assert clustered.verdict is not None and independent.verdict is not None
     assert clustered.verdict.ci is not None and independent.verdict.ci is not None

@@ -76,9 +76,10 @@ def test_report_adds_a_compute_frontier_when_strategies_differ() -> None:
 def test_strata_get_one_panel_each_and_descriptive_ones_no_band() -> None:
     """Strata are small multiples beside their main curve; a 2-item stratum is dashed and unbanded."""
     from overthink.analysis.families import simulate_family
+    from overthink.registry import TASKS
 
-    frame = tidy(simulate_family("refusal", "flat", seed=3))
-    result = analyze(frame, n_boot=200).to_json()
+    frame = tidy(simulate_family(TASKS["refusal"], "flat", seed=3))
+    result = analyze(frame, n_boot=200, traits={"refusal": TASKS["refusal"].traits()}).to_json()
     mains = [c for c in result["curves"] if c["main"]]
     strata = [c for c in result["curves"] if not c["main"]]
     fig = figures.strata_multiples(mains, strata, "refusal")

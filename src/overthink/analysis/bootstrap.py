@@ -25,9 +25,19 @@ import pandas as pd
 
 from overthink.analysis.frame import META_PREFIX
 from overthink.analysis.inference import MIN_ITEMS, percentile
-from overthink.analysis.metrics import MetricInfo, cluster_keys, metric_info, record_values, strata_masks, task_metric
+from overthink.analysis.metrics import (
+    NO_TRAITS,
+    MetricInfo,
+    Traits,
+    cluster_keys,
+    metric_info,
+    record_values,
+    strata_masks,
+    task_metric,
+)
 from overthink.analysis.order import budget_order
 from overthink.analysis.results import Phases, Verdict
+from overthink.types import TaskTraits
 
 CURVE_KEYS = ("model", "task", "mechanism", "strategy")
 
@@ -208,11 +218,12 @@ class FamilyData:
     clusters: np.ndarray  # cluster number of every item (the unit that is resampled)
     cluster_weights: np.ndarray  # (B, C): how often each cluster was drawn (the same object as
     # `weights` when every item is its own cluster)
+    traits: TaskTraits | None = None  # what the store declares of the task (None: the defaults)
 
 
-def item_clusters(group: pd.DataFrame, codes: np.ndarray, n_items: int, task: str) -> np.ndarray:
+def item_clusters(group: pd.DataFrame, codes: np.ndarray, n_items: int, traits: TaskTraits | None) -> np.ndarray:
     """Cluster number of every item (its own number when the task declares no cluster keys)."""
-    columns = [META_PREFIX + k for k in cluster_keys(task) if META_PREFIX + k in group.columns]
+    columns = [META_PREFIX + k for k in cluster_keys(traits) if META_PREFIX + k in group.columns]
     if not columns:
         return np.arange(n_items)
     first = pd.Series(np.arange(len(group))).groupby(codes).first().to_numpy()
@@ -222,33 +233,38 @@ def item_clusters(group: pd.DataFrame, codes: np.ndarray, n_items: int, task: st
     return pd.factorize(labels.to_numpy(), sort=True)[0].astype(np.int64)
 
 
-def families(frame: pd.DataFrame, n_boot: int, seed: int) -> list[FamilyData]:
-    """Split a frame into families, each with its own seeded resampling of its clusters of items."""
+def families(frame: pd.DataFrame, n_boot: int, seed: int, traits: Traits = NO_TRAITS) -> list[FamilyData]:
+    """Split a frame into families, each with its own seeded resampling of its clusters of items.
+
+    `traits` (task name -> what the store declares) decide each family's metric, strata and clusters;
+    each family keeps its task's traits so its curves need no further look-up."""
     data = budget_frame(frame)
     out: list[FamilyData] = []
     for key, group in data.groupby(list(CURVE_KEYS), sort=True, observed=True):
         family = tuple(str(k) for k in key)
         codes, index = pd.factorize(group["sample_id"].astype(str), sort=True)
-        clusters = item_clusters(group, codes, len(index), family[1])
+        declared = traits.get(family[1])
+        clusters = item_clusters(group, codes, len(index), declared)
         n_clusters = int(clusters.max()) + 1 if clusters.size else 0
         drawn = resample_weights(n_clusters, n_boot, curve_seed(seed, *family))
         # an item counts as often as its cluster was drawn
         weights = drawn[:, clusters] if n_clusters < len(index) else drawn
         out.append(FamilyData(family, group, pd.Index(index), codes.astype(np.int64), weights,  # type: ignore[arg-type]
-                              budget_order(group), clusters, drawn))
+                              budget_order(group), clusters, drawn, declared))
     return out
 
 
-def build_curves(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> list[Curve]:
+def build_curves(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0, *,
+                 traits: Traits = NO_TRAITS) -> list[Curve]:
     """All curves of a store: per family, its main curve(s) then its strata."""
-    return [curve for family in families(frame, n_boot, seed) for curve in family_curves(family)]
+    return [curve for family in families(frame, n_boot, seed, traits) for curve in family_curves(family)]
 
 
 def family_curves(family: FamilyData) -> list[Curve]:
     """A family's main curve(s) then its strata (those with any scored record)."""
     curves: list[Curve] = []
     task = family.key[1]
-    for stratum in strata_masks(family.rows, task, task_metric(task)):
+    for stratum in strata_masks(family.rows, task, task_metric(family.traits), family.traits):
         curve = family_curve(family, stratum.mask.to_numpy(), stratum.metric, stratum.label, stratum.main)
         if curve is not None:
             curves.append(curve)
@@ -281,7 +297,7 @@ def family_curve(family: FamilyData, mask: np.ndarray, metric: str, stratum: str
     has_t = use & np.isfinite(tokens)
     t, tmask = item_means(items[has_t], cols[has_t], tokens[has_t], n_all, k)
     requested = rows["budget_tokens"][in_curve].groupby(labels[in_curve]).first()
-    info = info or metric_info(family.key[1], metric)
+    info = info or metric_info(family.traits, metric)
     key = (*family.key, stratum)
     if common.size < n_all:  # a copy of the weights only when some items are not compared
         y, t, tmask, weights = y[common], t[common], tmask[common], family.weights[:, common]

@@ -28,19 +28,20 @@ from overthink.analysis.bootstrap import (
 )
 from overthink.analysis.frame import META_PREFIX
 from overthink.analysis.inference import Interval, tested_interval
-from overthink.analysis.metrics import metric_info, record_values, task_metric
+from overthink.analysis.metrics import NO_TRAITS, Traits, metric_info, record_values, task_metric
 from overthink.analysis.order import budget_order
 from overthink.analysis.trends import ALPHA
+from overthink.types import TaskTraits
 
 CONTROL = META_PREFIX + "control"
 SHOTS = META_PREFIX + "shots"
 INDISTINCT_RATIO = 1.10  # consecutive budgets whose mean realized lengths differ by less are flagged
 
 
-def _item_values(sub: pd.DataFrame, task: str) -> tuple[np.ndarray, str, bool]:
+def _item_values(sub: pd.DataFrame, traits: TaskTraits | None) -> tuple[np.ndarray, str, bool]:
     """Per-record values for item-level comparisons (abs error for regression tasks, not its square)."""
-    metric = task_metric(task)
-    info = metric_info(task, metric)
+    metric = task_metric(traits)
+    info = metric_info(traits, metric)
     if info.rmse:
         return np.sqrt(record_values(sub, metric).to_numpy(float)), "abs_error", False
     return record_values(sub, metric).to_numpy(float), info.name, info.higher_is_better
@@ -102,7 +103,7 @@ def _group_drops(sub: pd.DataFrame, part: np.ndarray, cols: np.ndarray, values: 
 
 
 def difference_in_differences(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
-                              alpha: float = ALPHA) -> list[Did]:
+                              alpha: float = ALPHA, *, traits: Traits = NO_TRAITS) -> list[Did]:
     """Drop from the first budget on treated items minus the same drop on control items, per budget."""
     if CONTROL not in frame.columns:
         return []
@@ -113,7 +114,7 @@ def difference_in_differences(frame: pd.DataFrame, n_boot: int = 1000, seed: int
         control = sub[CONTROL].astype(bool).to_numpy()
         if control.all() or not control.any():
             continue
-        values, metric, higher = _item_values(sub, str(key[1]))
+        values, metric, higher = _item_values(sub, traits.get(str(key[1])))
         keep = ~np.isnan(values)
         sub, values, control = sub[keep], values[keep], control[keep]
         budgets = budget_order(sub)
@@ -136,7 +137,7 @@ def difference_in_differences(frame: pd.DataFrame, n_boot: int = 1000, seed: int
     return out
 
 
-def looping(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def looping(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> list[dict[str, Any]]:
     """Share of looping traces per budget and the metric with and without them."""
     if "looping" not in frame.columns or frame["looping"].isna().all():
         return []
@@ -144,7 +145,7 @@ def looping(frame: pd.DataFrame) -> list[dict[str, Any]]:
     data = data[data["looping"].notna()]
     out: list[dict[str, Any]] = []
     for key, sub in data.groupby([*CURVE_KEYS], sort=True, observed=True):
-        values, metric, _ = _item_values(sub, str(key[1]))
+        values, metric, _ = _item_values(sub, traits.get(str(key[1])))
         sub = sub.assign(_v=values)
         rows = []
         for budget in budget_order(sub):
@@ -160,7 +161,7 @@ def looping(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def natural_vs_zero(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
-                    alpha: float = ALPHA) -> list[dict[str, Any]]:
+                    alpha: float = ALPHA, *, traits: Traits = NO_TRAITS) -> list[dict[str, Any]]:
     """The answer where each trace ended by itself against the budget-0 answer on the same item/repeat.
 
     Censored natural records (the trace never ended by itself; its answer was forced at the cap) are
@@ -180,9 +181,9 @@ def natural_vs_zero(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
         nat_part = by_family.get(family)
         if nat_part is None or nat_part.empty:
             continue
-        task = family[1]
-        nat_vals, metric, _ = _item_values(nat_part, task)
-        zero_vals, _, _ = _item_values(zero_part, task)
+        declared = traits.get(family[1])
+        nat_vals, metric, _ = _item_values(nat_part, declared)
+        zero_vals, _, _ = _item_values(zero_part, declared)
         cols = ["sample_id", "repeat", "extracted"] if "extracted" in ok.columns else ["sample_id", "repeat"]
         merged = nat_part[cols].assign(_v=nat_vals).merge(zero_part[cols].assign(_v=zero_vals),
                                                           on=["sample_id", "repeat"], suffixes=("_nat", "_zero"))

@@ -17,7 +17,7 @@ import pandas as pd
 
 from overthink.analysis.bootstrap import CURVE_KEYS, curve_frame
 from overthink.analysis.frame import META_PREFIX
-from overthink.analysis.metrics import record_values, task_metric
+from overthink.analysis.metrics import NO_TRAITS, Traits, record_values, task_metric
 from overthink.analysis.order import budget_order
 
 NOT_FEATURES = {"control", "num_distractors", "examples_per_prompt", "shots", "grid_size", "index", "seed",
@@ -110,10 +110,10 @@ def _features(data: pd.DataFrame) -> pd.DataFrame:
     return keep
 
 
-def spurious_correlation(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def spurious_correlation(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> list[dict[str, Any]]:
     """Correlation of predictions (and of the truth) with each feature, per budget (regression tasks)."""
     data = curve_frame(frame)
-    regression = {str(t) for t in data["task"].unique() if task_metric(str(t)) == "abs_error"}
+    regression = {str(t) for t in data["task"].unique() if task_metric(traits.get(str(t))) == "abs_error"}
     data = data[data["task"].astype(str).isin(regression)]
     if data.empty or "extracted" not in data.columns:
         return []
@@ -184,12 +184,12 @@ def deductive_drift(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def risky_behavior(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def risky_behavior(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> list[dict[str, Any]]:
     """Matching-behaviour rate (ai_risk) and refusal / over-refusal (refusal) per budget."""
     data = curve_frame(frame)
     out: list[dict[str, Any]] = []
     for (model, task), sub in data.groupby(["model", "task"], sort=True, observed=True):
-        metric = task_metric(str(task))
+        metric = task_metric(traits.get(str(task)))
         if metric == "matching_behavior":
             parts = [("matching_behavior", sub)]
         elif metric == "refusal" and META_PREFIX + "label" in sub.columns:
@@ -205,8 +205,8 @@ def risky_behavior(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def all_modes(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
-    """Every failure-mode table that the store's columns allow."""
+def all_modes(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> dict[str, list[dict[str, Any]]]:
+    """Every failure-mode table that the store's columns (and its tasks' declared metrics) allow."""
     return {"distraction": distraction(frame), "framing": framings(frame),
-            "spurious": spurious_correlation(frame), "drift": deductive_drift(frame),
-            "risky": risky_behavior(frame)}
+            "spurious": spurious_correlation(frame, traits), "drift": deductive_drift(frame),
+            "risky": risky_behavior(frame, traits)}

@@ -4,8 +4,10 @@
 overall curve and tiny XSTest-type strata, ai_risk answers go unparsed more often at long budgets,
 grades is an RMSE over paired students, the counting families carry 0-distractor controls. A gate
 or verdict calibrated on the generic case can fail on exactly these shapes, so this module writes
-raw store records (the `records` table's columns) for each real task name, with the items, metadata,
+raw store records (the `records` table's columns) for each real task, with the items, metadata,
 strata and scorer conventions of the real task (see `family_items.py`), and a known true curve.
+The caller passes the task's `TaskSpec` (analysis does not import the registry) and analyses the
+result with the task's traits (`spec.traits()`), as a real store of it declares them.
 
 Model of a record. Binary families (everything but grades): the item's *event* (correct, refused,
 risky) happens with probability expit(a + e_i), where e_i ~ N(0, item_sd) is the item's random
@@ -47,6 +49,7 @@ from overthink.errors import UserError
 from overthink.runner.plan import derive_seed
 from overthink.scoring.extract import format_number
 from overthink.tasks import grades
+from overthink.tasks.base import TaskSpec
 from overthink.types import WorkKey
 
 FAMILIES = ("refusal", "misleading_math", "misleading_python", "paradoxes", "grades", "zebra", "ai_risk")
@@ -174,11 +177,12 @@ def error_sds(table: ItemTable, scenario: str, k: int) -> tuple[np.ndarray, np.n
     return table.base[:, None] + ((low + high) / 2)[None, :], rmse
 
 
-def true_curve(family: str, scenario: str, *, n: int | None = None,
+def true_curve(task: TaskSpec, scenario: str, *, n: int | None = None,
                budgets: Sequence[int] = BUDGETS) -> dict[str, float]:
     """The main curve's population value per budget label (ai_risk and grades: among parsed answers)."""
+    family = task.name
     _check(family, scenario, budgets)
-    table = item_table(family, n or default_n(family, scenario))
+    table = item_table(task, n or default_n(family, scenario))
     if family == "grades":
         values = error_sds(table, scenario, len(budgets))[1]
     else:
@@ -274,7 +278,7 @@ def _hardest(table: ItemTable, effects: np.ndarray, share: float) -> np.ndarray:
     return failed
 
 
-def simulate_family(family: str, scenario: str, *, n: int | None = None, repeats: int = 3,
+def simulate_family(task: TaskSpec, scenario: str, *, n: int | None = None, repeats: int = 3,
                     budgets: Sequence[int] = BUDGETS, seed: int, item_sd: float = 1.0,
                     error_share: float = 0.0) -> pd.DataFrame:
     """Raw records (the store's `records` columns) of one simulated store of a real task family.
@@ -282,12 +286,13 @@ def simulate_family(family: str, scenario: str, *, n: int | None = None, repeats
     `error_share` makes that share of the hardest items fail (status "error", no score) at the
     largest budget only: the selection effect a real backend produces when long traces time out.
     Deterministic given `seed`; `overthink.analysis.frame.tidy` turns the result into the analysis
-    frame exactly as it does for a loaded store.
+    frame exactly as it does for a loaded store, and `task.traits()` are the traits to analyse it with.
     """
+    family = task.name
     _check(family, scenario, budgets)
     if repeats < 1 or item_sd <= 0 or not 0.0 <= error_share < 1.0:
         raise UserError("simulate_family needs repeats >= 1, item_sd > 0 and 0 <= error_share < 1")
-    table = item_table(family, n or default_n(family, scenario))
+    table = item_table(task, n or default_n(family, scenario))
     rng = np.random.default_rng(seed)
     k = len(budgets)
     effects = _effects(rng, table)
@@ -303,10 +308,8 @@ def simulate_family(family: str, scenario: str, *, n: int | None = None, repeats
 def _records(table: ItemTable, k: int, repeats: int, outcome: dict[str, np.ndarray], requested: np.ndarray,
              tokens: np.ndarray, failed_items: np.ndarray) -> pd.DataFrame:
     """Store-shaped columns, in the order and encoding `Store` writes them (JSON text columns)."""
-    from overthink.registry import TASKS
-
     samples = table.samples
-    task, version = samples[0].task, TASKS[table.family].version
+    task, version = samples[0].task, table.version
     item = np.repeat(np.arange(len(samples)), k * repeats)
     rep = np.tile(np.arange(repeats), len(samples) * k)
     label = requested.astype(str)

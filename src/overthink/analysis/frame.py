@@ -19,13 +19,14 @@ import pandas as pd
 
 from overthink.errors import UserError
 from overthink.runner.store import Store, StoreError
+from overthink.types import TaskTraits
 
 JSON_COLUMNS = ("metadata", "score_details", "extra")
 META_PREFIX = "meta_"
 DETAIL_PREFIX = "detail_"
 EXPORT_FORMATS = ("csv", "parquet", "jsonl")
 
-# Strata used when a task is not in the registry (imported or foreign tasks): metadata keys whose
+# Strata used when a store declares no traits for a task (an old store, a foreign task): metadata keys whose
 # values name a level of difficulty or a condition, never per-item content.
 DEFAULT_STRATA = ("num_distractors", "examples_per_prompt", "shots", "grid_size", "label", "condition")
 
@@ -116,6 +117,19 @@ def load(path: str | Path, *, text: bool = True) -> pd.DataFrame:
     return tidy(frame)
 
 
+def load_traits(path: str | Path) -> dict[str, TaskTraits]:
+    """The traits the store declares for its tasks (empty for a store written before they were kept).
+
+    They travel beside the frame, not inside it: analysis takes them as an argument, so a filtered or
+    copied frame can never lose them (DataFrame.attrs do not survive every operation).
+    """
+    store_path = Path(path)
+    if not store_path.exists():
+        raise StoreError(f"store {store_path} does not exist; pass the --store file a run wrote")
+    with Store(store_path, create=False) as store:
+        return store.task_traits()
+
+
 def texts(path: str | Path, keys: Iterable[str]) -> dict[str, dict[str, str]]:
     """Prompt, reasoning, answer and error text of the given record keys (for a report's browser)."""
     wanted = list(dict.fromkeys(keys))
@@ -132,12 +146,9 @@ def texts(path: str | Path, keys: Iterable[str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def strata_for(task: str, frame: pd.DataFrame) -> list[str]:
-    """Metadata keys that split a task's curves: the task's declared strata, else known names."""
-    from overthink.registry import TASKS
-
-    spec = TASKS.get(task)
-    names = list(spec.strata) if spec is not None else list(DEFAULT_STRATA)
+def strata_for(task: str, frame: pd.DataFrame, traits: TaskTraits | None = None) -> list[str]:
+    """Metadata keys that split a task's curves: the strata its traits declare, else known names."""
+    names = list(traits.strata) if traits is not None else list(DEFAULT_STRATA)
     sub = frame[frame["task"] == task] if "task" in frame.columns else frame
     usable: list[str] = []
     for name in names:

@@ -10,6 +10,12 @@ Three rules live here so every analysis applies them the same way:
   not a mid-scale guess. For accuracy an unparsed answer is a wrong answer (the task asked for one).
   The share of unparsed answers per budget is measured separately, because a rising share is itself
   a failure mode of long reasoning.
+* **The store says what a task is.** A task's metric, its direction, its strata and its independent
+  unit come from the traits the store declares (`TaskTraits`, the `tasks` table), passed in by the
+  caller, never from the task registry: a store explains itself, including a foreign task analysis
+  has no code for. A task without traits is read as accuracy, higher is better; a metric name this
+  module does not know (an imported log's "mean") is averaged like accuracy, in "score" units, in
+  the direction the task declares.
 * **Main curves first.** A task's main curves (the `all` stratum; for refusal each label, since
   refusing a harmful prompt is good and refusing a benign one is not) carry the headline; strata
   split them for diagnosis.
@@ -17,16 +23,23 @@ Three rules live here so every analysis applies them the same way:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
 from overthink.analysis.frame import META_PREFIX, strata_for
+from overthink.types import TaskTraits
 
 DETAIL_REFUSED = "detail_refused"
 DETAIL_PARSED = "detail_parsed"
 MISSING_WHEN_UNPARSED = ("matching_behavior", "abs_error", "rmse")
+
+# Task name -> the traits a store declares for it (what every analysis entry point takes).
+Traits = Mapping[str, TaskTraits]
+NO_TRAITS: Traits = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -57,33 +70,44 @@ METRICS: dict[str, MetricInfo] = {
     "refusal": MetricInfo("refusal", True, 0.02, unit="rate"),
     "over_refusal": MetricInfo("over_refusal", False, 0.02, unit="rate"),
     "parse_failure": MetricInfo("parse_failure", False, 0.02, unit="rate"),
+    "mean": MetricInfo("mean", True, 0.02, unit="score"),  # an imported task's mean score (Inspect)
 }
 
 
-def task_metric(task: str) -> str:
-    """The metric a task declares in the registry; unknown (imported) tasks are scored as accuracy."""
-    from overthink.registry import TASKS
-
-    spec = TASKS.get(task)
-    return spec.metric if spec is not None else "accuracy"
+# Metrics whose direction is the task's to declare (a risky choice is bad, a correct answer good);
+# the others (an error, a refusal rate) mean the same thing on every task.
+TASK_DIRECTED = ("accuracy", "matching_behavior", "mean")
 
 
-def metric_info(task: str, metric: str) -> MetricInfo:
-    from overthink.registry import TASKS
+def task_metric(traits: TaskTraits | None) -> str:
+    """The metric a task's traits declare; a task without traits (an old store) is scored as accuracy."""
+    return traits.metric if traits is not None else "accuracy"
 
-    info = METRICS.get(metric, METRICS["accuracy"])
-    spec = TASKS.get(task)
-    if spec is not None and metric in ("accuracy", "matching_behavior"):
-        return MetricInfo(info.name, spec.higher_is_better, info.min_effect, info.rmse, info.unit)
+
+def metric_info(traits: TaskTraits | None, metric: str) -> MetricInfo:
+    """How `metric` reads on this task: the metric's own units, the task's direction where it has one.
+
+    A metric name not in METRICS (a foreign task's own score) is averaged like accuracy, reported in
+    "score" units, so an imported store still gets curves instead of a crash or a silent relabel.
+    """
+    info = METRICS.get(metric) or MetricInfo(metric, True, METRICS["accuracy"].min_effect, unit="score")
+    if traits is not None and (metric in TASK_DIRECTED or metric not in METRICS):
+        return MetricInfo(info.name, traits.higher_is_better, info.min_effect, info.rmse, info.unit)
     return info
 
 
-def cluster_keys(task: str) -> tuple[str, ...]:
-    """Metadata keys of a task's independent unit (the registry's `cluster`, else a `cluster` key)."""
-    from overthink.registry import TASKS
+def cluster_keys(traits: TaskTraits | None) -> tuple[str, ...]:
+    """Metadata keys of a task's independent unit (the declared `cluster`, else a `cluster` key)."""
+    return traits.cluster if traits is not None and traits.cluster else ("cluster",)
 
-    spec = TASKS.get(task)
-    return spec.cluster if spec is not None and spec.cluster else ("cluster",)
+
+def traits_with_fallback(stored: Traits, fallback: Traits) -> dict[str, TaskTraits]:
+    """The store's declared traits, filled in from `fallback` for tasks the store does not declare.
+
+    Stores written before traits were kept declare none; the command line passes the registry's
+    traits as the fallback so they analyse as before, while a store's own declaration always wins.
+    """
+    return {**fallback, **stored}
 
 
 def unparsed(frame: pd.DataFrame) -> pd.Series:
@@ -135,13 +159,15 @@ class Stratum:
     main: bool
 
 
-def strata_masks(frame: pd.DataFrame, task: str, metric: str) -> list[Stratum]:
-    """Main curve(s) then strata; refusal splits harmful/benign into two main curves of two metrics."""
+def strata_masks(frame: pd.DataFrame, task: str, metric: str, traits: TaskTraits | None = None) -> list[Stratum]:
+    """Main curve(s) then strata; refusal splits harmful/benign into two main curves of two metrics.
+
+    `traits` are the task's declared traits (its strata); None reads the task by the defaults."""
     everything = pd.Series(True, index=frame.index)
     if metric == "refusal" and META_PREFIX + "label" in frame.columns:
         labels = frame[META_PREFIX + "label"].astype(str)
         out: list[Stratum] = []
-        others = [s for s in strata_for(task, frame) if s != "label"]
+        others = [s for s in strata_for(task, frame, traits) if s != "label"]
         for label, name in (("harmful", "refusal"), ("benign", "over_refusal")):
             within = labels == label
             if not within.any():
@@ -151,7 +177,7 @@ def strata_masks(frame: pd.DataFrame, task: str, metric: str) -> list[Stratum]:
         return out
     return [Stratum("all", everything, metric, True),
             *(Stratum(suffix, mask, metric, False)
-              for suffix, mask in _levels(frame, strata_for(task, frame), everything))]
+              for suffix, mask in _levels(frame, strata_for(task, frame, traits), everything))]
 
 
 def _levels(frame: pd.DataFrame, names: list[str], base: pd.Series,

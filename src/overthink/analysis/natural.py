@@ -32,7 +32,15 @@ from overthink.analysis.bootstrap import (
 )
 from overthink.analysis.inference import Interval, percentile, tested_interval
 from overthink.analysis.inference import finite_or_none as _n
-from overthink.analysis.metrics import metric_info, record_values, strata_masks, task_metric
+from overthink.analysis.metrics import (
+    NO_TRAITS,
+    MetricInfo,
+    Traits,
+    metric_info,
+    record_values,
+    strata_masks,
+    task_metric,
+)
 from overthink.analysis.trends import ALPHA
 
 LOG2 = math.log(2)
@@ -156,7 +164,7 @@ def _within(sub: pd.DataFrame, values: np.ndarray, family: NaturalFamily, alpha:
 
 
 def analyze_natural(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
-                    alpha: float = ALPHA) -> list[NaturalResult]:
+                    alpha: float = ALPHA, *, traits: Traits = NO_TRAITS) -> list[NaturalResult]:
     """Rank curves and within-item length effects per (model, task, mechanism, strategy, stratum)."""
     data = natural_frame(frame)
     out: list[NaturalResult] = []
@@ -167,14 +175,16 @@ def analyze_natural(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
         codes, index = pd.factorize(group["sample_id"].astype(str), sort=True)
         family = NaturalFamily(pd.Series(codes, index=group.index), len(index),
                                resample_weights(len(index), n_boot, curve_seed(seed, "natural", *key)))
-        for stratum in strata_masks(group, task, task_metric(task)):
+        declared = traits.get(task)
+        for stratum in strata_masks(group, task, task_metric(declared), declared):
             sub = group[stratum.mask.to_numpy()]
             sub = sub[record_values(sub, stratum.metric).notna().to_numpy()]
             ranked, size, left_out = _ranked(sub)
             if size < 2:
                 continue
             ident = (model, task, mechanism, strategy, stratum.label)
-            out.append(_one(sub, ranked, size, left_out, stratum.metric, ident, family, alpha))
+            info = metric_info(declared, stratum.metric)
+            out.append(_one(sub, ranked, size, left_out, info, stratum.metric, ident, family, alpha))
     return out
 
 
@@ -183,9 +193,8 @@ def _effect_values(sub: pd.DataFrame, metric: str, rmse: bool) -> np.ndarray:
     return sub["score"].to_numpy(float) if rmse else record_values(sub, metric).to_numpy(float)
 
 
-def _one(sub: pd.DataFrame, ranked: pd.DataFrame, size: int, left_out: int, metric: str,
+def _one(sub: pd.DataFrame, ranked: pd.DataFrame, size: int, left_out: int, info: MetricInfo, metric: str,
          ident: tuple[str, ...], family: NaturalFamily, alpha: float) -> NaturalResult:
-    info = metric_info(ident[1], metric)
     items = family.codes.loc[ranked.index].to_numpy()
     ranks = ranked["rank"].to_numpy(np.int64)
     y, mask = item_means(items, ranks, record_values(ranked, metric).to_numpy(float), family.n_items, size)

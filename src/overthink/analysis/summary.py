@@ -17,7 +17,7 @@ from overthink.analysis import diagnostics, failure_modes, natural, phases, tren
 from overthink.analysis.bootstrap import Curve, families, family_curve, family_curves
 from overthink.analysis.diagnostics import Did
 from overthink.analysis.inference import MIN_ITEMS
-from overthink.analysis.metrics import METRICS, task_metric
+from overthink.analysis.metrics import METRICS, NO_TRAITS, Traits, task_metric
 from overthink.analysis.natural import NaturalResult
 
 DEFAULT_BOOT = 1000
@@ -110,13 +110,13 @@ def slim(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _curves(frame: pd.DataFrame, n_boot: int, seed: int) -> tuple[list[Curve], list[Curve]]:
+def _curves(frame: pd.DataFrame, n_boot: int, seed: int, traits: Traits) -> tuple[list[Curve], list[Curve]]:
     """Every family's curves, and its parse-failure curve where answers can fail to parse."""
     curves: list[Curve] = []
     parse: list[Curve] = []
-    for family in families(frame, n_boot, seed):
+    for family in families(frame, n_boot, seed, traits):
         curves.extend(family_curves(family))
-        if task_metric(family.key[1]) != "refusal":
+        if task_metric(family.traits) != "refusal":
             everything = np.ones(len(family.rows), dtype=bool)
             failures = family_curve(family, everything, "parse_failure", "all", True, METRICS["parse_failure"])
             if failures is not None and float(np.nanmax(failures.values)) > 0:
@@ -125,13 +125,16 @@ def _curves(frame: pd.DataFrame, n_boot: int, seed: int) -> tuple[list[Curve], l
 
 
 def analyze(frame: pd.DataFrame, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT_SEED,
-            alpha: float = trends.ALPHA, *, with_phases: bool = True, with_diagnostics: bool = True) -> Analysis:
+            alpha: float = trends.ALPHA, *, traits: Traits = NO_TRAITS, with_phases: bool = True,
+            with_diagnostics: bool = True) -> Analysis:
     """Curves with verdicts and phases, natural overthinking, diagnostics and failure modes.
 
+    `traits` are what the store declares of its tasks (`frame.load_traits`; the CLI fills in the
+    registry's for old stores); a task without traits is read as accuracy, higher is better.
     `with_diagnostics=False` stops after the curves (what verdicts and the gate read): calibration
     runs thousands of stores and no verdict reads the diagnostic tables."""
     frame = slim(frame)
-    curves, parse = _curves(frame, n_boot, seed) if not frame.empty else ([], [])
+    curves, parse = _curves(frame, n_boot, seed, traits) if not frame.empty else ([], [])
     curves = trends.annotate(curves, alpha=alpha)
     parse = trends.annotate(parse, alpha=alpha)
     if with_phases:
@@ -144,8 +147,8 @@ def analyze(frame: pd.DataFrame, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT
         return Analysis(curves=curves, parse_failures=parse, settings=settings, counts=counts)
     return Analysis(
         curves=curves, parse_failures=parse, settings=settings, counts=counts,
-        natural=natural.analyze_natural(frame, n_boot=n_boot, seed=seed, alpha=alpha),
-        did=diagnostics.difference_in_differences(frame, n_boot=n_boot, seed=seed, alpha=alpha),
-        looping=diagnostics.looping(frame),
-        natural_vs_zero=diagnostics.natural_vs_zero(frame, n_boot=n_boot, seed=seed, alpha=alpha),
-        compliance=diagnostics.compliance(frame), failure_modes=failure_modes.all_modes(frame))
+        natural=natural.analyze_natural(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits),
+        did=diagnostics.difference_in_differences(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits),
+        looping=diagnostics.looping(frame, traits),
+        natural_vs_zero=diagnostics.natural_vs_zero(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits),
+        compliance=diagnostics.compliance(frame), failure_modes=failure_modes.all_modes(frame, traits))

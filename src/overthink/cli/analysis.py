@@ -134,9 +134,10 @@ def analyze_cmd(
     from overthink.analysis.findings import findings
     from overthink.analysis.frame import load
     from overthink.analysis.summary import analyze
+    from overthink.cli.traits import store_traits
 
     _check_args(n_boot, alpha)
-    analysis = analyze(load(store, text=False), n_boot=n_boot, seed=seed, alpha=alpha)
+    analysis = analyze(load(store, text=False), n_boot=n_boot, seed=seed, alpha=alpha, traits=store_traits(store))
     if as_json:
         typer.echo(json.dumps(analysis.to_json(), indent=2, ensure_ascii=False))
         return
@@ -160,6 +161,7 @@ def report_cmd(
 ) -> None:
     """One self-contained HTML report: verdicts, curves, diagnoses and a sample browser."""
     from overthink.analysis.frame import load, texts
+    from overthink.cli.traits import store_traits
     from overthink.report.html import write_report
 
     _check_args(n_boot, alpha)
@@ -169,7 +171,8 @@ def report_cmd(
     if figures_dir is not None and figures_dir.exists() and not figures_dir.is_dir():
         raise UserError(f"--figures {figures_dir} is a file; give a folder for the PNG and SVG figures")
     write_report(frame, out, title=f"overthink report: {store.name}", n_boot=n_boot, seed=seed, alpha=alpha,
-                 max_samples=max_samples, figures_dir=figures_dir, texts=lambda keys: texts(store, keys))
+                 max_samples=max_samples, figures_dir=figures_dir, texts=lambda keys: texts(store, keys),
+                 traits=store_traits(store))
     stdout_console.print(f"wrote {escape(str(out))}")
 
 

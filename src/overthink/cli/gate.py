@@ -64,12 +64,13 @@ def gate_cmd(
 ) -> None:
     """Release gate: exit 1 if more reasoning makes any model significantly worse (beyond --tolerance)."""
     from overthink.analysis.frame import load
+    from overthink.cli.traits import store_traits
     from overthink.mitigations.gate import junit_xml, run_gate
 
     _check_boot(n_boot)
     wanted = parse_budget_list(budgets)
     results = run_gate(load(store, text=False), budgets=wanted, tolerance=tolerance, alpha=alpha, n_boot=n_boot,
-                       seed=seed, strata=strata)
+                       seed=seed, strata=strata, traits=store_traits(store))
     if junit is not None:
         try:
             junit.write_text(junit_xml(results), encoding="utf-8")
@@ -118,10 +119,12 @@ def recommend_cmd(
 ) -> None:
     """Budget guard-rail: per model and task, the smallest budget within --tolerance of the best one."""
     from overthink.analysis.frame import load
+    from overthink.cli.traits import store_traits
     from overthink.mitigations.guardrail import recommend, snippet
 
     _check_boot(n_boot)
-    recommendations = recommend(load(store, text=False), tolerance=tolerance, rule=rule, n_boot=n_boot, seed=seed)
+    recommendations = recommend(load(store, text=False), tolerance=tolerance, rule=rule, n_boot=n_boot, seed=seed,
+                                traits=store_traits(store))
     try:
         out.write_text(snippet(recommendations), encoding="utf-8")
     except OSError as exc:
@@ -144,10 +147,11 @@ def recommend_cmd(
 def anchoring_cmd(store: StoreOpt, n_boot: BootOpt = 1000, seed: SeedOpt = 0, as_json: JsonOpt = False) -> None:
     """Example anchoring: how k-shot curves (strategy "...+Kshot") differ from zero-shot, per budget."""
     from overthink.analysis.frame import load
+    from overthink.cli.traits import store_traits
     from overthink.mitigations.anchoring import compare_to_zero_shot
 
     _check_boot(n_boot)
-    result = compare_to_zero_shot(load(store, text=False), n_boot=n_boot, seed=seed)
+    result = compare_to_zero_shot(load(store, text=False), n_boot=n_boot, seed=seed, traits=store_traits(store))
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -18,6 +18,8 @@ from overthink.mitigations.shots import parse_label
 if TYPE_CHECKING:  # pandas and the analysis package load only when a report is asked for
     import pandas as pd
 
+    from overthink.analysis.metrics import Traits
+
 
 def _arm(data: pd.DataFrame, items: pd.Index, budgets: list[str], metric: str) -> tuple[np.ndarray, ...]:
     """(item x budget) means of the metric and of realized tokens, with presence masks."""
@@ -38,8 +40,11 @@ def _arm(data: pd.DataFrame, items: pd.Index, budgets: list[str], metric: str) -
     return y, mask, t, tmask
 
 
-def compare_to_zero_shot(frame: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
-    """Per k-shot curve: metric change vs zero-shot at each budget and change of the trend effect."""
+def compare_to_zero_shot(frame: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0,
+                         traits: Traits | None = None) -> list[dict[str, Any]]:
+    """Per k-shot curve: metric change vs zero-shot at each budget and change of the trend effect.
+
+    `traits` (task name -> what the store declares) give each task's metric and direction."""
     import pandas as pd
 
     from overthink.analysis.bootstrap import curve_frame, curve_seed, resample_weights, weighted_means
@@ -57,8 +62,9 @@ def compare_to_zero_shot(frame: pd.DataFrame, *, n_boot: int = 1000, seed: int =
         zero = group[group["shots"] == 0]
         if zero.empty:
             continue
-        metric = task_metric(task)
-        info = metric_info(task, metric)
+        declared = (traits or {}).get(task)
+        metric = task_metric(declared)
+        info = metric_info(declared, metric)
         sign = 1.0 if info.higher_is_better else -1.0
         for shots in sorted(set(group["shots"]) - {0}):
             anchored = group[group["shots"] == shots]

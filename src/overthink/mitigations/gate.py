@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from overthink.analysis.bootstrap import Curve, budget_frame, build_curves
+from overthink.analysis.metrics import NO_TRAITS, Traits
 from overthink.analysis.results import Loss
 from overthink.analysis.trends import alpha_shares, annotate, loss_results
 from overthink.errors import UserError
@@ -149,14 +150,17 @@ def _gate_family(curves: list[Curve], tolerances: dict[int, float], alpha: float
 
 
 def run_gate(frame: pd.DataFrame, *, budgets: list[str] | None = None, tolerance: float | None = None,
-             alpha: float = 0.05, n_boot: int = 1000, seed: int = 0, strata: bool = True) -> list[GateResult]:
-    """Gate every family of a tidy store frame: main curves, and strata with enough problems."""
+             alpha: float = 0.05, n_boot: int = 1000, seed: int = 0, strata: bool = True,
+             traits: Traits = NO_TRAITS) -> list[GateResult]:
+    """Gate every family of a tidy store frame: main curves, and strata with enough problems.
+
+    `traits` are what the store declares of its tasks (metric, direction, strata, clusters)."""
     if tolerance is not None and tolerance < 0:
         raise UserError(f"--tolerance {tolerance} must be >= 0 (e.g. 0.02 = 2 accuracy points)")
     if not 0.0 < alpha < 0.5:
         raise UserError(f"--alpha {alpha} must be between 0 and 0.5 (default 0.05)")
     data = restrict_budgets(frame, budgets)
-    curves = annotate(build_curves(data, n_boot=n_boot, seed=seed), alpha=alpha)
+    curves = annotate(build_curves(data, n_boot=n_boot, seed=seed, traits=traits), alpha=alpha)
     return gate_curves(curves if strata else gated_curves(curves), tolerance=tolerance, alpha=alpha)
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 import yaml
 
 from overthink.analysis.bootstrap import Curve, build_curves
+from overthink.analysis.metrics import NO_TRAITS, Traits
 from overthink.errors import UserError
 from overthink.mitigations.gate import gated_curves
 
@@ -100,8 +101,10 @@ def recommend_curve(curve: Curve, tolerance: float, rule: str = "point") -> Reco
 
 
 def recommend(frame: pd.DataFrame, *, tolerance: float | None = None, rule: str = "point", n_boot: int = 1000,
-              seed: int = 0) -> list[Recommendation]:
-    """Guard-rails for every main curve of a tidy store frame (tolerance None: the metric's own)."""
+              seed: int = 0, traits: Traits = NO_TRAITS) -> list[Recommendation]:
+    """Guard-rails for every main curve of a tidy store frame (tolerance None: the metric's own).
+
+    `traits` are what the store declares of its tasks: they decide which direction is better."""
     if tolerance is not None and tolerance < 0:
         raise UserError(f"--tolerance {tolerance} must be >= 0 (e.g. 0.02 = 2 accuracy points)")
     if rule not in RULES:
@@ -109,7 +112,7 @@ def recommend(frame: pd.DataFrame, *, tolerance: float | None = None, rule: str 
     data = frame[(frame["status"] == "ok") & (frame["budget"] != "natural")] if "status" in frame else frame
     if data.empty:
         raise UserError("the store has no finished budget records; run a sweep first")
-    curves = gated_curves(build_curves(data, n_boot=n_boot, seed=seed))
+    curves = gated_curves(build_curves(data, n_boot=n_boot, seed=seed, traits=traits))
     chosen = (recommend_curve(c, c.metric.tolerance if tolerance is None else tolerance, rule) for c in curves)
     out = [r for r in chosen if r is not None]
     if not out:

@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from overthink import __version__
 from overthink.analysis.findings import findings
+from overthink.analysis.metrics import NO_TRAITS, Traits
 from overthink.analysis.summary import Analysis, analyze
 from overthink.errors import UserError
 from overthink.report import figures
@@ -218,12 +219,13 @@ def render(context: dict[str, Any]) -> str:
 
 def write_report(frame: pd.DataFrame, out: str | Path, *, title: str = "overthink report", n_boot: int = 1000,
                  seed: int = 0, alpha: float = 0.05, max_samples: int = 200,
-                 figures_dir: Path | None = None, texts: Texts | None = None) -> Path:
-    """Analyse `frame` and write the HTML report to `out`."""
+                 figures_dir: Path | None = None, texts: Texts | None = None,
+                 traits: Traits = NO_TRAITS) -> Path:
+    """Analyse `frame` (its tasks read by the store's declared `traits`) and write the HTML report to `out`."""
     target = Path(out)
     if target.is_dir():
         raise UserError(f"--out {target} is a directory; give a file name such as report.html")
-    analysis = analyze(frame, n_boot=n_boot, seed=seed, alpha=alpha)
+    analysis = analyze(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits)
     html = render(build_context(frame, analysis, title, max_samples, figures_dir, texts))
     try:
         target.write_text(html, encoding="utf-8")
