@@ -52,15 +52,19 @@ import pandas as pd
 
 from overthink.analysis.families import FAMILIES, SCENARIOS, main_stratum, simulate_family, true_curve
 from overthink.analysis.frame import tidy
+from overthink.registry import TASKS
+from overthink.types import TaskTraits
 
 # ---- adapter: every call into the analysis API lives here ------------------------------------------
-# summary.analyze(frame, n_boot, seed) -> Analysis with .curves (Curve: .stratum, .main, .verdict (Verdict:
+# summary.analyze(frame, n_boot, seed, traits) -> Analysis with .curves (Curve: .stratum, .main, .verdict (Verdict:
 # .call, .ci, .p, .loss (Loss: .lower, .p), .alpha), .budgets, .lo, .hi); gate.gate_curves(curves) ->
 # [GateResult(.failed)], exactly what run_gate decides on the same curves. Seeds are per store so stores
-# are independent replications.
+# are independent replications. `traits` are what a real store of the family declares (spec.traits()):
+# analysis takes them from the caller, never from the registry.
 
 
-def run_analysis(frame: pd.DataFrame, n_boot: int, seed: int, *, full: bool = False) -> Any:
+def run_analysis(frame: pd.DataFrame, n_boot: int, seed: int, traits: dict[str, TaskTraits], *,
+                 full: bool = False) -> Any:
     """The curves and verdicts `overthink analyze` computes (CLI defaults: alpha 0.05, phases on).
 
     `analyze` also runs the diagnostics and failure-mode tables, which no verdict reads and which
@@ -70,7 +74,7 @@ def run_analysis(frame: pd.DataFrame, n_boot: int, seed: int, *, full: bool = Fa
     """
     from overthink.analysis import summary
 
-    return summary.analyze(frame, n_boot=n_boot, seed=seed, with_diagnostics=full)
+    return summary.analyze(frame, n_boot=n_boot, seed=seed, traits=traits, with_diagnostics=full)
 
 
 def same_calls(fast: Any, full: Any) -> bool:
@@ -82,7 +86,8 @@ def same_calls(fast: Any, full: Any) -> bool:
     return calls(fast) == calls(full)
 
 
-def gate_fails(frame: pd.DataFrame, analysis: Any, n_boot: int, seed: int, *, exact: bool = False) -> bool:
+def gate_fails(frame: pd.DataFrame, analysis: Any, n_boot: int, seed: int, traits: dict[str, TaskTraits], *,
+               exact: bool = False) -> bool:
     """What `overthink gate` exits 1 on (CLI defaults: all budgets, per-metric tolerance, alpha 0.05).
 
     `run_gate` rebuilds the very curves `analyze` built (same records, same seed, so the same bootstrap
@@ -92,7 +97,7 @@ def gate_fails(frame: pd.DataFrame, analysis: Any, n_boot: int, seed: int, *, ex
     from overthink.mitigations.gate import gate_curves, run_gate
 
     if exact:
-        return any(r.failed for r in run_gate(frame, alpha=0.05, n_boot=n_boot, seed=seed))
+        return any(r.failed for r in run_gate(frame, alpha=0.05, n_boot=n_boot, seed=seed, traits=traits))
     return any(r.failed for r in gate_curves(analysis.curves, alpha=0.05))
 
 
@@ -144,16 +149,18 @@ def run_store(job: dict[str, Any]) -> dict[str, Any]:
     start, cpu = time.perf_counter(), time.process_time()
     family, scenario = job["family"], job["scenario"]
     seed = store_seed(job["seed"], family, scenario, job["index"])
-    frame = tidy(simulate_family(family, scenario, seed=seed, error_share=job["error_share"]))
-    analysis = run_analysis(frame, job["boot"], seed)
-    if job["index"] == 0 and not same_calls(analysis, run_analysis(frame, job["boot"], seed, full=True)):
+    task = TASKS[family]
+    traits = {family: task.traits()}
+    frame = tidy(simulate_family(task, scenario, seed=seed, error_share=job["error_share"]))
+    analysis = run_analysis(frame, job["boot"], seed, traits)
+    if job["index"] == 0 and not same_calls(analysis, run_analysis(frame, job["boot"], seed, traits, full=True)):
         raise RuntimeError(f"{family}/{scenario}: the curve-only analysis disagrees with analyze(); "
                            "fix run_analysis in benchmarks/calibration.py")
-    truth = true_curve(family, scenario)
+    truth = true_curve(task, scenario)
     intervals = main_curve_intervals(analysis, main_stratum(family))
     covered = [bool(lo <= truth[b] <= hi) for b, lo, hi in intervals]
-    failed = gate_fails(frame, analysis, job["boot"], seed)
-    if job["index"] == 0 and failed != gate_fails(frame, analysis, job["boot"], seed, exact=True):
+    failed = gate_fails(frame, analysis, job["boot"], seed, traits)
+    if job["index"] == 0 and failed != gate_fails(frame, analysis, job["boot"], seed, traits, exact=True):
         raise RuntimeError(f"{family}/{scenario}: the gate on the analysis curves disagrees with run_gate; "
                            "fix the adapter in benchmarks/calibration.py")
     return {**job, "store_seed": seed, "gate_failed": failed,

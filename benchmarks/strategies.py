@@ -28,6 +28,8 @@ import pandas as pd
 
 from overthink.analysis.bootstrap import build_curves
 from overthink.analysis.frame import load
+from overthink.analysis.metrics import Traits
+from overthink.cli.traits import store_traits
 from overthink.config import ExperimentConfig, ModelConfig, TaskConfig
 from overthink.runner.experiment import run_experiment
 
@@ -63,10 +65,10 @@ def standalone_compute(frame: pd.DataFrame) -> pd.Series:
     return data["compute"].reindex(frame.index)
 
 
-def table(frame: pd.DataFrame, n_boot: int) -> list[dict[str, Any]]:
+def table(frame: pd.DataFrame, n_boot: int, traits: Traits) -> list[dict[str, Any]]:
     frame = frame.assign(compute=standalone_compute(frame))
     rows = []
-    for curve in build_curves(frame, n_boot=n_boot, seed=0):
+    for curve in build_curves(frame, n_boot=n_boot, seed=0, traits=traits):
         if curve.stratum != "all":
             continue
         sub = frame[(frame["task"] == curve.task) & (frame["strategy"] == curve.strategy)]
@@ -148,7 +150,7 @@ def main() -> None:
         sweep(args, strategies)
     frame = load(args.store)
     frame = frame[frame["status"] == "ok"]
-    rows = table(frame, args.boot)
+    rows = table(frame, args.boot, store_traits(args.store))
     verdicts = scheduler_verdicts(frame, rows, scheduler, args.boot)
     print("| task | strategy | budget | accuracy [95% CI] | thinking tokens | total compute | items |")
     print("|---|---|---:|---|---:|---:|---:|")
