@@ -12,7 +12,7 @@ import pytest
 from overthink.errors import UserError
 from overthink.runner.merge import MergeConflict, merge_stores
 from overthink.runner.store import Store
-from overthink.types import Completion, Record, Score, Status, TokenSource, Usage, WorkKey
+from overthink.types import Completion, Record, Score, Status, TaskTraits, TokenSource, Usage, WorkKey
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-schema1.sqlite"
 
@@ -137,3 +137,26 @@ def test_a_store_of_the_previous_version_merges_after_upgrading(tmp_path: Path) 
     assert (report.ok, report.errors, report.attempts) == (2, 1, 1)
     with Store(tmp_path / "m.db", create=False) as store:
         assert store.get_meta("last_experiment") == "legacy"
+
+
+def test_task_traits_are_the_union_and_a_later_input_redeclaring_a_task_wins(tmp_path: Path) -> None:
+    """Analysis reads tasks by the store's declarations, so a merge must keep every input's."""
+    math = TaskTraits("misleading_math", "1", strata=("num_distractors",))
+    foreign_v1 = TaskTraits("inspect_task", "1", metric="mean", source="inspect")
+    foreign_v2 = TaskTraits("inspect_task", "2", metric="mean", higher_is_better=False, source="inspect")
+    a, b = _store(tmp_path / "a.db", _ok("s1")), _store(tmp_path / "b.db", _ok("s2"))
+    old = _store(tmp_path / "old.db", _ok("s3"))  # declares nothing (written before traits were kept)
+    with Store(a) as store:
+        store.put_task_traits(math)
+        store.put_task_traits(foreign_v1)
+    with Store(b) as store:
+        store.put_task_traits(foreign_v2)
+        store.put_task_traits(math)  # the same declaration twice is no replacement
+    report = merge_stores([a, old, b], tmp_path / "m.db")
+    assert report.tasks == 2 and report.traits_replaced == ("inspect_task",)
+    with Store(tmp_path / "m.db", create=False) as store:
+        assert store.task_traits() == {"misleading_math": math, "inspect_task": foreign_v2}
+    reverse = merge_stores([b, a], tmp_path / "r.db")
+    assert reverse.traits_replaced == ("inspect_task",) and reverse.to_json()["traits_replaced"] == ["inspect_task"]
+    with Store(tmp_path / "r.db", create=False) as store:
+        assert store.task_traits()["inspect_task"] == foreign_v1

@@ -7,6 +7,12 @@ immutable answer per key and picking one would silently drop a result. A conflic
 writes nothing. Every failed attempt of every input is kept (identical attempts once), renumbered
 per key in time order.
 
+The `tasks` table (what each task's records mean to analysis: metric, direction, strata) is the
+union of the inputs'. When two inputs declare one task differently, the later input (in the order
+given) wins and the report names the task: that is what a store does itself when a later sweep
+declares a task again (the declaration of the latest run wins), and refusing would block merging
+sweeps across a task's versions, whose records differ by `task_version` and never conflict.
+
 The output is built in a temporary file beside `--out` and renamed over it only when complete, so a
 failed merge leaves nothing behind and a reader never sees half a store. `--out` may be a new path
 or one of the inputs (merging into an existing store); any other existing file is refused rather than
@@ -25,6 +31,7 @@ from pathlib import Path
 
 from overthink.errors import UserError
 from overthink.runner.store import Store, StoreError
+from overthink.types import TaskTraits
 
 TIMING = ("created_at", "wall_time_s")  # measured, not produced: equal results may differ here
 SHARD_FIELD = "shard"  # dropped from saved configurations, so shards of one sweep agree on theirs
@@ -44,11 +51,14 @@ class MergeReport:
     attempts: int
     superseded: int  # error rows replaced by another input's ok row or later failure
     duplicates: int  # rows of an input already present (identical ok, or an older failure)
+    tasks: int = 0  # tasks whose traits the merged store declares
+    traits_replaced: tuple[str, ...] = ()  # tasks a later input declared differently (the later one kept)
 
     def to_json(self) -> dict[str, object]:
         return {"out": str(self.out), "inputs": [str(p) for p in self.inputs], "records": self.records,
                 "ok": self.ok, "errors": self.errors, "attempts": self.attempts,
-                "superseded": self.superseded, "duplicates": self.duplicates}
+                "superseded": self.superseded, "duplicates": self.duplicates, "tasks": self.tasks,
+                "traits_replaced": list(self.traits_replaced)}
 
 
 def _sidecars(path: Path) -> list[Path]:
@@ -131,11 +141,19 @@ def _merge_one(conn: sqlite3.Connection, source: Path, columns: list[str], earli
         duplicates = incoming - (conn.total_changes - before)
         conn.execute("INSERT OR IGNORE INTO temp.staged (key, at, error_class, message) "
                      "SELECT key, at, error_class, message FROM src.attempts")
+        conn.execute("INSERT OR REPLACE INTO main.tasks (task, traits) SELECT task, traits FROM src.tasks")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return superseded, duplicates
+
+
+def _redeclared(conn: sqlite3.Connection) -> list[str]:
+    """Tasks the attached input declares with other traits than the inputs merged so far."""
+    rows = conn.execute("SELECT s.task, s.traits, m.traits FROM src.tasks s JOIN main.tasks m ON m.task = s.task")
+    return [str(task) for task, theirs, mine in rows
+            if TaskTraits.from_json(str(theirs)) != TaskTraits.from_json(str(mine))]
 
 
 def _holds_ok(path: Path, key: str) -> bool:
@@ -169,6 +187,7 @@ def merge_stores(inputs: Sequence[str | Path], out: str | Path) -> MergeReport:
     sources, target = _check_paths(inputs, out)
     scratch = target.with_name(f".{target.name}.merge-{os.getpid()}.tmp")
     superseded = duplicates = 0
+    replaced: list[str] = []
     scratch.unlink(missing_ok=True)
     try:
         with Store(scratch) as store:
@@ -179,6 +198,7 @@ def merge_stores(inputs: Sequence[str | Path], out: str | Path) -> MergeReport:
             for index, source in enumerate(sources):
                 conn.execute("ATTACH DATABASE ? AS src", (str(source),))  # read only by the SQL below
                 try:
+                    replaced.extend(t for t in _redeclared(conn) if t not in replaced)
                     s, d = _merge_one(conn, source, columns, sources[:index])
                 finally:
                     conn.execute("DETACH DATABASE src")
@@ -186,6 +206,7 @@ def merge_stores(inputs: Sequence[str | Path], out: str | Path) -> MergeReport:
             _finish(store, sources)
             counts = dict(conn.execute("SELECT status, COUNT(*) FROM records GROUP BY status").fetchall())
             attempts = int(conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
+            tasks = int(conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0])
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         if target in sources:
             _check_unused(target)
@@ -194,7 +215,8 @@ def merge_stores(inputs: Sequence[str | Path], out: str | Path) -> MergeReport:
         for leftover in (scratch, *_sidecars(scratch)):
             leftover.unlink(missing_ok=True)
     ok, errors = int(counts.get("ok", 0)), int(counts.get("error", 0))
-    return MergeReport(target, tuple(sources), ok + errors, ok, errors, attempts, superseded, duplicates)
+    return MergeReport(target, tuple(sources), ok + errors, ok, errors, attempts, superseded, duplicates, tasks,
+                       tuple(replaced))
 
 
 def _finish(store: Store, sources: list[Path]) -> None:
