@@ -1,6 +1,6 @@
 """What a curve measures: the metric of each task, its direction, units, and which records count.
 
-Three rules live here so every analysis applies them the same way:
+Four rules live here so every analysis applies them the same way:
 
 * **Units.** Each metric names its unit and carries its own minimum effect (the smallest change a
   verdict calls real) and gate tolerance: 2 points of accuracy or of a rate, 0.05 RMSE on the GPA
