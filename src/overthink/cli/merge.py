@@ -32,6 +32,9 @@ def merge_cmd(
     line = (f"Merged {count} store{'s' if count > 1 else ''} into {report.out}: {report.records} records "
             f"({report.ok} ok, {report.errors} errors), {report.attempts} failed attempts kept; "
             f"{report.superseded} error rows superseded, {report.duplicates} duplicate rows dropped.")
+    if report.traits_replaced:
+        line += (f" Inputs declared {', '.join(report.traits_replaced)} differently; the last input's "
+                 "declaration was kept.")
     if report.errors:
         line += " Re-run the sweep (or its shard) on a store holding the errors to retry them, then merge again."
     stdout_console.print(line, markup=False, soft_wrap=True)
