@@ -11,6 +11,7 @@ import typer
 
 from overthink.cli import analysis as analysis_commands
 from overthink.cli import gate as gate_commands
+from overthink.cli import imports as import_commands
 from overthink.cli import merge as merge_commands
 from overthink.cli import models as model_commands
 from overthink.cli import run as run_commands
@@ -32,6 +33,7 @@ task_commands.register(app)
 analysis_commands.register(app)
 gate_commands.register(app)
 merge_commands.register(app)
+import_commands.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,258 @@
+"""Write Inspect logs into an overthink store: all of them, or (for any bad log) nothing at all.
+
+Every log's header is checked first (a file that is not a log fails before any sample is read). The
+records then go to a scratch store beside the target, one batch at a time, so memory never holds more
+than a batch however large the logs (the trace texts are on disk, not in a list). Only when every sample
+of every log converted does the scratch store become part of the target: renamed into place when the
+target is new, else folded into it in one transaction, under the store's own rules (an ok row is never
+rewritten; an error row gives way to an ok row or a later failure; every failure is an attempt). Keys
+are content hashes (`WorkKey.digest`) and an attempt is known by its key, time and message, so importing
+the same logs again changes nothing.
+
+Each imported task's traits are written with its records: overthink's own tasks declare theirs; a
+foreign task's are read off the store's records of it (metric `accuracy` when every score is 0 or 1, else
+`mean`; strata the scalar metadata keys with 2..20 levels).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from overthink.errors import UserError
+from overthink.inspect.logs import LogHeader, find_logs, iter_samples, read_header, to_record
+from overthink.runner.store import Store
+from overthink.types import Record, Status, TaskTraits
+
+__all__ = ["DEFAULT_EXPERIMENT", "ImportReport", "import_logs", "traits_from_records"]
+
+DEFAULT_EXPERIMENT = "inspect"
+BATCH = 200  # records written to the scratch store at a time
+MAX_LEVELS = 20  # a foreign task's metadata key with more distinct values names items, not a stratum
+
+Advance = Callable[[int], None]
+ProgressFactory = Callable[[int], AbstractContextManager[Advance]]  # total samples -> advance(n)
+
+
+@dataclass
+class ImportReport:
+    """What one import read and what it changed in the store."""
+
+    store: Path
+    experiment: str
+    files: int = 0
+    samples: int = 0
+    ok: int = 0  # records of the logs by status (whether or not the store held them already)
+    errors: int = 0
+    written: int = 0  # rows inserted or replaced in the store
+    present: int = 0  # records the store already held (a re-import), left as they were
+    duplicates: int = 0  # samples of one import sharing a key (the same eval twice): the first ok kept
+    rescored: int = 0  # samples of overthink's own tasks, scored by overthink's scorer
+    tasks: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    budgets: list[str] = field(default_factory=list)
+    by_file: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {"store": str(self.store), "experiment": self.experiment, "files": self.files,
+                "samples": self.samples, "records": {"ok": self.ok, "error": self.errors},
+                "written": self.written, "already_present": self.present, "duplicates": self.duplicates,
+                "rescored": self.rescored, "tasks": self.tasks, "models": self.models, "budgets": self.budgets,
+                "by_file": self.by_file, "warnings": self.warnings}
+
+
+def _sidecars(path: Path) -> list[Path]:
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+
+
+def _check_target(store: Path) -> None:
+    """The target is a usable store path (an existing file must be an overthink store) before any work."""
+    if store.is_dir():
+        raise UserError(f"--store {store} is a directory; give a file path such as results.db")
+    if not store.parent.is_dir():
+        raise UserError(f"--store {store}: folder {store.parent} does not exist")
+    if store.exists():
+        Store(store, create=False).close()  # StoreError (exit 2) for a foreign or unreadable file
+    elif any(p.exists() for p in _sidecars(store)):
+        raise UserError(f"--store {store}: leftover {store.name}-wal/-shm files of a deleted store; remove them")
+
+
+def _no_progress(samples: int) -> None:
+    return None
+
+
+def _budget_order(label: str) -> tuple[int, float, str]:
+    if label.isdigit():
+        return 0, float(label), label
+    return (2, 0.0, label) if label == "natural" else (1, 0.0, label)
+
+
+def import_logs(paths: Sequence[Path], store: Path, *, experiment: str = DEFAULT_EXPERIMENT,
+                scorer: str | None = None, progress: ProgressFactory | None = None) -> ImportReport:
+    """Import every log of `paths` into `store`; any bad log raises a UserError and writes nothing."""
+    if not experiment.strip():
+        raise UserError("--experiment must not be empty")
+    files = find_logs(list(paths))
+    _check_target(store)
+    return asyncio.run(_import(files, store, experiment, scorer, progress))
+
+
+async def _import(files: list[Path], store: Path, experiment: str, scorer: str | None,
+                  progress: ProgressFactory | None) -> ImportReport:
+    headers = [await read_header(path, scorer) for path in files]
+    report = ImportReport(store=store, experiment=experiment, files=len(files))
+    for header in headers:
+        report.warnings.extend(header.warnings)
+    scratch = store.with_name(f".{store.name}.import-{os.getpid()}.tmp")
+    for leftover in (scratch, *_sidecars(scratch)):
+        leftover.unlink(missing_ok=True)
+    try:
+        with Store(scratch) as staging:
+            bar: AbstractContextManager[Advance] = (progress(sum(h.expected for h in headers)) if progress
+                                                    else nullcontext(_no_progress))
+            with bar as advance:
+                for header in headers:
+                    await _stage(header, staging, experiment, report, advance)
+            _fill_report(staging, report)
+            if report.duplicates:
+                report.warnings.append(
+                    f"{report.duplicates} samples share their key with an earlier sample of this import (the same "
+                    "model, task, budget, sample and epoch in two logs): kept the first; import the other logs "
+                    "with another --experiment to keep both")
+            if store.exists():
+                _fold(staging, store, report)
+            else:
+                report.written = staging.count()
+                _write_traits(staging.conn, staging, report.tasks)
+                staging.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if not store.exists():
+            os.replace(scratch, store)
+    finally:
+        for leftover in (scratch, *_sidecars(scratch)):
+            leftover.unlink(missing_ok=True)
+    return report
+
+
+async def _stage(header: LogHeader, staging: Store, experiment: str, report: ImportReport,
+                 advance: Advance) -> None:
+    """Convert one log's samples into the scratch store, a batch at a time."""
+    batch: list[Record] = []
+    seen = 0
+
+    def flush() -> None:
+        report.duplicates += sum(1 for r in batch if r.status is Status.OK) - _new_ok(staging, batch)
+        staging.write_many(batch)
+        batch.clear()
+
+    async for sample in iter_samples(header):
+        converted = to_record(header, sample, experiment)
+        batch.append(converted.record)
+        report.rescored += converted.rescored
+        seen += 1
+        if len(batch) >= BATCH:
+            flush()
+        advance(1)
+    if batch:
+        flush()
+    report.samples += seen
+    report.by_file[str(header.path)] = seen
+    if seen < header.expected and header.log.status == "success":
+        report.warnings.append(f"{header.path.name}: holds {seen} of the {header.expected} samples its header "
+                               "lists")
+    elif not seen and header.expected:
+        report.warnings.append(f"{header.path.name}: holds no samples")
+
+
+def _new_ok(staging: Store, batch: list[Record]) -> int:
+    """Ok records of a batch whose key the scratch store does not hold as ok yet (first one wins)."""
+    keys = {r.key.digest() for r in batch if r.status is Status.OK}
+    if not keys:
+        return 0
+    marks = ", ".join("?" for _ in keys)
+    held = staging.conn.execute(f"SELECT COUNT(*) FROM records WHERE status = 'ok' AND key IN ({marks})",
+                                tuple(keys)).fetchone()[0]
+    return len(keys) - int(held)
+
+
+def _fill_report(staging: Store, report: ImportReport) -> None:
+    conn = staging.conn
+    counts = dict(conn.execute("SELECT status, COUNT(*) FROM records GROUP BY status").fetchall())
+    report.ok, report.errors = int(counts.get("ok", 0)), int(counts.get("error", 0))
+    report.tasks = [str(r[0]) for r in conn.execute("SELECT DISTINCT task FROM records ORDER BY task")]
+    report.models = [str(r[0]) for r in conn.execute("SELECT DISTINCT model FROM records ORDER BY model")]
+    labels = [str(r[0]) for r in conn.execute("SELECT DISTINCT budget FROM records")]
+    report.budgets = sorted(labels, key=_budget_order)
+
+
+def _fold(staging: Store, target: Path, report: ImportReport) -> None:
+    """Add the scratch store's rows to an existing store in one transaction, under the store's rules."""
+    staging.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with Store(target) as store:
+        conn = store.conn
+        columns = [str(r[1]) for r in conn.execute("PRAGMA main.table_info(records)")]
+        names = ", ".join(columns)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "key")
+        conn.execute("ATTACH DATABASE ? AS src", (str(staging.path),))
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # What the store takes: a new key; over an error row, an ok row or a later failure.
+                conn.execute("CREATE TEMP TABLE incoming AS SELECT s.key FROM src.records s "
+                             "LEFT JOIN main.records m ON m.key = s.key WHERE m.key IS NULL OR "
+                             "(m.status = 'error' AND (s.status = 'ok' OR s.created_at > m.created_at))")
+                before = conn.total_changes
+                conn.execute(f"INSERT INTO main.records ({names}) SELECT {names} FROM src.records "
+                             "WHERE key IN (SELECT key FROM temp.incoming) ORDER BY rowid "
+                             f"ON CONFLICT (key) DO UPDATE SET {updates} WHERE records.status = 'error'")
+                report.written = conn.total_changes - before
+                report.present = report.ok + report.errors - report.written
+                # Failed attempts not logged yet (by key, time and message), numbered after the key's last.
+                conn.execute(
+                    "INSERT INTO main.attempts (key, attempt, at, error_class, message) "
+                    "SELECT a.key, COALESCE((SELECT MAX(b.attempt) FROM main.attempts b WHERE b.key = a.key), 0) "
+                    "+ ROW_NUMBER() OVER (PARTITION BY a.key ORDER BY a.at, a.attempt), a.at, a.error_class, "
+                    "a.message FROM src.attempts a WHERE NOT EXISTS (SELECT 1 FROM main.attempts b "
+                    "WHERE b.key = a.key AND b.at = a.at AND b.message IS a.message)")
+                tasks = [str(r[0]) for r in conn.execute("SELECT DISTINCT task FROM src.records")]
+                _write_traits(conn, store, tasks)
+                conn.execute("DROP TABLE temp.incoming")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.execute("DETACH DATABASE src")
+
+
+def _write_traits(conn: sqlite3.Connection, store: Store, tasks: Sequence[str]) -> None:
+    """Each task's traits: overthink's own declare theirs, a foreign task's are read off its records."""
+    from overthink.registry import TASKS
+
+    for name in sorted(set(tasks)):
+        spec = TASKS.get(name)
+        store.put_task_traits(spec.traits() if spec is not None else traits_from_records(conn, name))
+
+
+def traits_from_records(conn: sqlite3.Connection, task: str) -> TaskTraits:
+    """A foreign task's traits read off the store's records of it (all of them, not only this import's)."""
+    version_row = conn.execute("SELECT task_version FROM main.records WHERE task = ? ORDER BY created_at DESC "
+                               "LIMIT 1", (task,)).fetchone()
+    non_binary = conn.execute("SELECT COUNT(*) FROM main.records WHERE task = ? AND status = 'ok' AND score IS NOT "
+                              "NULL AND score NOT IN (0.0, 1.0)", (task,)).fetchone()[0]
+    items = int(conn.execute("SELECT COUNT(DISTINCT sample_id) FROM main.records WHERE task = ?",
+                             (task,)).fetchone()[0])
+    rows = conn.execute(
+        "SELECT j.key, COUNT(DISTINCT j.value), SUM(j.type IN ('object', 'array')) "
+        "FROM main.records r, json_each(r.metadata) j WHERE r.task = ? AND j.type != 'null' GROUP BY j.key",
+        (task,)).fetchall()
+    strata = tuple(sorted(str(key) for key, levels, nested in rows
+                          if not nested and 2 <= int(levels) <= MAX_LEVELS and int(levels) < items))
+    return TaskTraits(name=task, version=str(version_row[0]) if version_row else "",
+                      metric="accuracy" if not non_binary else "mean", higher_is_better=True, strata=strata,
+                      source="inspect")
