@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from overthink.errors import UserError
-from overthink.inspect.logs import LogHeader, find_logs, iter_samples, read_header, to_record
+from overthink.inspect.log_files import LogHeader, find_logs, iter_samples, read_header
+from overthink.inspect.logs import to_record
 from overthink.runner.store import Store
 from overthink.types import Record, Status, TaskTraits
 
