@@ -18,15 +18,15 @@ import pytest
 
 pytest.importorskip("inspect_ai")
 
-from inspect_ai import eval as inspect_eval  # noqa: E402
-from inspect_ai._eval.registry import task_create  # noqa: E402
-from inspect_ai._util.registry import registry_lookup  # noqa: E402
-from inspect_ai.log import EvalLog, EvalSample  # noqa: E402
-from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput, ModelUsage, get_model  # noqa: E402
+from inspect_ai import eval as inspect_eval
+from inspect_ai._eval.registry import task_create
+from inspect_ai._util.registry import registry_lookup
+from inspect_ai.log import EvalLog, EvalSample
+from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput, ModelUsage, get_model
 
-from overthink.inspect.tasks import SAMPLE_KEY, TaskArgumentError, registered_task_names  # noqa: E402
-from overthink.registry import TASKS  # noqa: E402
-from overthink.types import Sample  # noqa: E402
+from overthink.inspect.tasks import SAMPLE_KEY, TaskArgumentError, registered_task_names
+from overthink.registry import TASKS
+from overthink.types import Sample
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 Answer = Callable[[list[ChatMessage]], str]

@@ -38,6 +38,7 @@ from inspect_ai.model import (
     ModelAPI,
     ModelOutput,
     ModelUsage,
+    StopReason,
     modelapi,
 )
 from inspect_ai.model._model_call import ModelCall
@@ -48,12 +49,14 @@ from overthink.models.forcing_spec import THINK_OPEN
 from overthink.models.generation import DEFAULT_SAMPLING, GenerationConfig
 from overthink.models.llamacpp.backend import LlamaCppBackend, LlamaCppOptions
 from overthink.models.llamacpp.engine import LlamaEngine
+from overthink.models.llamacpp.gguf import resolve_model_path
 from overthink.models.prompting import FORMAT_INSTRUCTION, NO_THINKING_INSTRUCTION
 from overthink.types import Budget, BudgetKind, Completion, Sample
 
 __all__ = ["CHAT_KEY", "OverthinkAPI", "budget_for", "chat_for", "sampling_for"]
 
 CHAT_KEY = "_inspect_chat"  # Sample metadata: the rendered conversation, read by ChatBackend.prompt_ids
+_NO_CONFIG = GenerateConfig()  # ModelAPI's own default (never mutated)
 
 
 class ChatBackend(LlamaCppBackend):
@@ -106,7 +109,7 @@ def _output(model: str, completion: Completion, seed: int, budget: Budget) -> Mo
         content.insert(0, ContentReasoning(reasoning=completion.reasoning))
     usage = completion.usage
     message = ChatMessageAssistant(content=content, model=model, source="generate")
-    stop = "max_tokens" if completion.finish_reason == "length" else "stop"
+    stop: StopReason = "max_tokens" if completion.finish_reason == "length" else "stop"
     return ModelOutput(
         model=model,
         choices=[ChatCompletionChoice(message=message, stop_reason=stop)],
@@ -119,12 +122,11 @@ def _output(model: str, completion: Completion, seed: int, budget: Budget) -> Mo
     )
 
 
-@modelapi(name="overthink")
 class OverthinkAPI(ModelAPI):
     """`overthink/<model>`: the embedded llama.cpp engine with exact budget forcing."""
 
     def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
-                 config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:
+                 config: GenerateConfig = _NO_CONFIG, **model_args: Any) -> None:
         super().__init__(model_name, base_url, api_key, [], config)
         args = dict(model_args)
         self.natural_cap = int(args.pop("natural_cap", DEFAULT_SAMPLING.natural_cap))
@@ -136,7 +138,8 @@ class OverthinkAPI(ModelAPI):
         """The engine, built on first use (assembling an embedded GGUF can take a while) and kept."""
         with self._build_lock:
             if self._backend is None:
-                self._backend = ChatBackend.from_model_name(self.model_name, **self.options.model_dump())
+                model_id, path = resolve_model_path(self.model_name)  # an unknown name is a UserError here
+                self._backend = ChatBackend(model_id, path, self.options)
             return self._backend
 
     def max_connections(self) -> int:
@@ -162,3 +165,9 @@ class OverthinkAPI(ModelAPI):
                       "reasoning_tokens": completion.usage.reasoning_tokens},
         )
         return output, call
+
+
+@modelapi(name="overthink")
+def overthink() -> type[ModelAPI]:
+    """Registers `overthink/<model>` (the decorator wraps what it registers, so the class stays plain)."""
+    return OverthinkAPI

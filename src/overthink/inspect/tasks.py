@@ -17,6 +17,7 @@ What crosses into Inspect, and why:
 from __future__ import annotations
 
 import inspect as pyinspect
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,8 +35,19 @@ from overthink.registry import TASKS
 from overthink.tasks.base import TaskSpec
 from overthink.types import Sample
 
-__all__ = ["SAMPLE_KEY", "REPEAT_KEY", "TaskArgumentError", "inspect_sample", "messages_for", "metrics_for",
-           "overthink_scorer", "overthink_task", "overthink_variant", "registered_task_names", "task_params"]
+__all__ = [
+    "REPEAT_KEY",
+    "SAMPLE_KEY",
+    "TaskArgumentError",
+    "inspect_sample",
+    "messages_for",
+    "metrics_for",
+    "overthink_scorer",
+    "overthink_task",
+    "overthink_variant",
+    "registered_task_names",
+    "task_params",
+]
 
 SAMPLE_KEY = "overthink_sample"  # metadata: the overthink Sample as shown (JSON), read by the log importer
 REPEAT_KEY = "overthink_repeat"  # metadata: the repeat whose variant the solver put in the prompt
@@ -92,8 +104,6 @@ def shown_sample(spec: TaskSpec, state: TaskState) -> Sample:
 
 
 def _json(text: Any) -> dict[str, Any]:
-    import json
-
     data = json.loads(str(text))
     assert isinstance(data, dict)
     return data
