@@ -94,6 +94,7 @@ def tiny() -> Iterator[Model]:
 
 
 @pytest.mark.model
+@pytest.mark.slow
 @pytest.mark.parametrize("budget", [16, 32])
 def test_inspect_eval_realizes_exactly_the_requested_reasoning_tokens(tiny: Model, budget: int,
                                                                        tmp_path: Path) -> None:
@@ -116,6 +117,7 @@ def test_inspect_eval_realizes_exactly_the_requested_reasoning_tokens(tiny: Mode
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_the_provider_reproduces_overthinks_own_run_of_the_item(tiny: Model) -> None:
     """Same item, seed and budget: the Inspect path gives the trace `overthink run` would record."""
     sample = TASKS["misleading_math"].samples(1, 0, {"distractors": [2]})[0]

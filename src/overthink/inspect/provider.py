@@ -23,6 +23,7 @@ takes one request at a time (`max_connections` 1).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import secrets
 import threading
 from typing import Any
@@ -122,6 +123,12 @@ def _output(model: str, completion: Completion, seed: int, budget: Budget) -> Mo
     )
 
 
+def _release(backend: ChatBackend) -> None:
+    """Free the llama context before interpreter teardown: llama.cpp's own finalizer fails (and prints
+    a traceback) when it runs after its module's globals are gone."""
+    asyncio.run(backend.aclose())
+
+
 class OverthinkAPI(ModelAPI):
     """`overthink/<model>`: the embedded llama.cpp engine with exact budget forcing."""
 
@@ -140,6 +147,7 @@ class OverthinkAPI(ModelAPI):
             if self._backend is None:
                 model_id, path = resolve_model_path(self.model_name)  # an unknown name is a UserError here
                 self._backend = ChatBackend(model_id, path, self.options)
+                atexit.register(_release, self._backend)
             return self._backend
 
     def max_connections(self) -> int:
