@@ -1,0 +1,202 @@
+"""overthink's task families as Inspect tasks: `inspect eval overthink/<task> -T n=20 -T seed=1`.
+
+Each family in `overthink.registry.TASKS` becomes one registered Inspect task whose `-T` arguments
+are `n`, `seed` and the family's own generator parameters (read from its `generate` signature), so
+an Inspect run asks the same questions, with the same answer keys, as `overthink run` would.
+
+What crosses into Inspect, and why:
+- the prompt carries overthink's wording for native budgets (the sample's system text, then "write
+  the final answer inside <answer> tags"): in Inspect the budget is always the provider's own control
+  (`reasoning_tokens`), and with this wording an Inspect log is scored exactly as an overthink record;
+- `metadata["overthink_sample"]` is the whole overthink Sample as shown (JSON), so a log importer can
+  re-score every completion with overthink's scorer without regenerating the task;
+- per-repeat variants (`TaskSpec.for_repeat`, e.g. a fresh choice order) follow Inspect's epoch
+  (epoch 1 = repeat 0), applied by a solver before generation and re-derived by the scorer.
+"""
+
+from __future__ import annotations
+
+import inspect as pyinspect
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from inspect_ai import Task, task
+from inspect_ai._util.error import PrerequisiteError
+from inspect_ai.dataset import MemoryDataset
+from inspect_ai.dataset import Sample as InspectSample
+from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
+from inspect_ai.scorer import Metric, Score, Scorer, Target, accuracy, mean, scorer, stderr
+from inspect_ai.solver import Choices, Generate, Solver, TaskState, generate, solver
+
+from overthink.errors import UserError
+from overthink.models.prompting import NO_THINKING_INSTRUCTION, user_prompt
+from overthink.registry import TASKS
+from overthink.tasks.base import TaskSpec
+from overthink.types import Sample
+
+__all__ = [
+    "REPEAT_KEY",
+    "SAMPLE_KEY",
+    "TaskArgumentError",
+    "inspect_sample",
+    "messages_for",
+    "metrics_for",
+    "overthink_scorer",
+    "overthink_task",
+    "overthink_variant",
+    "registered_task_names",
+    "task_params",
+]
+
+SAMPLE_KEY = "overthink_sample"  # metadata: the overthink Sample as shown (JSON), read by the log importer
+REPEAT_KEY = "overthink_repeat"  # metadata: the repeat whose variant the solver put in the prompt
+_FIXED = ("n", "seed")  # -T arguments every task takes before its generator's own
+
+
+class TaskArgumentError(PrerequisiteError):
+    """A bad `-T` argument: Inspect's command line prints it as one line, without a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+def messages_for(sample: Sample) -> list[ChatMessage]:
+    """System (the sample's own text + the answer format) and user messages, as overthink sends them
+    to a model whose budget is a native control (models/hosted/base.py `messages_for`)."""
+    system = "\n\n".join([*([sample.system] if sample.system else []), NO_THINKING_INSTRUCTION])
+    return [ChatMessageSystem(content=system), ChatMessageUser(content=user_prompt(sample))]
+
+
+def inspect_sample(sample: Sample) -> InspectSample:
+    """One overthink Sample as an Inspect Sample: same id, target, choices, metadata + the sample itself."""
+    metadata = {**dict(sample.metadata), SAMPLE_KEY: sample.to_json()}
+    choices = list(sample.choices) if sample.choices is not None else None
+    return InspectSample(input=messages_for(sample), target=sample.target, id=sample.id, choices=choices,
+                         metadata=metadata)
+
+
+def metrics_for(spec: TaskSpec) -> list[Metric]:
+    """Rates (accuracy, matching behaviour, refusal) as accuracy; errors (abs_error) as their mean."""
+    if spec.metric == "abs_error":
+        return [mean(), stderr()]
+    return [accuracy(), stderr()]
+
+
+def _spec(name: str) -> TaskSpec:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise TaskArgumentError(f"unknown overthink task {name!r}; choose one of: {', '.join(sorted(TASKS))}") from None
+
+
+def shown_sample(spec: TaskSpec, state: TaskState) -> Sample:
+    """The item as shown at this epoch: the solver's variant, or derived here when it did not run."""
+    sample = Sample.from_dict(_json(state.metadata[SAMPLE_KEY]))
+    repeat = state.epoch - 1
+    if spec.for_repeat is not None and state.metadata.get(REPEAT_KEY) != repeat:
+        sample = spec.for_repeat(sample, repeat)
+    return sample
+
+
+def _json(text: Any) -> dict[str, Any]:
+    data = json.loads(str(text))
+    assert isinstance(data, dict)
+    return data
+
+
+@solver
+def overthink_variant(task: str) -> Solver:
+    """Swap prompt and choices for this epoch's variant of the item (a no-op for tasks without one)."""
+    spec = _spec(task)
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        if spec.for_repeat is None or state.metadata.get(REPEAT_KEY) == state.epoch - 1:
+            return state
+        variant = shown_sample(spec, state)
+        state.messages = messages_for(variant)
+        state.choices = Choices(list(variant.choices or ()))
+        state.metadata[SAMPLE_KEY] = variant.to_json()
+        state.metadata[REPEAT_KEY] = state.epoch - 1
+        return state
+
+    return solve
+
+
+@scorer(metrics=[accuracy(), stderr()])
+def overthink_scorer(task: str) -> Scorer:
+    """overthink's own scorer of the task on the answer text (reasoning excluded, as overthink scores).
+
+    The metrics given here suit rates; `overthink_task` sets the task's metrics by its metric type.
+    """
+    spec = _spec(task)
+
+    async def score(state: TaskState, target: Target) -> Score:
+        sample = shown_sample(spec, state)
+        result = spec.score(sample, state.output.completion)
+        return Score(value=result.value, answer=result.extracted,
+                     metadata={"correct": result.correct, "target": sample.target, "details": dict(result.details)})
+
+    return score
+
+
+def task_params(spec: TaskSpec) -> list[pyinspect.Parameter]:
+    """The generator's own keyword parameters (beyond n and seed), with their defaults and types."""
+    params = pyinspect.signature(spec.generate).parameters.values()
+    own = [p for p in params if p.name not in _FIXED and p.kind is not pyinspect.Parameter.VAR_KEYWORD]
+    return [p.replace(kind=pyinspect.Parameter.KEYWORD_ONLY) for p in own]
+
+
+def overthink_task(name: str, n: int | None = None, seed: int = 0, params: Mapping[str, Any] | None = None) -> Task:
+    """The Inspect Task of one overthink family (n defaults to the family's default_n)."""
+    spec = _spec(name)
+    try:
+        samples = spec.samples(spec.default_n if n is None else int(n), int(seed), dict(params or {}))
+    except (UserError, TypeError, ValueError) as exc:
+        message = str(exc).removeprefix(f"{name}: ")  # overthink's task errors name the task already
+        raise TaskArgumentError(f"overthink/{name}: {message}") from None
+    return Task(
+        dataset=MemoryDataset([inspect_sample(s) for s in samples], name=spec.name),
+        solver=[overthink_variant(spec.name), generate()],
+        scorer=overthink_scorer(spec.name),
+        metrics=list(metrics_for(spec)),
+        version=spec.version,
+        metadata={"overthink_task": spec.name, "overthink_traits": spec.traits().to_json()},
+    )
+
+
+def _factory(spec: TaskSpec) -> Callable[..., Task]:
+    """A function named after the task whose signature lists its -T arguments (what `@task` reads)."""
+
+    def factory(n: int = spec.default_n, seed: int = 0, **params: Any) -> Task:
+        return overthink_task(spec.name, n=n, seed=seed, params=params)
+
+    fixed = [pyinspect.Parameter("n", pyinspect.Parameter.KEYWORD_ONLY, default=spec.default_n, annotation=int),
+             pyinspect.Parameter("seed", pyinspect.Parameter.KEYWORD_ONLY, default=0, annotation=int)]
+    # **params stays in the signature so that an unknown -T reaches the generator, which names it in an
+    # error; without it Inspect would only log a warning and run with the argument silently dropped
+    rest = pyinspect.Parameter("params", pyinspect.Parameter.VAR_KEYWORD)
+    factory.__signature__ = pyinspect.Signature([*fixed, *task_params(spec), rest],  # type: ignore[attr-defined]
+                                                return_annotation=Task)
+    factory.__name__ = factory.__qualname__ = spec.name
+    factory.__doc__ = f"{spec.description}\n\nTask arguments: n, seed, " + \
+        ", ".join(p.name for p in task_params(spec))
+    return factory
+
+
+def _register() -> dict[str, Callable[..., Task]]:
+    return {name: task(_factory(spec)) for name, spec in TASKS.items()}
+
+
+REGISTERED = _register()
+
+
+def registered_task_names() -> list[str]:
+    """The Inspect registry names of overthink's tasks ("overthink/<task>")."""
+    from inspect_ai._util.registry import registry_info
+
+    return [registry_info(fn).name for fn in REGISTERED.values()]
