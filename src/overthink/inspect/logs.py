@@ -36,6 +36,7 @@ from inspect_ai.scorer import Score as InspectScore
 from inspect_ai.scorer import value_to_float
 
 from overthink.inspect.log_files import LogError, LogHeader
+from overthink.inspect.tasks import SAMPLE_KEY
 from overthink.models.hosted.base import estimate_tokens
 from overthink.models.loops import is_looping
 from overthink.runner.plan import derive_seed
@@ -55,7 +56,6 @@ from overthink.types import (
 
 __all__ = ["SAMPLE_KEY", "STRATEGY", "Converted", "budget_of", "overthink_sample", "to_record"]
 
-SAMPLE_KEY = "overthink_sample"  # metadata key holding the full overthink Sample (Sample.to_json())
 STRATEGY = "cot"  # one chain of thought per model call, as overthink's default strategy
 CENSORED_STOPS = frozenset({"max_tokens", "model_length"})  # Inspect's stop reasons of a cut generation
 ATTACHMENT = "attachment://"
