@@ -135,10 +135,16 @@ def analyze_cmd(
     from overthink.analysis.frame import load
     from overthink.analysis.summary import analyze
 
+    from overthink.runner.judging import store_agreement
+
     _check_args(n_boot, alpha)
     analysis = analyze(load(store, text=False), n_boot=n_boot, seed=seed, alpha=alpha)
+    judged = store_agreement(store)  # rules vs the refusal judge, when the store has judge verdicts
     if as_json:
-        typer.echo(json.dumps(analysis.to_json(), indent=2, ensure_ascii=False))
+        data = analysis.to_json()
+        if judged:
+            data["judge_agreement"] = [item.to_json() for item in judged]
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     if not analysis.curves:
         stdout_console.print(f"no finished records with budgets in {escape(str(store))}")
@@ -148,6 +154,8 @@ def analyze_cmd(
     stdout_console.print("\n[bold]Findings[/]")
     for finding in findings(analysis):
         stdout_console.print(escape(f"- {finding.text}"))
+    for item in judged:
+        stdout_console.print(escape(item.line()), soft_wrap=True)
 
 
 def report_cmd(
