@@ -134,7 +134,6 @@ def analyze_cmd(
     from overthink.analysis.findings import findings
     from overthink.analysis.frame import load
     from overthink.analysis.summary import analyze
-
     from overthink.runner.judging import store_agreement
 
     _check_args(n_boot, alpha)
