@@ -147,12 +147,12 @@ def analyze_cmd(
         return
     if not analysis.curves:
         stdout_console.print(f"no finished records with budgets in {escape(str(store))}")
-        return
-    _print_curves(analysis)
-    _print_diagnostics(analysis)
-    stdout_console.print("\n[bold]Findings[/]")
-    for finding in findings(analysis):
-        stdout_console.print(escape(f"- {finding.text}"))
+    else:
+        _print_curves(analysis)
+        _print_diagnostics(analysis)
+        stdout_console.print("\n[bold]Findings[/]")
+        for finding in findings(analysis):
+            stdout_console.print(escape(f"- {finding.text}"))
     for item in judged:
         stdout_console.print(escape(item.line()), soft_wrap=True)
 

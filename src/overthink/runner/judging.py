@@ -48,7 +48,7 @@ def build_judge(config: ExperimentConfig, backends: list[Backend]) -> Judge | No
     try:
         backend = get_backend_factory(model.backend)(model.name, **options)
     except UserError as exc:
-        raise UserError(f"judge {model.backend}:{model.name}: {exc}") from None
+        raise UserError(f"judge '{model.backend}:{model.name}': {exc}") from None
     return Judge(backend, concurrency=model.concurrency)
 
 
