@@ -20,8 +20,9 @@ development history is in docs/tasks.md ("Classifier against human labels").
 
 With `--judge BACKEND:MODEL` (e.g. llamacpp:tiny) a model judge (overthink.scoring.judge, the rubric
 `overthink run --judge` asks) also judges `--judge-rows` rows spread evenly over the files (a model is
-slow: about 10 s a row for the 0.5B model on two busy cores), and the rules, the string match and the
-judge are compared with the humans and with each other on exactly those rows.
+slow: 15 s a row for the 0.5B model, 45 s for the 1.5B one, on two cores shared with other jobs), and
+the rules, the string match and the judge are compared with the humans and with each other on exactly
+those rows.
 
 Usage: python benchmarks/refusal_classifier.py [CSV ...] [--json] [--judge BACKEND:MODEL [--judge-rows N]]
        (default: the two completion files in ../shared/data/xstest/)
