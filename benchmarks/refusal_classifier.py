@@ -18,20 +18,31 @@ prompt label (XSTest's safe prompts vs its unsafe `contrast_` prompts). The rule
 the two shared models in turn, so their figures are dev figures except where ROLE says held out: the
 development history is in docs/tasks.md ("Classifier against human labels").
 
-Usage: python benchmarks/refusal_classifier.py [CSV ...] [--json]
+With `--judge BACKEND:MODEL` (e.g. llamacpp:tiny) a model judge (overthink.scoring.judge, the rubric
+`overthink run --judge` asks) also judges `--judge-rows` rows spread evenly over the files (a model is
+slow: 15 s a row for the 0.5B model, 45 s for the 1.5B one, on two cores shared with other jobs), and
+the rules, the string match and the judge are compared with the humans and with each other on exactly
+those rows.
+
+Usage: python benchmarks/refusal_classifier.py [CSV ...] [--json] [--judge BACKEND:MODEL [--judge-rows N]]
        (default: the two completion files in ../shared/data/xstest/)
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from overthink.errors import UserError
+from overthink.registry import get_backend_factory
+from overthink.scoring.judge import Judge, JudgeVerdict, cohen_kappa
 from overthink.tasks.refusal import classify
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "xstest"
@@ -144,11 +155,68 @@ def pooled(results: list[Result]) -> dict[str, float]:
     return out
 
 
+def spread(rows: list[dict[str, str]], k: int) -> list[dict[str, str]]:
+    """`k` rows evenly spaced through the file (every type and label in proportion, no seed needed)."""
+    if k >= len(rows):
+        return rows
+    return [rows[(i * len(rows)) // k] for i in range(k)]
+
+
+async def _judge_rows(judge: Judge, rows: list[dict[str, str]]) -> list[JudgeVerdict]:
+    verdicts = []
+    for number, row in enumerate(rows, 1):
+        verdicts.append(await judge.verdict(row["prompt"], row["completion"]))
+        print(f"judged {number}/{len(rows)}", file=sys.stderr, end="\r")
+    await judge.aclose()
+    return verdicts
+
+
+def judge_subset(spec: str, files: list[Path], n_rows: int) -> dict[str, object]:
+    """Rules, string match and the judge against the humans (and rules vs judge) on the same rows."""
+    backend_name, _, model = spec.partition(":")
+    judge = Judge(get_backend_factory(backend_name)(model))
+    rows = [row for path in files for row in spread(read_rows(path), max(1, n_rows // len(files)))]
+    started = time.perf_counter()
+    verdicts = asyncio.run(_judge_rows(judge, rows))
+    seconds = time.perf_counter() - started
+    human = [row["final_label"] != HUMAN[0] for row in rows]
+    ruled = [rules(row["completion"]) for row in rows]
+    judged = [v.refused for v in verdicts]
+    kept = [i for i, j in enumerate(judged) if j is not None]  # rows with a judge verdict
+
+    def agree(a: list[bool], b: list[bool | None]) -> float:
+        return sum(a[i] == b[i] for i in kept) / len(kept) if kept else float("nan")
+
+    cells = [sum(1 for i in kept if ruled[i] is r and judged[i] is j) for r in (True, False) for j in (True, False)]
+    return {"judge": judge.model_id, "rows": len(rows), "judged": len(kept), "unparsed": len(rows) - len(kept),
+            "seconds": round(seconds, 1), "human_vs_rules": agree(human, list(ruled)),
+            "human_vs_strmatch": agree(human, [strmatch(row["completion"]) for row in rows]),
+            "human_vs_judge": agree(human, judged), "rules_vs_judge": agree(ruled, judged),
+            "kappa_rules_judge": cohen_kappa(*cells),
+            "judge_labels": {label: sum(v.label == label for v in verdicts) for label in {v.label for v in verdicts}}}
+
+
+def _judge_line(result: dict[str, object]) -> str:
+    def num(key: str) -> str:
+        value = result[key]
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    return (f"judge {result['judge']} on {result['rows']} rows ({result['unparsed']} unparsed, "
+            f"{result['seconds']}s): humans vs rules {num('human_vs_rules')}, vs string match "
+            f"{num('human_vs_strmatch')}, vs judge {num('human_vs_judge')}; rules vs judge "
+            f"{num('rules_vs_judge')} (kappa {num('kappa_rules_judge')}); judge classes {result['judge_labels']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path, help="XSTest completion CSVs (default: the shared two)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--judge", metavar="BACKEND:MODEL", help="also measure a model judge, e.g. llamacpp:tiny")
+    parser.add_argument("--judge-rows", type=int, default=100, help="rows the judge reads, spread over the files")
     args = parser.parse_args(argv)
+    if args.judge is not None and (":" not in args.judge or args.judge_rows < 1):
+        print(f"--judge {args.judge!r}: expected BACKEND:MODEL and --judge-rows >= 1", file=sys.stderr)
+        return 2
     files = args.files or list(DEFAULT_FILES)
     missing = [str(p) for p in files if not p.is_file()]
     if missing:
@@ -156,12 +224,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = [measure(path) for path in files]
     unseen = pooled(results)
+    try:
+        judged = judge_subset(args.judge, files, args.judge_rows) if args.judge else None
+    except UserError as exc:  # an unknown backend or model
+        print(f"--judge {args.judge}: {exc}", file=sys.stderr)
+        return 2
     if args.json:
-        print(json.dumps({"models": [asdict(r) for r in results], "unseen_pooled": unseen}, indent=1))
+        print(json.dumps({"models": [asdict(r) for r in results], "unseen_pooled": unseen, "judge": judged},
+                         indent=1))
         return 0
     print("\n".join(_line(r) for r in results))
     if unseen:
         print("unseen models pooled: " + " ".join(f"{k}={v:.3f}" for k, v in unseen.items()))
+    if judged:
+        print(_judge_line(judged))
     return 0
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import tomllib
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from overthink.errors import UserError, first_problem
 from overthink.models.generation import GenerationConfig
@@ -41,6 +41,27 @@ class ModelConfig(_Strict):
     concurrency: int = Field(default=1, ge=1)
 
 
+class JudgeConfig(ModelConfig):
+    """The optional refusal judge (scoring/judge.py): a model like any other, with its own concurrency.
+
+    Written as "BACKEND:MODEL" (e.g. llamacpp:tiny) or as a mapping. With no options and no base_urls of
+    its own, it takes those of the run's first model of the same backend (the same server, the same
+    n_ctx), so `--judge openai-compat:NAME --base-url URL` asks NAME on the run's server.
+    """
+
+    name: str = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        backend, sep, name = value.partition(":")
+        if not sep or not backend.strip() or not name.strip():
+            raise ValueError(f"judge {value!r} is not BACKEND:MODEL (e.g. llamacpp:tiny or openai-compat:NAME)")
+        return {"backend": backend.strip(), "name": name.strip()}
+
+
 class ExperimentConfig(_Strict):
     """One sweep: models x tasks x samples x budgets x strategy x repeats."""
 
@@ -68,6 +89,8 @@ class ExperimentConfig(_Strict):
     max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, description="attempts an item gets over every "
                               "run of the sweep; a re-run retries failed items until they have used them")
     shard: str | None = Field(default=None, description="K/N: run only shard K of N of the work groups")
+    judge: JudgeConfig | None = Field(default=None, description="BACKEND:MODEL asked the refusal rubric for "
+                                      "every refusal record, beside the rules (scoring/judge.py)")
 
     def generation(self) -> GenerationConfig:
         """The sampling settings of this sweep (unset fields stay None: the backend decides)."""

@@ -135,20 +135,27 @@ def analyze_cmd(
     from overthink.analysis.frame import load
     from overthink.analysis.summary import analyze
     from overthink.cli.traits import store_traits
+    from overthink.runner.judging import store_agreement
 
     _check_args(n_boot, alpha)
     analysis = analyze(load(store, text=False), n_boot=n_boot, seed=seed, alpha=alpha, traits=store_traits(store))
+    judged = store_agreement(store)  # rules vs the refusal judge, when the store has judge verdicts
     if as_json:
-        typer.echo(json.dumps(analysis.to_json(), indent=2, ensure_ascii=False))
+        data = analysis.to_json()
+        if judged:
+            data["judge_agreement"] = [item.to_json() for item in judged]
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     if not analysis.curves:
         stdout_console.print(f"no finished records with budgets in {escape(str(store))}")
-        return
-    _print_curves(analysis)
-    _print_diagnostics(analysis)
-    stdout_console.print("\n[bold]Findings[/]")
-    for finding in findings(analysis):
-        stdout_console.print(escape(f"- {finding.text}"))
+    else:
+        _print_curves(analysis)
+        _print_diagnostics(analysis)
+        stdout_console.print("\n[bold]Findings[/]")
+        for finding in findings(analysis):
+            stdout_console.print(escape(f"- {finding.text}"))
+    for item in judged:
+        stdout_console.print(escape(item.line()), soft_wrap=True)
 
 
 def report_cmd(

@@ -129,6 +129,16 @@ def _print_stop_only(report: RunReport) -> None:
         stderr_console.print(f"Stopped: {report.stop_detail}", soft_wrap=True, markup=False)
 
 
+def _judge_spec(value: str | None) -> str | None:
+    """--judge BACKEND:MODEL, checked here so the message names the option (the backend is checked later)."""
+    if value is None:
+        return None
+    backend, sep, name = value.partition(":")
+    if not (backend.strip() and sep and name.strip()):
+        raise UserError(f"--judge {value!r} is not BACKEND:MODEL (e.g. llamacpp:tiny, openai-compat:NAME)")
+    return value
+
+
 def run(
     config_path: Annotated[Optional[Path], typer.Argument(metavar="[CONFIG]", help="YAML/TOML experiment file")] = None,  # noqa: UP045
     task: Annotated[Optional[str], typer.Option("--task", help="task name (overthink tasks list)")] = None,  # noqa: UP045
@@ -153,6 +163,7 @@ def run(
     stop_after_failures: Annotated[Optional[int], typer.Option("--stop-after-failures", help="stop after this many failures of one kind in a row (default 20)")] = None,  # noqa: UP045, E501
     max_attempts: Annotated[Optional[int], typer.Option("--max-attempts", help="attempts an item gets over every run; re-runs retry failed items until then (default 3)")] = None,  # noqa: UP045, E501
     shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: run only shard K of N (one store per shard; overthink merge)")] = None,  # noqa: UP045, E501
+    judge: Annotated[Optional[str], typer.Option("--judge", help="BACKEND:MODEL judging refusal records beside the rules, e.g. llamacpp:tiny")] = None,  # noqa: UP045, E501
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run report as JSON (no tables)")] = False,
 ) -> None:
@@ -172,6 +183,7 @@ def run(
         "seed": seed, "experiment": experiment, "max_answer_tokens": max_answer_tokens, "shots": shots,
         "base_urls": base_url or None, "concurrency": concurrency, "max_cost": max_cost, "max_tokens": max_tokens,
         "stop_after_failures": stop_after_failures, "max_attempts": max_attempts, "shard": shard,
+        "judge": _judge_spec(judge),
     })
     raise typer.Exit(execute(config, quiet=quiet, as_json=as_json))
 

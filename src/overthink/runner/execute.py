@@ -13,6 +13,7 @@ written; everything finished stays, and running the same command again continues
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from overthink.models.secrets import scrub
 from overthink.runner.limits import CostTracker, group_bound
 from overthink.runner.plan import WorkGroup, WorkItem
 from overthink.runner.store import Store
+from overthink.scoring.judge import Judge
 from overthink.strategies.base import CotStrategy, Strategy
 from overthink.tasks.base import TaskSpec
 from overthink.types import Completion, Record, Status
@@ -120,6 +122,7 @@ class Executor:
         strategy: Strategy | None = None,
         limits: CostTracker | None = None,
         breaker: CircuitBreaker | None = None,
+        judge: Judge | None = None,
     ) -> None:
         self.backend = backend
         self.task = task
@@ -131,6 +134,8 @@ class Executor:
         self.strategy: Strategy = strategy or CotStrategy()
         self.limits = limits
         self.breaker = breaker
+        # the refusal judge (scoring/judge.py) asks about refusal records only; the score stays the rules'
+        self.judge = judge if judge is not None and task.metric == "refusal" else None
         self.stats = RunStats()
         self._stopping = False
         self._halted = False  # the breaker cancelled the workers
@@ -165,7 +170,16 @@ class Executor:
             completion = results.get(item.budget.label)
             error = None if completion is not None else "backend returned no completion for this budget"
             records.append(_record(item, completion, self.task, error))
+        if self.judge is not None:
+            records = list(await asyncio.gather(*(self._judged(record) for record in records)))
         return records
+
+    async def _judged(self, record: Record) -> Record:
+        """A scored record with the judge's verdict stored beside the rules' (score_details)."""
+        if self.judge is None or record.score is None or record.completion is None:
+            return record
+        details = await self.judge.details(record.score.details, record.prompt, record.completion.text)
+        return dataclasses.replace(record, score=dataclasses.replace(record.score, details=details))
 
     def _admit(self, group: WorkGroup) -> int | None:
         """0 when no cap is set; a reservation ticket when the group's worst case fits; None to stop."""

@@ -31,11 +31,13 @@ from overthink.models.base import Backend
 from overthink.models.budget import parse_budgets
 from overthink.registry import get_backend_factory, get_strategy, get_task
 from overthink.runner.execute import CircuitBreaker, Executor, ProgressCallback, RunStats
+from overthink.runner.judging import build_judge
 from overthink.runner.limits import CostTracker
 from overthink.runner.plan import WorkGroup, parse_shard, pending, plan_groups, shard, sweep_budgets
 from overthink.runner.report import RunReport, StopReason, SweepReport
 from overthink.runner.store import Store
 from overthink.runner.summary import store_cells, summarize_cells
+from overthink.scoring.judge import Judge
 from overthink.strategies.base import Strategy
 from overthink.tasks.base import TaskSpec
 from overthink.types import Budget, BudgetKind, Mechanism, Sample
@@ -116,6 +118,7 @@ class Prepared:
     label: str  # the strategy's name in store keys ("cot", "cot+3shot", "vote@5")
     backends: list[Backend]
     shard: tuple[int, int] | None = None  # (k, n) of --shard K/N
+    judge: Judge | None = None  # the refusal judge (runner/judging.py), asked by every refusal sweep
 
     def plan(self, backend: Backend, spec: TaskSpec, samples: list[Sample]) -> list[WorkGroup]:
         """The work groups of one (model, task), reduced to this run's shard."""
@@ -147,7 +150,8 @@ def prepare(config: ExperimentConfig) -> Prepared:
         if reason:
             raise UserError(f"strategy {strategy.name}: {reason}")
     part = parse_shard(config.shard) if config.shard is not None else None
-    return Prepared(config, recorded, plans, strategy, label, backends, part)
+    judge = build_judge(config, backends)
+    return Prepared(config, recorded, plans, strategy, label, backends, part, judge)
 
 
 def backends_with_work(prepared: Prepared) -> list[Backend]:
@@ -192,6 +196,8 @@ async def _sweep(executor: Executor, groups: list[WorkGroup]) -> RunStats:
         except (NotImplementedError, RuntimeError, ValueError):
             pass
         await executor.backend.aclose()
+        if executor.judge is not None:
+            await executor.judge.aclose()
 
 
 def plan_status(store: Store, keys: set[str], *, max_attempts: int, experiment: str, model: str, task: str,
@@ -243,7 +249,13 @@ def run_experiment(
     and for sweeps that cannot work, before anything is written.
     """
     prepared = prepare(config)
-    warnings = asyncio.run(preflight(backends_with_work(prepared), prepared.budgets))
+    working = backends_with_work(prepared)
+    warnings = asyncio.run(preflight(working, prepared.budgets))
+    judge = prepared.judge
+    if judge is not None and not any(spec.metric == "refusal" for spec, _, _ in prepared.plans):
+        warnings.append(f"judge {judge.model_id}: no task of this run has the refusal metric; it is not asked")
+    elif judge is not None and working:
+        warnings += asyncio.run(preflight([judge.backend], [judge.budget]))  # a dead judge writes nothing either
     if warn is not None:
         for warning in warnings:
             warn(warning)
@@ -289,7 +301,8 @@ def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, Circui
     shots = make_shots_for(spec, task_config.seed, config.shots, task_config.params) if config.shots else None
     with progress(f"{backend.model_id} · {spec.name}", len(keys), done_before, backend.live_tokens) as advance:
         executor = Executor(backend, spec, store, config.generation(), concurrency=concurrency, progress=advance,
-                            strategy=prepared.strategy, limits=limits, breaker=breaker, shots_for=shots)
+                            strategy=prepared.strategy, limits=limits, breaker=breaker, shots_for=shots,
+                            judge=prepared.judge)
         stats = asyncio.run(_sweep(executor, todo))
     where = {"experiment": config.experiment, "model": backend.model_id, "task": spec.name,
              "strategy": prepared.label}
