@@ -79,3 +79,12 @@ def test_the_run_summary_table_is_whole_when_piped(tmp_path: Path) -> None:
         row = _line_with(out, f" {budget} ")
         assert row.count("[") == 3  # the overall CI and the treated/control CIs all on the budget's row
     assert f"Store: {store}" in _line_with(out, "new records")
+
+
+def test_emoji_codes_in_user_text_stay_text(tmp_path: Path) -> None:
+    """A store path with ":x:" in it is quoted back as typed, not turned into an emoji."""
+    missing = tmp_path / "run:x:1.db"
+    result = subprocess.run([sys.executable, "-m", "overthink", "analyze", "--store", str(missing)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "run:x:1.db" in result.stderr and "\u274c" not in result.stderr

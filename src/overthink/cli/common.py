@@ -24,10 +24,11 @@ def _is_terminal(stream: IO[str] | None) -> bool:
 
 def console_for(stream: IO[str] | None) -> Console:
     """A console that fits the terminal, or never wraps when `stream` is not one."""
-    return Console(highlight=False, width=None if _is_terminal(stream) else PIPED_WIDTH)
+    return Console(highlight=False, emoji=False, width=None if _is_terminal(stream) else PIPED_WIDTH)
 
 
-stderr_console = Console(stderr=True, highlight=False)  # messages (one line each, soft-wrapped) and progress
+# emoji=False: ":x:" in a model name, a path or model output is text, never an emoji code.
+stderr_console = Console(stderr=True, highlight=False, emoji=False)  # messages (one line each, soft-wrapped) and progress
 stdout_console = console_for(sys.stdout)
 
 
