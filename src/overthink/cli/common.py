@@ -28,7 +28,7 @@ def console_for(stream: IO[str] | None) -> Console:
 
 
 # emoji=False: ":x:" in a model name, a path or model output is text, never an emoji code.
-stderr_console = Console(stderr=True, highlight=False, emoji=False)  # messages (one line each, soft-wrapped) and progress
+stderr_console = Console(stderr=True, highlight=False, emoji=False)  # one-line messages and progress
 stdout_console = console_for(sys.stdout)
 
 
