@@ -37,6 +37,7 @@ from overthink.analysis.metrics import (
 )
 from overthink.analysis.order import budget_order
 from overthink.analysis.results import Phases, Verdict
+from overthink.analysis.versions import latest_versions
 from overthink.types import TaskTraits
 
 CURVE_KEYS = ("model", "task", "mechanism", "strategy")
@@ -256,8 +257,9 @@ def families(frame: pd.DataFrame, n_boot: int, seed: int, traits: Traits = NO_TR
 
 def build_curves(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0, *,
                  traits: Traits = NO_TRAITS) -> list[Curve]:
-    """All curves of a store: per family, its main curve(s) then its strata."""
-    return [curve for family in families(frame, n_boot, seed, traits) for curve in family_curves(family)]
+    """All curves of a store: per family, its main curve(s) then its strata (newest task version only)."""
+    current, _ = latest_versions(frame)
+    return [curve for family in families(current, n_boot, seed, traits) for curve in family_curves(family)]
 
 
 def family_curves(family: FamilyData) -> list[Curve]:

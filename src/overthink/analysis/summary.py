@@ -19,6 +19,7 @@ from overthink.analysis.diagnostics import Did
 from overthink.analysis.inference import MIN_ITEMS
 from overthink.analysis.metrics import METRICS, NO_TRAITS, Traits, task_metric
 from overthink.analysis.natural import NaturalResult
+from overthink.analysis.versions import SetAside, latest_versions
 
 DEFAULT_BOOT = 1000
 DEFAULT_SEED = 0
@@ -38,6 +39,7 @@ class Analysis:
     failure_modes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    set_aside: list[SetAside] = field(default_factory=list)  # records of older task versions, left out
 
     @property
     def main_curves(self) -> list[Curve]:
@@ -59,12 +61,13 @@ class Analysis:
             "looping": self.looping, "natural_vs_zero": self.natural_vs_zero,
             "compliance": self.compliance, "failure_modes": self.failure_modes,
             "findings": [f.to_json() for f in findings(self)],
+            "set_aside": [item.to_json() for item in self.set_aside],
         })
         return result
 
     @property
     def warnings(self) -> list[str]:
-        out: list[str] = []
+        out: list[str] = [item.line() for item in self.set_aside]
         for item in self.compliance:
             out.extend(f"{item['model']} / {item['task']}: {w}" for w in item["warnings"])
         return out
@@ -133,6 +136,7 @@ def analyze(frame: pd.DataFrame, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT
     registry's for old stores); a task without traits is read as accuracy, higher is better.
     `with_diagnostics=False` stops after the curves (what verdicts and the gate read): calibration
     runs thousands of stores and no verdict reads the diagnostic tables."""
+    frame, set_aside = latest_versions(frame)
     frame = slim(frame)
     curves, parse = _curves(frame, n_boot, seed, traits) if not frame.empty else ([], [])
     curves = trends.annotate(curves, alpha=alpha)
@@ -143,10 +147,12 @@ def analyze(frame: pd.DataFrame, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT
     counts = {"records": len(frame), "ok": int((status == "ok").sum()), "error": int((status == "error").sum())}
     settings = {"n_boot": n_boot, "seed": seed, "alpha": alpha, "min_items": MIN_ITEMS,
                 "error_control": "family-wise per (model, task, mechanism, strategy)"}
+    if set_aside:
+        counts["set_aside"] = sum(item.records for item in set_aside)
     if frame.empty or not with_diagnostics:
-        return Analysis(curves=curves, parse_failures=parse, settings=settings, counts=counts)
+        return Analysis(curves=curves, parse_failures=parse, settings=settings, counts=counts, set_aside=set_aside)
     return Analysis(
-        curves=curves, parse_failures=parse, settings=settings, counts=counts,
+        curves=curves, parse_failures=parse, settings=settings, counts=counts, set_aside=set_aside,
         natural=natural.analyze_natural(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits),
         did=diagnostics.difference_in_differences(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits),
         looping=diagnostics.looping(frame, traits),
