@@ -21,7 +21,9 @@ What is measured, and why:
 Records are misleading_math items x 4 prompt budgets (0,256,1024,4096) x repeats.
 Usage: python benchmarks/scale.py [--records 10000,100000] [--reply-kb 4] [--latency-ms 0]
        [--fault-rate 0] [--concurrency 64] [--rounds 3] [--then analyze,report] [--out PATH]
-`--rounds 0` skips the bare client (memory-only runs: every size runs once).
+`--rounds 0` skips the bare client (memory-only runs: every size runs once). `--prefill 0.99` writes
+ok records for 99% of each plan first (benchmarks/_prefill.py), so a 1M-record run measures a resumed
+million-record sweep (full-size planning, look-ups and summary) without sending a million requests.
 Prints one line per measurement and a last `json=` line; `--out` (default benchmarks/results/
 scale-<time>.json, git-ignored like the other benchmarks' raw results) keeps the same document.
 """
@@ -42,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _prefill import config_of, prefill
 
 BUDGETS = (0, 256, 1024, 4096)
 MAX_ITEMS = 2500  # misleading_math has 3000 items; 2500 x 4 budgets = 10,000 records per repeat
@@ -110,11 +113,18 @@ def follow_up(name: str, store: Path, workdir: Path) -> dict[str, Any]:
     return {"peak_rss_mb": round(kb / 1024), "seconds": round(seconds, 1), "exit_code": code}
 
 
-def run_sweep(url: str, shape: Shape, concurrency: int, workdir: Path, then: tuple[str, ...] = ()) -> dict[str, Any]:
+def run_sweep(url: str, shape: Shape, concurrency: int, workdir: Path, then: tuple[str, ...] = (),
+              prefilled: float = 0.0) -> dict[str, Any]:
     """One real `overthink run` in a fresh wrapper process: its report, wall time and peak RSS, then
-    the `then` commands on the store it wrote."""
+    the `then` commands on the store it wrote. With `prefilled` > 0 the store first gets ok records for
+    that share of the plan (benchmarks/_prefill.py) and the run resumes it; rates count what it sent."""
     store = workdir / f"scale-{shape.records}.db"
     store.unlink(missing_ok=True)
+    skipped = 0
+    if prefilled > 0:
+        start = time.perf_counter()
+        skipped = prefill(config_of(url, store, shape.items, shape.repeats, BUDGETS, concurrency), prefilled)
+        print(f"prefilled {skipped} records in {time.perf_counter() - start:.0f} s", flush=True)
     report_path = workdir / f"scale-{shape.records}.json"
     command = [sys.executable, "-m", "overthink", "run", "--backend", "openai-compat", "--base-url", url,
                "--model", "m", "--mode", "prompt", "--task", "misleading_math",
@@ -123,12 +133,15 @@ def run_sweep(url: str, shape: Shape, concurrency: int, workdir: Path, then: tup
     kb, seconds, code = measured(command, report_path)
     report = json.loads(report_path.read_text())
     sweep = report["sweeps"][0]
+    if report["records"]["skipped"] != skipped:
+        raise RuntimeError(f"the run skipped {report['records']['skipped']} records, {skipped} were prefilled")
+    sent = shape.records - skipped
     result = {
         "records": shape.records, "items": shape.items, "repeats": shape.repeats, "exit_code": int(code),
         "ok": report["records"]["ok"], "errors": report["records"]["errors"],
         "sweep_s": round(float(sweep["elapsed_s"]), 2), "wall_s": round(float(seconds), 2),
-        "records_per_s": round(shape.records / float(sweep["elapsed_s"]), 1),
-        "records_per_s_wall": round(shape.records / float(seconds), 1),
+        "prefilled": skipped, "records_per_s": round(sent / float(sweep["elapsed_s"]), 1),
+        "records_per_s_wall": round(sent / float(seconds), 1),
         "peak_rss_mb": round(int(kb) / 1024), "store_mb": round(store.stat().st_size / 1e6),
     }
     for name in then:
@@ -195,13 +208,17 @@ def main() -> None:
                              "0: no bare client")
     parser.add_argument("--then", type=lambda text: tuple(t for t in text.split(",") if t), default=(),
                         help=f"comma list of {', '.join(FOLLOW_UPS)}: measured on each store a run wrote")
+    parser.add_argument("--prefill", type=float, default=0.0,
+                        help="share of the plan written as ok records before each run outside the rounds "
+                             "(a resumed sweep: full-size planning and summary, a short sweep)")
     parser.add_argument("--out", type=Path, default=None, help="where the json document is saved")
     args = parser.parse_args()
     if unknown := set(args.then) - set(FOLLOW_UPS):
         parser.error(f"--then: unknown {', '.join(sorted(unknown))}; choose from {', '.join(FOLLOW_UPS)}")
     shapes = [Shape.of(int(r)) for r in args.records.split(",") if r.strip()]
     settings: dict[str, Any] = {"reply_kb": args.reply_kb, "latency_ms": args.latency_ms,
-                                "fault_rate": args.fault_rate, "concurrency": args.concurrency}
+                                "fault_rate": args.fault_rate, "concurrency": args.concurrency,
+                                "prefill": args.prefill}
     print("settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), flush=True)
     sweeps: list[dict[str, Any]] = []
     rounds: list[dict[str, Any]] = []
@@ -211,7 +228,7 @@ def main() -> None:
             rounds = compare(server.url, shapes[0], args, Path(tmp))
             sweeps.append(rounds[-1]["run"])
         for shape in shapes[1:] if rounds else shapes:
-            sweeps.append(run_sweep(server.url, shape, args.concurrency, Path(tmp), args.then))
+            sweeps.append(run_sweep(server.url, shape, args.concurrency, Path(tmp), args.then, args.prefill))
             show(sweeps[-1])
     document: dict[str, Any] = {**settings, "rounds": rounds, "runs": sweeps}
     if rounds:
