@@ -15,7 +15,7 @@ from overthink.models.scripted import ScriptedBackend, default_script
 from overthink.runner.execute import CircuitBreaker, Executor
 from overthink.runner.experiment import _sweep, plan_status
 from overthink.runner.plan import WorkGroup, iter_groups, keys_of, pending, plan_groups
-from overthink.runner.resume import census, chunk_size, todo_chunks
+from overthink.runner.resume import StreamedSweep, census, chunk_size, todo_chunks
 from overthink.runner.store import Store
 from overthink.tasks.misleading_math import TASK, generate
 from overthink.types import Budget, Record, Status
@@ -89,8 +89,11 @@ def test_a_sweep_fed_in_small_chunks_writes_what_one_run_writes(tmp_path: Path) 
     with Store(tmp_path / "one.db") as one, Store(tmp_path / "chunked.db") as chunked:
         asyncio.run(Executor(backend, TASK, one, GenerationConfig(temperature=0.0), concurrency=4).run(list(_plan())))
         executor = Executor(backend, TASK, chunked, GenerationConfig(temperature=0.0), concurrency=4)
-        stats = asyncio.run(_sweep(executor, todo_chunks(chunked, _plan(), max_attempts=3, size=3)))
+        sweep = StreamedSweep(chunked, _plan(), max_attempts=3, size=3)
+        stats = asyncio.run(_sweep(executor, sweep.chunks()))
         assert stats.written == 40 * 2 * len(BUDGETS) and _values(one) == _values(chunked)
+        expected = {"planned": 240, "ok": 240, "done": 240, "exhausted": 0}
+        assert sweep.finish() == census(chunked, _plan(), max_attempts=3) == expected
 
 
 def test_a_stopped_sweep_plans_no_further_chunk(tmp_path: Path) -> None:
@@ -100,15 +103,20 @@ def test_a_stopped_sweep_plans_no_further_chunk(tmp_path: Path) -> None:
         raise ConnectionError("connection refused")
 
     def chunks() -> Iterator[list[WorkGroup]]:
-        for chunk in todo_chunks(store, _plan(), max_attempts=3, size=5):
+        for chunk in sweep.chunks():
             pulled.append(len(chunk))
             yield chunk
 
     with Store(tmp_path / "s.db") as store:
+        store.write_many(_error(group, 0, 1.0) for group in list(_plan())[-3:])  # stored before, never reached
+        sweep = StreamedSweep(store, _plan(), max_attempts=3, size=5)
         executor = Executor(ScriptedBackend(failing), TASK, store, GenerationConfig(temperature=0.0),
                             breaker=CircuitBreaker(limit=7))
         stats = asyncio.run(_sweep(executor, chunks()))
         assert stats.broken and pulled == [5, 5]  # tripped in the second chunk: the third is never built
+        counts = sweep.finish()  # the chunk in flight and every chunk after it, counted as stored
+        assert counts == census(store, _plan(), max_attempts=3)
+        assert counts["planned"] == 240 and 0 < counts["error"] < 240 and counts["ok"] == 0
 
 
 def test_counting_a_plan_holds_one_chunk_not_the_plan(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from overthink.runner.execute import CircuitBreaker, Executor, ProgressCallback,
 from overthink.runner.limits import CostTracker
 from overthink.runner.plan import WorkGroup, iter_groups, parse_shard, shard, sweep_budgets
 from overthink.runner.report import RunReport, StopReason, SweepReport
-from overthink.runner.resume import CHUNK_GROUPS, census, chunk_size, todo_chunks
+from overthink.runner.resume import CHUNK_GROUPS, StreamedSweep, census, chunk_size, todo_chunks
 from overthink.runner.store import Store
 from overthink.runner.summary import store_cells, summarize_cells
 from overthink.strategies.base import Strategy
@@ -280,9 +280,9 @@ def run_experiment(
 def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, CircuitBreaker], backend: Backend,
              concurrency: int, spec: TaskSpec, task_config: TaskConfig, samples: list[Sample],
              progress: ProgressFactory) -> tuple[SweepReport, RunStats]:
-    """One (model, task): count the plan against the store, execute what is left chunk by chunk, then count
-    again. Three passes over the streamed plan rather than one plan kept in memory: at a million records
-    the passes cost seconds, a kept plan ~0.7 GB."""
+    """One (model, task): count the plan against the store, then execute what is left chunk by chunk,
+    counting each chunk once it has run. Two passes over the streamed plan rather than one plan kept
+    in memory: at a million records a pass costs seconds, a kept plan ~0.7 GB."""
     config = prepared.config
     limits, breaker = guards
     size = chunk_size(concurrency)
@@ -292,11 +292,12 @@ def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, Circui
     with progress(f"{backend.model_id} · {spec.name}", planned, done_before, backend.live_tokens) as advance:
         executor = Executor(backend, spec, store, config.generation(), concurrency=concurrency, progress=advance,
                             strategy=prepared.strategy, limits=limits, breaker=breaker, shots_for=shots)
-        todo = prepared.todo(store, prepared.plan(backend, spec, samples), size)
-        stats = asyncio.run(_sweep(executor, todo))
+        todo = StreamedSweep(store, prepared.plan(backend, spec, samples), max_attempts=config.max_attempts,
+                             size=size)
+        stats = asyncio.run(_sweep(executor, todo.chunks()))
     where = {"experiment": config.experiment, "model": backend.model_id, "task": spec.name,
              "strategy": prepared.label}
-    counts = plan_status(store, prepared.plan(backend, spec, samples), max_attempts=config.max_attempts, size=size)
+    counts = todo.finish()  # the plan's census after the run, counted as its chunks were run
     report = SweepReport(
         model=backend.model_id, task=spec.name, strategy=prepared.label, metric=spec.metric,
         planned=planned, skipped=done_before, written=stats.written, new_errors=stats.errors,

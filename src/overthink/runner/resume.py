@@ -35,6 +35,30 @@ def _done(state: tuple[str, int], max_attempts: int) -> bool:
     return status == "ok" or attempts >= max_attempts
 
 
+def _left(chunk: list[WorkGroup], keys: list[str], states: dict[str, tuple[str, int]],
+          max_attempts: int) -> list[WorkGroup]:
+    """The chunk's groups reduced to their items not done (`keys[i]` is the key of the chunk's item i)."""
+    left, position = [], 0
+    for group in chunk:
+        items = []
+        for item in group.items:
+            state = states.get(keys[position])
+            position += 1
+            if state is None or not _done(state, max_attempts):
+                items.append(item)
+        if items:
+            left.append(WorkGroup(group.sample, group.seed, group.repeat, tuple(items)))
+    return left
+
+
+def _count(counts: Counter[str], keys: list[str], states: dict[str, tuple[str, int]], max_attempts: int) -> None:
+    counts["planned"] += len(keys)
+    for status, attempts in states.values():
+        counts[status] += 1
+        counts["done"] += _done((status, attempts), max_attempts)
+        counts["exhausted"] += status == "error" and attempts >= max_attempts
+
+
 def todo_chunks(store: Store, groups: Iterable[WorkGroup], *, max_attempts: int,
                 size: int = CHUNK_GROUPS) -> Iterator[list[WorkGroup]]:
     """The groups still to send, reduced to their items not done, one non-empty chunk at a time.
@@ -42,23 +66,49 @@ def todo_chunks(store: Store, groups: Iterable[WorkGroup], *, max_attempts: int,
     Lazy on purpose: a chunk is looked up when the executor asks for it, after the chunks before it
     were written, so a resumed sweep never holds more than `size` groups and their keys.
     """
-    if max_attempts < 1:
-        raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
-    for chunk in chunked(groups, size):
-        keys = keys_of(chunk)  # in plan order: item i of the chunk has keys[i]
-        states = store.key_states(keys)
-        left, position = [], 0
-        for group in chunk:
-            items = []
-            for item in group.items:
-                state = states.get(keys[position])
-                position += 1
-                if state is None or not _done(state, max_attempts):
-                    items.append(item)
-            if items:
-                left.append(WorkGroup(group.sample, group.seed, group.repeat, tuple(items)))
-        if left:
-            yield left
+    return StreamedSweep(store, groups, max_attempts=max_attempts, size=size).chunks()
+
+
+class StreamedSweep:
+    """One pass over a plan that hands out what is left to send and counts how the plan ends up.
+
+    `chunks()` yields each chunk's groups still to send; once the executor has run a chunk (the
+    consumer asks for the next one), its keys are looked up again and counted. `finish()` counts
+    what the executor never reached (a stopped sweep) and returns the census, the same as
+    `census(...)` after the run would: one walk of the plan instead of two.
+    """
+
+    def __init__(self, store: Store, groups: Iterable[WorkGroup], *, max_attempts: int,
+                 size: int = CHUNK_GROUPS) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        self.store, self.max_attempts = store, max_attempts
+        self.counts: Counter[str] = Counter()
+        self._stream = chunked(groups, size)
+        self._handed: list[str] | None = None  # keys of the chunk being run, counted once it has run
+
+    def chunks(self) -> Iterator[list[WorkGroup]]:
+        for chunk in self._stream:
+            keys = keys_of(chunk)
+            states = self.store.key_states(keys)
+            left = _left(chunk, keys, states, self.max_attempts)
+            if left:
+                self._handed = keys
+                yield left
+                self._handed = None
+                states = self.store.key_states(keys)  # as the executor left them
+            _count(self.counts, keys, states, self.max_attempts)
+
+    def finish(self) -> Counter[str]:
+        """The census of the whole plan after the run (call once, after the last chunk was run or the
+        sweep stopped): chunks never handed out are counted as the store holds them."""
+        if self._handed is not None:
+            _count(self.counts, self._handed, self.store.key_states(self._handed), self.max_attempts)
+            self._handed = None
+        for chunk in self._stream:
+            keys = keys_of(chunk)
+            _count(self.counts, keys, self.store.key_states(keys), self.max_attempts)
+        return self.counts
 
 
 def census(store: Store, groups: Iterable[WorkGroup], *, max_attempts: int,
@@ -71,9 +121,5 @@ def census(store: Store, groups: Iterable[WorkGroup], *, max_attempts: int,
     counts: Counter[str] = Counter()
     for chunk in chunked(groups, size):
         keys = keys_of(chunk)
-        counts["planned"] += len(keys)
-        for status, attempts in store.key_states(keys).values():
-            counts[status] += 1
-            counts["done"] += _done((status, attempts), max_attempts)
-            counts["exhausted"] += status == "error" and attempts >= max_attempts
+        _count(counts, keys, store.key_states(keys), max_attempts)
     return counts
