@@ -78,6 +78,7 @@ def iter_groups(
     its id, so analysis still pairs repeats by problem. A generator, so the caller decides how much
     of the plan is alive at once (see `chunked`).
     """
+    labelled = [(budget, budget.label, budget.mechanism.value) for budget in budgets]  # once, not per item
     for repeat in range(repeats):
         for original in samples:
             sample = for_repeat(original, repeat) if for_repeat else original
@@ -86,14 +87,13 @@ def iter_groups(
                 WorkItem(
                     key=WorkKey(
                         experiment=experiment, model=model, task=task, task_version=task_version,
-                        sample_id=sample.id, budget=budget.label, mechanism=budget.mechanism.value,
-                        strategy=strategy, repeat=repeat,
+                        sample_id=sample.id, budget=label, mechanism=mechanism, strategy=strategy, repeat=repeat,
                     ),
                     sample=sample,
                     budget=budget,
                     seed=seed,
                 )
-                for budget in budgets
+                for budget, label, mechanism in labelled
             )
             yield WorkGroup(sample=sample, seed=seed, repeat=repeat, items=items)
 

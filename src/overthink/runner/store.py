@@ -121,6 +121,7 @@ class Store:
 
     def key_states(self, keys: Sequence[str]) -> dict[str, tuple[str, int]]:
         """(status, failed attempts) of each of `keys` that has a record; keys without one are absent.
+        An ok record reports 0 attempts: whether it is done never depends on them.
 
         The streamed plan asks this once per chunk of its keys (primary-key lookups, `LOOKUP_BATCH`
         keys per statement), so resuming a sweep costs memory in the chunk size, never in the number
@@ -129,7 +130,8 @@ class Store:
         states: dict[str, tuple[str, int]] = {}
         for start in range(0, len(keys), LOOKUP_BATCH):
             batch = keys[start:start + LOOKUP_BATCH]
-            sql = ("SELECT r.key, r.status, (SELECT COUNT(*) FROM attempts a WHERE a.key = r.key) "
+            sql = ("SELECT r.key, r.status, CASE WHEN r.status = 'ok' THEN 0 ELSE "  # an ok key's attempts never matter
+                   "(SELECT COUNT(*) FROM attempts a WHERE a.key = r.key) END "
                    f"FROM records r WHERE r.key IN ({', '.join('?' for _ in batch)})")
             for key, status, attempts in self.conn.execute(sql, batch):
                 states[str(key)] = (str(status), int(attempts))
