@@ -15,10 +15,17 @@ What is measured, and why:
    with replies carrying `--reply-kb` kB of reasoning: memory should be flat in the number of records
    and in the trace text, because the plan is streamed, records go to SQLite as they finish and the
    summary reads numeric columns only.
+4. with `--then analyze,report`, the peak RSS and wall time of `overthink analyze --json` and
+   `overthink report` (each its own process) on every store a run produced, before it is deleted: the
+   same store the run wrote, so a 1M-record run also measures analysis of a 1M-record store.
 Records are misleading_math items x 4 prompt budgets (0,256,1024,4096) x repeats.
 Usage: python benchmarks/scale.py [--records 10000,100000] [--reply-kb 4] [--latency-ms 0]
-       [--fault-rate 0] [--concurrency 64] [--rounds 3]
-Prints one line per measurement and a last `json=` line.
+       [--fault-rate 0] [--concurrency 64] [--rounds 3] [--then analyze,report] [--out PATH]
+`--rounds 0` skips the bare client (memory-only runs: every size runs once). `--prefill 0.99` writes
+ok records for 99% of each plan first (benchmarks/_prefill.py), so a 1M-record run measures a resumed
+million-record sweep (full-size planning, look-ups and summary) without sending a million requests.
+Prints one line per measurement and a last `json=` line; `--out` (default benchmarks/results/
+scale-<time>.json, git-ignored like the other benchmarks' raw results) keeps the same document.
 """
 
 from __future__ import annotations
@@ -37,13 +44,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _prefill import config_of, prefill
 
 BUDGETS = (0, 256, 1024, 4096)
 MAX_ITEMS = 2500  # misleading_math has 3000 items; 2500 x 4 budgets = 10,000 records per repeat
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
 WRAPPER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
            "out = open(sys.argv[1], 'wb'); code = subprocess.run(sys.argv[2:], stdout=out).returncode; "
            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.perf_counter() - t, code)")
+FOLLOW_UPS = ("analyze", "report")  # commands `--then` may run on each store, as `overthink <name> ...`
 
 
 @dataclass(frozen=True)
@@ -85,30 +95,57 @@ class Server:
         self.process.wait(timeout=10)
 
 
-def run_sweep(url: str, shape: Shape, concurrency: int, workdir: Path) -> dict[str, Any]:
-    """One real `overthink run` in a fresh wrapper process: its report, wall time and peak RSS."""
+def measured(command: list[str], stdout: Path) -> tuple[int, float, int]:
+    """(peak RSS in kB, wall seconds, exit code) of `command` run as the only child of a fresh wrapper."""
+    out = subprocess.run([sys.executable, "-c", WRAPPER, str(stdout), *command],
+                         capture_output=True, text=True, check=True)
+    kb, seconds, code = out.stdout.split()
+    if int(code) not in (0, 1):
+        raise RuntimeError(f"{command[2:4]} exited {code}: {out.stderr[-2000:]}")
+    return int(kb), float(seconds), int(code)
+
+
+def follow_up(name: str, store: Path, workdir: Path) -> dict[str, Any]:
+    """Peak RSS and wall time of `overthink analyze --json` or `overthink report` on a finished store."""
+    extra = ["analyze", "--json"] if name == "analyze" else ["report", "--out", str(workdir / "report.html")]
+    kb, seconds, code = measured([sys.executable, "-m", "overthink", *extra, "--store", str(store)],
+                                 workdir / f"{name}.out")
+    return {"peak_rss_mb": round(kb / 1024), "seconds": round(seconds, 1), "exit_code": code}
+
+
+def run_sweep(url: str, shape: Shape, concurrency: int, workdir: Path, then: tuple[str, ...] = (),
+              prefilled: float = 0.0) -> dict[str, Any]:
+    """One real `overthink run` in a fresh wrapper process: its report, wall time and peak RSS, then
+    the `then` commands on the store it wrote. With `prefilled` > 0 the store first gets ok records for
+    that share of the plan (benchmarks/_prefill.py) and the run resumes it; rates count what it sent."""
     store = workdir / f"scale-{shape.records}.db"
     store.unlink(missing_ok=True)
+    skipped = 0
+    if prefilled > 0:
+        start = time.perf_counter()
+        skipped = prefill(config_of(url, store, shape.items, shape.repeats, BUDGETS, concurrency), prefilled)
+        print(f"prefilled {skipped} records in {time.perf_counter() - start:.0f} s", flush=True)
     report_path = workdir / f"scale-{shape.records}.json"
     command = [sys.executable, "-m", "overthink", "run", "--backend", "openai-compat", "--base-url", url,
                "--model", "m", "--mode", "prompt", "--task", "misleading_math",
                "--budgets", ",".join(map(str, BUDGETS)), "--n", str(shape.items), "--repeats", str(shape.repeats),
                "--concurrency", str(concurrency), "--store", str(store), "--quiet", "--json"]
-    out = subprocess.run([sys.executable, "-c", WRAPPER, str(report_path), *command],
-                         capture_output=True, text=True, check=True)
-    kb, seconds, code = out.stdout.split()
-    if int(code) not in (0, 1):
-        raise RuntimeError(f"overthink run exited {code}: {out.stderr[-2000:]}")
+    kb, seconds, code = measured(command, report_path)
     report = json.loads(report_path.read_text())
     sweep = report["sweeps"][0]
+    if report["records"]["skipped"] != skipped:
+        raise RuntimeError(f"the run skipped {report['records']['skipped']} records, {skipped} were prefilled")
+    sent = shape.records - skipped
     result = {
         "records": shape.records, "items": shape.items, "repeats": shape.repeats, "exit_code": int(code),
         "ok": report["records"]["ok"], "errors": report["records"]["errors"],
         "sweep_s": round(float(sweep["elapsed_s"]), 2), "wall_s": round(float(seconds), 2),
-        "records_per_s": round(shape.records / float(sweep["elapsed_s"]), 1),
-        "records_per_s_wall": round(shape.records / float(seconds), 1),
+        "prefilled": skipped, "records_per_s": round(sent / float(sweep["elapsed_s"]), 1),
+        "records_per_s_wall": round(sent / float(seconds), 1),
         "peak_rss_mb": round(int(kb) / 1024), "store_mb": round(store.stat().st_size / 1e6),
     }
+    for name in then:
+        result[name] = follow_up(name, store, workdir)
     store.unlink()
     Path(str(store) + "-wal").unlink(missing_ok=True)
     Path(str(store) + "-shm").unlink(missing_ok=True)
@@ -141,6 +178,23 @@ async def bare_client(url: str, requests: int, concurrency: int) -> dict[str, An
             "retried_500s": retried[0]}
 
 
+def compare(url: str, shape: Shape, args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
+    """`args.rounds` alternations of the bare client and `overthink run` at one size, back to back so
+    the machine's noise hits both; each round with its run / bare ratios."""
+    rounds: list[dict[str, Any]] = []
+    for number in range(1, args.rounds + 1):
+        bare = asyncio.run(bare_client(url, shape.records, args.concurrency))
+        result = run_sweep(url, shape, args.concurrency, workdir, args.then if number == args.rounds else ())
+        rounds.append({"bare": bare, "run": result,
+                       "ratio": round(result["records_per_s"] / bare["requests_per_s"], 3),
+                       "ratio_wall": round(result["records_per_s_wall"] / bare["requests_per_s"], 3)})
+        print(f"round {number}: bare httpx {bare['requests']} requests in {bare['seconds']} s = "
+              f"{bare['requests_per_s']} req/s ({bare['retried_500s']} 500s retried); "
+              f"ratio {rounds[-1]['ratio']:.2f} (sweep), {rounds[-1]['ratio_wall']:.2f} (wall)", flush=True)
+        show(result)
+    return rounds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", default="10000,100000",
@@ -150,37 +204,45 @@ def main() -> None:
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests answered 500")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (run and bare client)")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="bare client and run alternated this many times at the first size (median ratio)")
+                        help="bare client and run alternated this many times at the first size (median ratio); "
+                             "0: no bare client")
+    parser.add_argument("--then", type=lambda text: tuple(t for t in text.split(",") if t), default=(),
+                        help=f"comma list of {', '.join(FOLLOW_UPS)}: measured on each store a run wrote")
+    parser.add_argument("--prefill", type=float, default=0.0,
+                        help="share of the plan written as ok records before each run outside the rounds "
+                             "(a resumed sweep: full-size planning and summary, a short sweep)")
+    parser.add_argument("--out", type=Path, default=None, help="where the json document is saved")
     args = parser.parse_args()
+    if unknown := set(args.then) - set(FOLLOW_UPS):
+        parser.error(f"--then: unknown {', '.join(sorted(unknown))}; choose from {', '.join(FOLLOW_UPS)}")
     shapes = [Shape.of(int(r)) for r in args.records.split(",") if r.strip()]
-    settings: dict[str, Any] = {"reply_kb": args.reply_kb, "latency_ms": args.latency_ms, "fault_rate": args.fault_rate,
-                "concurrency": args.concurrency}
+    settings: dict[str, Any] = {"reply_kb": args.reply_kb, "latency_ms": args.latency_ms,
+                                "fault_rate": args.fault_rate, "concurrency": args.concurrency,
+                                "prefill": args.prefill}
     print("settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), flush=True)
     sweeps: list[dict[str, Any]] = []
     rounds: list[dict[str, Any]] = []
     with Server(args.reply_kb, args.latency_ms, args.fault_rate) as server, \
             tempfile.TemporaryDirectory(prefix="overthink-scale-") as tmp:
-        for number in range(1, args.rounds + 1):  # alternated back to back: the machine's noise hits both
-            bare = asyncio.run(bare_client(server.url, shapes[0].records, args.concurrency))
-            result = run_sweep(server.url, shapes[0], args.concurrency, Path(tmp))
-            rounds.append({"bare": bare, "run": result, "ratio": round(result["records_per_s"] /
-                                                                       bare["requests_per_s"], 3),
-                           "ratio_wall": round(result["records_per_s_wall"] / bare["requests_per_s"], 3)})
-            print(f"round {number}: bare httpx {bare['requests']} requests in {bare['seconds']} s = "
-                  f"{bare['requests_per_s']} req/s ({bare['retried_500s']} 500s retried); "
-                  f"ratio {rounds[-1]['ratio']:.2f} (sweep), {rounds[-1]['ratio_wall']:.2f} (wall)", flush=True)
-            show(result)
-        sweeps.append(rounds[-1]["run"])
-        for shape in shapes[1:]:
-            sweeps.append(run_sweep(server.url, shape, args.concurrency, Path(tmp)))
+        if args.rounds > 0:
+            rounds = compare(server.url, shapes[0], args, Path(tmp))
+            sweeps.append(rounds[-1]["run"])
+        for shape in shapes[1:] if rounds else shapes:
+            sweeps.append(run_sweep(server.url, shape, args.concurrency, Path(tmp), args.then, args.prefill))
             show(sweeps[-1])
-    ratio = statistics.median(r["ratio"] for r in rounds)
-    ratio_wall = statistics.median(r["ratio_wall"] for r in rounds)
-    verdict = "meets" if ratio >= 0.8 else "BELOW"
-    print(f"median ratio run / bare at {shapes[0].records} records over {len(rounds)} rounds: {ratio:.2f} (sweep), "
-          f"{ratio_wall:.2f} (wall); {verdict} the 0.8 target", flush=True)
-    print("json=" + json.dumps({**settings, "rounds": rounds, "runs": sweeps, "ratio": round(ratio, 3),
-                                "ratio_wall": round(ratio_wall, 3)}))
+    document: dict[str, Any] = {**settings, "rounds": rounds, "runs": sweeps}
+    if rounds:
+        document["ratio"] = round(statistics.median(r["ratio"] for r in rounds), 3)
+        document["ratio_wall"] = round(statistics.median(r["ratio_wall"] for r in rounds), 3)
+        verdict = "meets" if document["ratio"] >= 0.8 else "BELOW"
+        print(f"median ratio run / bare at {shapes[0].records} records over {len(rounds)} rounds: "
+              f"{document['ratio']:.2f} (sweep), {document['ratio_wall']:.2f} (wall); {verdict} the 0.8 target",
+              flush=True)
+    out = args.out or RESULTS / f"scale-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"command": sys.argv, **document}, indent=1) + "\n")
+    print(f"saved {out}")
+    print("json=" + json.dumps(document))
 
 
 def show(result: dict[str, Any]) -> None:
@@ -189,6 +251,10 @@ def show(result: dict[str, Any]) -> None:
           f"{result['sweep_s']} s = {result['records_per_s']} records/s; wall {result['wall_s']} s = "
           f"{result['records_per_s_wall']} records/s; peak RSS {result['peak_rss_mb']} MB; "
           f"store {result['store_mb']} MB", flush=True)
+    for name in FOLLOW_UPS:
+        if name in result:
+            print(f"  overthink {name} on that store: peak RSS {result[name]['peak_rss_mb']} MB, "
+                  f"{result[name]['seconds']} s (exit {result[name]['exit_code']})", flush=True)
 
 
 if __name__ == "__main__":

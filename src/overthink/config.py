@@ -87,7 +87,9 @@ class ExperimentConfig(_Strict):
     stop_after_failures: int = Field(default=20, ge=1, description="circuit breaker: failures of one kind in a "
                                      "row, with no success, that stop the sweep (auth failures stop at once)")
     max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, description="attempts an item gets over every "
-                              "run of the sweep; a re-run retries failed items until they have used them")
+                              "run of the sweep (--max-attempts); a re-run retries failed items until they "
+                              "have used them. A backend's own max_attempts option is HTTP retries inside "
+                              "one request, counted before the item is stored as an error")
     shard: str | None = Field(default=None, description="K/N: run only shard K of N of the work groups")
     judge: JudgeConfig | None = Field(default=None, description="BACKEND:MODEL asked the refusal rubric for "
                                       "every refusal record, beside the rules (scoring/judge.py)")

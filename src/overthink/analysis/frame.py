@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,11 @@ def _numeric_budget(labels: pd.Series, requested: pd.Series) -> pd.Series:
 
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """Add the derived columns to a raw records frame (also used by the simulator and tests)."""
-    frame = frame.copy()
+    return _tidy(frame.copy())
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """`tidy` in place: `load` owns its freshly read frame, and a copy of a million rows is ~0.4 GB."""
     for column, prefix in (("metadata", META_PREFIX), ("score_details", DETAIL_PREFIX)):
         if column in frame.columns:
             frame = _expand(frame, column, prefix)
@@ -111,10 +116,56 @@ def load(path: str | Path, *, text: bool = True) -> pd.DataFrame:
             names = [row[1] for row in store.conn.execute("PRAGMA table_info(records)")]
             wanted = names if text else [n for n in names if n not in TEXT_FIELDS]
             columns = ", ".join(f'"{n}"' for n in wanted)
-            frame = pd.read_sql_query(f"SELECT {columns} FROM records ORDER BY rowid", store.conn)
+            frame = _read_records(store.conn, f"SELECT {columns} FROM records ORDER BY rowid")
         except Exception as exc:  # sqlite3 / pandas errors on a damaged file
             raise StoreError(f"cannot read records from {store_path}: {exc}") from None
-    return tidy(frame)
+    return _tidy(frame)
+
+
+LOAD_CHUNK = 20_000  # rows read (and their JSON decoded) at a time by `load`; 100k peaked 150 MB higher
+
+
+def _read_records(conn: sqlite3.Connection, sql: str, chunk: int = LOAD_CHUNK) -> pd.DataFrame:
+    """The query's rows as one frame, equal to a single `pd.read_sql_query`, read `chunk` rows at a time.
+
+    Why not one read: sqlite3 hands pandas every row as a tuple of Python objects before any column
+    is built, ~2 kB per record of ~35 columns, so a million-record store peaked at 2.4 GB for a moment. Chunks
+    bound that to one chunk; each chunk's JSON columns are decoded at once (identical texts, such as
+    one item's metadata over its budgets and repeats, share one dict), so the raw JSON never piles up.
+    A column whose type differs between chunks (NULL in all of one chunk's rows) is inferred again
+    over all rows, as the single read infers it.
+    """
+    cache: dict[str, dict[str, Any]] = {}
+    parts = []
+    for part in pd.read_sql_query(sql, conn, chunksize=chunk):
+        for column in JSON_COLUMNS:
+            if column in part.columns:
+                part[column] = pd.Series(_decode_shared(part[column].tolist(), cache), index=part.index,
+                                         dtype=object)
+        parts.append(part)
+    if len(parts) <= 1:
+        return parts[0] if parts else pd.read_sql_query(sql, conn)
+    frame = pd.concat(parts, ignore_index=True)
+    for column in frame.columns:
+        if len({str(part[column].dtype) for part in parts}) > 1:
+            frame[column] = pd.Series(frame[column].tolist(), index=frame.index, name=column)
+    return frame
+
+
+def _decode_shared(values: list[Any], cache: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """`_decode`, with one dict per distinct JSON text (analysis only reads these dicts, never edits)."""
+    if len(cache) > LOAD_CHUNK:  # mostly distinct texts: sharing saves nothing, keep the cache small
+        cache.clear()
+    out = []
+    for value in values:
+        if isinstance(value, str) and value:
+            decoded = cache.get(value)
+            if decoded is None:
+                decoded = cache[value] = _decode([value])[0]
+            out.append(decoded)
+        else:
+            out.append(_decode([value])[0])
+    return out
 
 
 def load_traits(path: str | Path) -> dict[str, TaskTraits]:

@@ -19,7 +19,7 @@ import asyncio
 import json
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +33,9 @@ from overthink.registry import get_backend_factory, get_strategy, get_task
 from overthink.runner.execute import CircuitBreaker, Executor, ProgressCallback, RunStats
 from overthink.runner.judging import build_judge
 from overthink.runner.limits import CostTracker
-from overthink.runner.plan import WorkGroup, parse_shard, pending, plan_groups, shard, sweep_budgets
+from overthink.runner.plan import WorkGroup, iter_groups, parse_shard, shard, sweep_budgets
 from overthink.runner.report import RunReport, StopReason, SweepReport
+from overthink.runner.resume import CHUNK_GROUPS, StreamedSweep, census, chunk_size, todo_chunks
 from overthink.runner.store import Store
 from overthink.runner.summary import store_cells, summarize_cells
 from overthink.scoring.judge import Judge
@@ -120,21 +121,21 @@ class Prepared:
     shard: tuple[int, int] | None = None  # (k, n) of --shard K/N
     judge: Judge | None = None  # the refusal judge (runner/judging.py), asked by every refusal sweep
 
-    def plan(self, backend: Backend, spec: TaskSpec, samples: list[Sample]) -> list[WorkGroup]:
-        """The work groups of one (model, task), reduced to this run's shard."""
+    def plan(self, backend: Backend, spec: TaskSpec, samples: list[Sample]) -> Iterator[WorkGroup]:
+        """The work groups of one (model, task), reduced to this run's shard, streamed: a fresh
+        generator per call, so each pass over a plan of millions of records holds one group at a time."""
         config = self.config
-        groups = plan_groups(
+        groups = iter_groups(
             experiment=config.experiment, model=backend.model_id, task=spec.name, task_version=spec.version,
             samples=samples, budgets=self.budgets, strategy=self.label, repeats=config.repeats,
             base_seed=config.seed, for_repeat=spec.for_repeat,
         )
-        return groups if self.shard is None else list(shard(groups, *self.shard))
+        return groups if self.shard is None else shard(groups, *self.shard)
 
-    def todo(self, store: Store, backend: Backend, groups: list[WorkGroup], spec: TaskSpec) -> list[WorkGroup]:
-        """What is left to send: items neither ok nor out of attempts (failed items are retried)."""
-        done = store.done_keys(self.config.max_attempts, experiment=self.config.experiment,
-                               model=backend.model_id, task=spec.name)
-        return pending(groups, done)
+    def todo(self, store: Store, groups: Iterable[WorkGroup], size: int = CHUNK_GROUPS) -> Iterator[list[WorkGroup]]:
+        """What is left to send, in chunks of at most `size` groups: items neither ok nor out of attempts
+        (failed items are retried), each chunk checked against the store when it is reached."""
+        return todo_chunks(store, groups, max_attempts=self.config.max_attempts, size=size)
 
 
 def prepare(config: ExperimentConfig) -> Prepared:
@@ -162,7 +163,7 @@ def backends_with_work(prepared: Prepared) -> list[Backend]:
         return prepared.backends
     with Store(path, create=False) as store:
         return [backend for backend in prepared.backends
-                if any(prepared.todo(store, backend, prepared.plan(backend, spec, samples), spec)
+                if any(next(prepared.todo(store, prepared.plan(backend, spec, samples)), None)
                        for spec, _, samples in prepared.plans)]
 
 
@@ -179,8 +180,10 @@ async def preflight(backends: list[Backend], budgets: list[Budget]) -> list[str]
     return warnings
 
 
-async def _sweep(executor: Executor, groups: list[WorkGroup]) -> RunStats:
-    """One executor run with Ctrl-C / SIGTERM turned into a clean stop (in the main thread only)."""
+async def _sweep(executor: Executor, chunks: Iterable[list[WorkGroup]]) -> RunStats:
+    """The executor fed chunk by chunk (the next chunk is planned and looked up only when the one
+    before has finished, so lookahead is one chunk), with Ctrl-C / SIGTERM turned into a clean stop
+    (in the main thread only). Stops at the first chunk that was interrupted, capped or broken."""
     loop = asyncio.get_running_loop()
     try:
         loop.add_signal_handler(signal.SIGINT, executor.stop)
@@ -188,7 +191,15 @@ async def _sweep(executor: Executor, groups: list[WorkGroup]) -> RunStats:
     except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests) or no signals
         pass
     try:
-        return await executor.run(groups)
+        ran = False
+        for chunk in chunks:
+            ran = True
+            stats = await executor.run(chunk)
+            if stats.interrupted or stats.broken or stats.capped:
+                break
+        if not ran:  # nothing left to send: still one (empty) run, which reports a breaker already tripped
+            await executor.run([])
+        return executor.stats
     finally:
         try:
             loop.remove_signal_handler(signal.SIGINT)
@@ -200,26 +211,16 @@ async def _sweep(executor: Executor, groups: list[WorkGroup]) -> RunStats:
             await executor.judge.aclose()
 
 
-def plan_status(store: Store, keys: set[str], *, max_attempts: int, experiment: str, model: str, task: str,
-                strategy: str) -> Counter[str]:
-    """Status counts of the stored records whose key is in this plan (records of other plans ignored);
-    "exhausted" counts the error records that used up `max_attempts`, which a re-run no longer retries.
+def plan_status(store: Store, groups: Iterable[WorkGroup], *, max_attempts: int,
+                size: int = CHUNK_GROUPS) -> Counter[str]:
+    """How this plan's items stand in the store: "planned", "done" (what a re-run skips), "ok",
+    "error" and "exhausted" (error records that used up `max_attempts`, which a re-run no longer
+    retries). Records of other plans in the store are ignored.
 
-    Streams (key, status, attempts) of one curve family rather than asking the store for every key, so a
-    plan of a million items costs one indexed scan and no text.
+    Walks the streamed plan and looks its keys up chunk by chunk, rather than holding a set of every
+    planned key, so a plan of a million items costs one chunk of memory and no text.
     """
-    counts: Counter[str] = Counter()
-    cursor = store.conn.execute(
-        "SELECT r.key, r.status, CASE WHEN r.status = 'error' THEN "
-        "(SELECT COUNT(*) FROM attempts a WHERE a.key = r.key) ELSE 0 END "
-        "FROM records r WHERE r.model=? AND r.task=? AND r.experiment=? AND r.strategy=?",
-        (model, task, experiment, strategy),
-    )
-    for key, status, attempts in cursor:
-        if key in keys:
-            counts[str(status)] += 1
-            counts["exhausted"] += status == "error" and attempts >= max_attempts
-    return counts
+    return census(store, groups, max_attempts=max_attempts, size=size)
 
 
 def _stop_of(stats: RunStats, where: str) -> tuple[StopReason, str | None]:
@@ -291,25 +292,28 @@ def run_experiment(
 def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, CircuitBreaker], backend: Backend,
              concurrency: int, spec: TaskSpec, task_config: TaskConfig, samples: list[Sample],
              progress: ProgressFactory) -> tuple[SweepReport, RunStats]:
-    """One (model, task): plan, skip what is stored, execute the rest, then count the plan's records."""
+    """One (model, task): count the plan against the store, then execute what is left chunk by chunk,
+    counting each chunk once it has run. Two passes over the streamed plan rather than one plan kept
+    in memory: at a million records a pass costs seconds, a kept plan ~0.7 GB."""
     config = prepared.config
     limits, breaker = guards
-    groups = prepared.plan(backend, spec, samples)
-    keys = {item.key.digest() for group in groups for item in group.items}
-    todo = prepared.todo(store, backend, groups, spec)
-    done_before = len(keys) - sum(len(g.items) for g in todo)
+    size = chunk_size(concurrency)
+    before = plan_status(store, prepared.plan(backend, spec, samples), max_attempts=config.max_attempts, size=size)
+    planned, done_before = before["planned"], before["done"]
     shots = make_shots_for(spec, task_config.seed, config.shots, task_config.params) if config.shots else None
-    with progress(f"{backend.model_id} · {spec.name}", len(keys), done_before, backend.live_tokens) as advance:
+    with progress(f"{backend.model_id} · {spec.name}", planned, done_before, backend.live_tokens) as advance:
         executor = Executor(backend, spec, store, config.generation(), concurrency=concurrency, progress=advance,
                             strategy=prepared.strategy, limits=limits, breaker=breaker, shots_for=shots,
                             judge=prepared.judge)
-        stats = asyncio.run(_sweep(executor, todo))
+        todo = StreamedSweep(store, prepared.plan(backend, spec, samples), max_attempts=config.max_attempts,
+                             size=size)
+        stats = asyncio.run(_sweep(executor, todo.chunks()))
     where = {"experiment": config.experiment, "model": backend.model_id, "task": spec.name,
              "strategy": prepared.label}
-    counts = plan_status(store, keys, max_attempts=config.max_attempts, **where)
+    counts = todo.finish()  # the plan's census after the run, counted as its chunks were run
     report = SweepReport(
         model=backend.model_id, task=spec.name, strategy=prepared.label, metric=spec.metric,
-        planned=len(keys), skipped=done_before, written=stats.written, new_errors=stats.errors,
+        planned=planned, skipped=done_before, written=stats.written, new_errors=stats.errors,
         ok=counts.get("ok", 0), errors=counts.get("error", 0), exhausted=counts.get("exhausted", 0),
         generated_tokens=stats.generated_tokens,
         elapsed_s=stats.elapsed, error_classes=dict(stats.error_classes),

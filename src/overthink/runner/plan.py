@@ -8,6 +8,10 @@ Shards (`--shard K/N`) split the sweep by a content hash of each group's key wit
 every machine computes the same partition from the config alone, no two shards share a key, a group
 keeps its budgets together (a nested backend still forks them off one trace), and adding budgets to a
 sweep later leaves every group in the shard it was in.
+
+The plan is a stream: `iter_groups` yields one group at a time and `chunked` cuts the stream into
+bounded lists, so a sweep of millions of records never holds its whole (items x repeats x budgets)
+product in memory; `plan_groups` is the same stream as a list, for small plans and tests.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from overthink.errors import UserError
 from overthink.types import Budget, BudgetKind, Mechanism, Sample, WorkKey
@@ -53,6 +58,46 @@ def sweep_budgets(budgets: Sequence[Budget], *, add_natural: bool) -> list[Budge
     return result
 
 
+def iter_groups(
+    *,
+    experiment: str,
+    model: str,
+    task: str,
+    task_version: str,
+    samples: Sequence[Sample],
+    budgets: Sequence[Budget],
+    strategy: str,
+    repeats: int,
+    base_seed: int,
+    for_repeat: Callable[[Sample, int], Sample] | None = None,
+) -> Iterator[WorkGroup]:
+    """All work of one (model, task), one group at a time: repeat-major order, so a partial sweep
+    covers every item once before any item twice.
+
+    `for_repeat` gives an item its variant for one repeat (e.g. a fresh choice order); the item keeps
+    its id, so analysis still pairs repeats by problem. A generator, so the caller decides how much
+    of the plan is alive at once (see `chunked`).
+    """
+    labelled = [(budget, budget.label, budget.mechanism.value) for budget in budgets]  # once, not per item
+    for repeat in range(repeats):
+        for original in samples:
+            sample = for_repeat(original, repeat) if for_repeat else original
+            seed = derive_seed(base_seed, model, task, task_version, sample.id, repeat)
+            items = tuple(
+                WorkItem(
+                    key=WorkKey(
+                        experiment=experiment, model=model, task=task, task_version=task_version,
+                        sample_id=sample.id, budget=label, mechanism=mechanism, strategy=strategy, repeat=repeat,
+                    ),
+                    sample=sample,
+                    budget=budget,
+                    seed=seed,
+                )
+                for budget, label, mechanism in labelled
+            )
+            yield WorkGroup(sample=sample, seed=seed, repeat=repeat, items=items)
+
+
 def plan_groups(
     *,
     experiment: str,
@@ -66,31 +111,24 @@ def plan_groups(
     base_seed: int,
     for_repeat: Callable[[Sample, int], Sample] | None = None,
 ) -> list[WorkGroup]:
-    """All work of one (model, task): repeat-major order, so a partial sweep covers every item once.
+    """`iter_groups` as a list: the whole plan in memory, for small sweeps, tools and tests."""
+    return list(iter_groups(experiment=experiment, model=model, task=task, task_version=task_version,
+                            samples=samples, budgets=budgets, strategy=strategy, repeats=repeats,
+                            base_seed=base_seed, for_repeat=for_repeat))
 
-    `for_repeat` gives an item its variant for one repeat (e.g. a fresh choice order); the item keeps
-    its id, so analysis still pairs repeats by problem.
-    """
-    groups: list[WorkGroup] = []
-    for repeat in range(repeats):
-        for original in samples:
-            sample = for_repeat(original, repeat) if for_repeat else original
-            seed = derive_seed(base_seed, model, task, task_version, sample.id, repeat)
-            items = tuple(
-                WorkItem(
-                    key=WorkKey(
-                        experiment=experiment, model=model, task=task, task_version=task_version,
-                        sample_id=sample.id, budget=budget.label, mechanism=budget.mechanism.value,
-                        strategy=strategy, repeat=repeat,
-                    ),
-                    sample=sample,
-                    budget=budget,
-                    seed=seed,
-                )
-                for budget in budgets
-            )
-            groups.append(WorkGroup(sample=sample, seed=seed, repeat=repeat, items=items))
-    return groups
+
+def chunked(groups: Iterable[WorkGroup], size: int) -> Iterator[list[WorkGroup]]:
+    """Consecutive lists of at most `size` groups, in plan order: the unit that is alive at once."""
+    if size < 1:
+        raise ValueError(f"chunk size must be at least 1, not {size}")
+    stream = iter(groups)
+    while chunk := list(islice(stream, size)):
+        yield chunk
+
+
+def keys_of(groups: Iterable[WorkGroup]) -> list[str]:
+    """The store keys (digests) of every item of `groups`, in plan order."""
+    return [item.key.digest() for group in groups for item in group.items]
 
 
 def pending(groups: Iterable[WorkGroup], done_keys: set[str]) -> list[WorkGroup]:

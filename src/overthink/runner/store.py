@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ __all__ = ["APP_ID", "DEFAULT_MAX_ATTEMPTS", "MIGRATIONS", "STEPS", "Store", "St
 # Attempts a key gets in total, counting every run of the sweep: a re-run retries a failed key until
 # it has failed this many times, so a transient outage heals on re-run and a broken item stops costing.
 DEFAULT_MAX_ATTEMPTS = 3
+# Keys per `key_states` statement: well under SQLite's limit on bound parameters (999 before 3.32).
+LOOKUP_BATCH = 900
 
 
 class StoreError(Exception):
@@ -116,6 +118,24 @@ class Store:
         sql = (f"SELECT r.key FROM records r WHERE {where} (r.status = 'ok' OR "
                "(SELECT COUNT(*) FROM attempts a WHERE a.key = r.key) >= ?)")
         return {row[0] for row in self.conn.execute(sql, (*params, max_attempts))}
+
+    def key_states(self, keys: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """(status, failed attempts) of each of `keys` that has a record; keys without one are absent.
+        An ok record reports 0 attempts: whether it is done never depends on them.
+
+        The streamed plan asks this once per chunk of its keys (primary-key lookups, `LOOKUP_BATCH`
+        keys per statement), so resuming a sweep costs memory in the chunk size, never in the number
+        of records the store or the sweep holds.
+        """
+        states: dict[str, tuple[str, int]] = {}
+        for start in range(0, len(keys), LOOKUP_BATCH):
+            batch = keys[start:start + LOOKUP_BATCH]
+            sql = ("SELECT r.key, r.status, CASE WHEN r.status = 'ok' THEN 0 ELSE "  # an ok key's attempts never matter
+                   "(SELECT COUNT(*) FROM attempts a WHERE a.key = r.key) END "
+                   f"FROM records r WHERE r.key IN ({', '.join('?' for _ in batch)})")
+            for key, status, attempts in self.conn.execute(sql, batch):
+                states[str(key)] = (str(status), int(attempts))
+        return states
 
     def existing_keys(self) -> set[str]:
         """Keys a re-run skips with the default attempts limit (the name cli/run.py has always called)."""

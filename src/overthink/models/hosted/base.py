@@ -91,7 +91,9 @@ class HostedOptions(BaseModel):
     poll_interval: float = Field(default=30.0, gt=0, description="seconds between batch status checks")
     batch_window: float = Field(default=2.0, ge=0, description="seconds to gather requests into one batch")
     timeout: float = Field(default=600.0, gt=0, description="seconds per request")
-    max_attempts: int = Field(default=6, ge=1, description="attempts per request (retries with backoff)")
+    max_attempts: int = Field(default=6, ge=1, description="HTTP attempts per request "
+                              "within one run (retries with backoff) before the item is stored as an "
+                              "error; not --max-attempts, which counts an item's stored failures over re-runs")
     price_file: str | None = Field(default=None, description="TOML/JSON price table (default: the bundled one)")
 
 

@@ -67,7 +67,9 @@ class OpenAICompatOptions(BaseModel):
         default=None, description='body field of a native thinking-token budget (vLLM: "thinking_token_budget")')
     max_context: int | None = Field(default=None, description="the model's context window, to refuse budgets early")
     timeout: float = Field(default=600.0, gt=0, description="seconds per request")
-    max_attempts: int = Field(default=6, ge=1, description="attempts per request (retries with backoff)")
+    max_attempts: int = Field(default=6, ge=1, description="HTTP attempts per request "
+                              "within one run (retries with backoff) before the item is stored as an "
+                              "error; not --max-attempts, which counts an item's stored failures over re-runs")
     price_file: str | None = Field(default=None, description="TOML/JSON price table for --max-cost")
     server_sampling: dict[str, Any] = Field(
         default_factory=lambda: {"repeat_penalty": 1.0, "min_p": 0.0},
