@@ -112,3 +112,14 @@ def test_refusal_curves_split_by_label_then_by_other_strata(make_frame) -> None:
     assert not curves["label=benign"].metric.higher_is_better
     assert curves["label=harmful"].values[0] == pytest.approx(0.75)
     assert curves["label=benign,type=a"].values[0] == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize(("n_items", "n_boot"), [(1, 5), (7, 129), (51, 1000), (300, 257), (13, 3)])
+def test_weights_drawn_in_chunks_are_the_single_draw(n_items: int, n_boot: int) -> None:
+    """Chunking saves memory only: the counts equal one (B, n) draw from the same seed, row by row."""
+    rng = np.random.default_rng(11)
+    index = rng.integers(0, n_items, size=(n_boot, n_items), dtype=np.int32)
+    whole = np.stack([np.bincount(row, minlength=n_items) for row in index]).astype(np.float32)
+    chunked = resample_weights(n_items, n_boot, np.random.default_rng(11), chunk=64)
+    assert chunked.dtype == np.float32 and np.array_equal(chunked, whole)
+    assert (chunked.sum(axis=1) == n_items).all()

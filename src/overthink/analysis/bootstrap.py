@@ -153,13 +153,21 @@ def _index_dtype(n_items: int, n_boot: int) -> type[np.signedinteger[Any]]:
     return np.int32 if n_boot * n_items < 2**31 else np.int64
 
 
-def resample_weights(n_items: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(B, n) multinomial counts: row b says how often each item appears in replicate b (float32)."""
+def resample_weights(n_items: int, n_boot: int, rng: np.random.Generator, chunk: int = 128) -> np.ndarray:
+    """(B, n) multinomial counts: row b says how often each item appears in replicate b (float32).
+
+    Drawn `chunk` replicates at a time into the result, so the index and count arrays are chunk x n
+    rather than B x n (at 125,000 items and 1,000 replicates, 2.4 GB became the result's 0.5 GB);
+    the draws are the same as one (B, n) draw, since every chunk but the last holds an even count.
+    """
     dtype = _index_dtype(n_items, n_boot)
-    index: np.ndarray = rng.integers(0, n_items, size=(n_boot, n_items), dtype=dtype)
-    index = index + (np.arange(n_boot, dtype=dtype) * n_items)[:, None]
-    counts = np.bincount(index.ravel(), minlength=n_boot * n_items)
-    return counts.reshape(n_boot, n_items).astype(np.float32)
+    weights = np.empty((n_boot, n_items), dtype=np.float32)
+    for start in range(0, n_boot, chunk):
+        rows = min(chunk, n_boot - start)
+        index = rng.integers(0, n_items, size=(rows, n_items), dtype=dtype)
+        index += (np.arange(rows, dtype=dtype) * n_items)[:, None]
+        weights[start:start + rows] = np.bincount(index.ravel(), minlength=rows * n_items).reshape(rows, n_items)
+    return weights
 
 
 def resampled_means(values: np.ndarray, n_boot: int, rng: np.random.Generator, chunk: int = 128) -> np.ndarray:
