@@ -64,8 +64,9 @@ def test_sweep_offline_one_log_dir_per_budget(tmp_path: Path) -> None:
         assert log.eval.metadata["overthink_budget"] == ["0", "16", "natural"][[0, 16, None].index(tokens)]
         assert log.samples is not None and len(log.samples) == 6  # 3 items x 2 epochs
         assert {s.output.usage.reasoning_tokens for s in log.samples if s.output.usage} == {tokens}
-    again = sweep("misleading_math", [0, 16, "natural"], [model], epochs=2, log_dir=tmp_path, task_args={"n": 3},
-                  display="none")
+    with pytest.warns(UserWarning, match="mockllm provider ignores reasoning_tokens"):
+        again = sweep("misleading_math", [0, 16, "natural"], [model], epochs=2, log_dir=tmp_path,
+                      task_args={"n": 3}, display="none")
     assert sorted(again) == sorted(paths)  # a rerun finds every budget done and writes nothing new
 
 
