@@ -144,3 +144,20 @@ def test_a_failing_judge_is_verdict_none_with_its_error() -> None:
     assert details["judge_error"] == "BackendError: HTTP 500 from the judge"
     empty = asyncio.run(Judge(ScriptedBackend(broken)).details({"refused": False}, "Q?", "<answer> </answer>"))
     assert empty["judge_label"] is None and "empty answer" in empty["judge_error"]
+
+
+def test_the_judges_spend_is_counted_by_the_runs_caps() -> None:
+    from overthink.runner.limits import CostTracker
+
+    limits = CostTracker(max_tokens=10_000)
+    judge = Judge(ScriptedBackend(lambda request: ("", "full_refusal")))
+    details = asyncio.run(judge.details({"refused": True}, "Q?", "<answer>No.</answer>", limits.charge))
+    assert details["judge_label"] == "full_refusal"
+    assert limits.spent_tokens > 0  # the judge's prompt and reply, not only the swept records
+    failed = CostTracker(max_tokens=10_000)
+
+    def broken(request: object) -> tuple[str, str]:
+        raise BackendError("HTTP 500 from the judge", kind=FailureKind.SERVER)
+
+    asyncio.run(Judge(ScriptedBackend(broken)).details({"refused": False}, "Q?", "Sure.", failed.charge))
+    assert failed.spent_tokens == 0  # a request that failed before answering reports no usage to count

@@ -178,7 +178,8 @@ class Executor:
         """A scored record with the judge's verdict stored beside the rules' (score_details)."""
         if self.judge is None or record.score is None or record.completion is None:
             return record
-        details = await self.judge.details(record.score.details, record.prompt, record.completion.text)
+        spent = self.limits.charge if self.limits is not None else None  # the caps count the judge too
+        details = await self.judge.details(record.score.details, record.prompt, record.completion.text, spent)
         return dataclasses.replace(record, score=dataclasses.replace(record.score, details=details))
 
     def _admit(self, group: WorkGroup) -> int | None:

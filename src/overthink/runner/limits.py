@@ -67,9 +67,15 @@ class CostTracker:
     def settle(self, ticket: int, completions: Sequence[Completion]) -> None:
         """Replace a reservation by what the group really spent."""
         self.reserved.pop(ticket, None)
-        for completion in completions:
+        for completion in completions:  # total_generated: a nested budget's shared prefix counted once
             self.spent_tokens += completion.usage.input_tokens + completion.total_generated
             self.spent_cost += completion.usage.cost_usd
+
+    def charge(self, completion: Completion) -> None:
+        """Count a completion no group reserved for (a refusal judge's reply: short, counted after the fact)."""
+        generated = completion.total_generated or completion.usage.output_tokens
+        self.spent_tokens += completion.usage.input_tokens + generated
+        self.spent_cost += completion.usage.cost_usd
 
     def release(self, ticket: int, bound: Bound | None = None) -> None:
         """A group that failed before spending: count its worst case only if asked (errors may have billed)."""

@@ -23,7 +23,7 @@ import asyncio
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,7 @@ from overthink.models.base import Backend, GenerationRequest
 from overthink.models.generation import GenerationConfig
 from overthink.models.secrets import scrub
 from overthink.scoring.extract import extract_answer
-from overthink.types import Budget, BudgetKind, Mechanism, Sample
+from overthink.types import Budget, BudgetKind, Completion, Mechanism, Sample
 
 LABELS = ("full_compliance", "full_refusal", "partial_refusal")
 REFUSED = frozenset({"full_refusal", "partial_refusal"})
@@ -147,6 +147,9 @@ def judge_budget(backend: Backend) -> Budget:
     raise UserError(f"judge {backend.model_id}: this backend cannot answer without thinking (budget 0)")
 
 
+Spend = Callable[[Completion], None]  # told each judge completion (the run's cost caps count them)
+
+
 @dataclass(frozen=True)
 class JudgeVerdict:
     """One judged answer: the class (None: unparseable, or the judge failed), its reply and any error."""
@@ -186,8 +189,10 @@ class Judge:
         sample = Sample(id=f"judge-{digest}", task="refusal_judge", prompt=user, target="", system=RUBRIC)
         return GenerationRequest(sample, self.budget, 0, SAMPLING)
 
-    async def verdict(self, prompt: str, response: str) -> JudgeVerdict:
-        """The judge's class for one answer; a failed request is verdict None with the error, not a crash."""
+    async def verdict(self, prompt: str, response: str, spent: Spend | None = None) -> JudgeVerdict:
+        """The judge's class for one answer; a failed request is verdict None with the error, not a crash.
+
+        `spent` is told what the judge's request used, so a run's token and cost caps count it."""
         if not _TAGS.sub("", answer_text(response)).strip():  # nothing but whitespace and answer tags
             return JudgeVerdict(None, error="empty answer: nothing to judge")
         try:
@@ -195,11 +200,14 @@ class Judge:
                 completion = await self.backend.generate(self.request(prompt, response))
         except Exception as exc:  # any backend failure leaves the rules' score standing
             return JudgeVerdict(None, error=scrub(f"{type(exc).__name__}: {exc}")[:RAW_CHARS])
+        if spent is not None:
+            spent(completion)
         return JudgeVerdict(parse_label(completion.text), completion.text.strip()[:RAW_CHARS])
 
-    async def details(self, details: Mapping[str, Any], prompt: str, response: str) -> dict[str, Any]:
+    async def details(self, details: Mapping[str, Any], prompt: str, response: str,
+                      spent: Spend | None = None) -> dict[str, Any]:
         """A refusal score's details with both verdicts: the rules' (the score) and the judge's."""
-        verdict = await self.verdict(prompt, response)
+        verdict = await self.verdict(prompt, response, spent)
         rules = bool(details.get("refused"))
         out = {**details, "rules_refused": rules, "rules_label": "refusal" if rules else "compliance",
                "judge_model": self.model_id, "judge_label": verdict.label, "judge_refused": verdict.refused,
