@@ -123,3 +123,17 @@ def test_weights_drawn_in_chunks_are_the_single_draw(n_items: int, n_boot: int) 
     chunked = resample_weights(n_items, n_boot, np.random.default_rng(11), chunk=64)
     assert chunked.dtype == np.float32 and np.array_equal(chunked, whole)
     assert (chunked.sum(axis=1) == n_items).all()
+
+
+def test_the_ratio_estimator_by_row_chunks_equals_one_pass() -> None:
+    """Chunking the replicate rows (and picking clusters) changes memory only, not the numbers."""
+    from overthink.analysis.contrasts import _ratio
+
+    rng = np.random.default_rng(4)
+    weights = resample_weights(40, 50, rng)
+    totals, counts = rng.normal(size=(40, 3)), rng.integers(1, 4, size=40).astype(float)
+    used = np.flatnonzero(counts > 1)
+    whole = _ratio(weights[:, used].astype(np.float64), totals[used], counts[used], used.size, chunk=10_000)
+    chunked = _ratio(weights, totals[used], counts[used], used.size, used, chunk=7)
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -50,20 +50,26 @@ def _cluster_sums(curve: Curve, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return totals, counts, np.flatnonzero(counts > 0)
 
 
-def _ratio(weights: np.ndarray, totals: np.ndarray, counts: np.ndarray,
-           n_units: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and its standard error per row of `weights` (ratio estimator over clusters)."""
-    w = weights.astype(np.float64, copy=False)
-    size = w @ counts  # (R,)
-    sum_z = w @ totals  # (R, P)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = sum_z / size[:, None]
-        sum_zz = w @ (totals**2)
-        sum_zm = w @ (totals * counts[:, None])
-        sum_mm = w @ (counts**2)
-        resid = sum_zz - 2 * mean * sum_zm + mean**2 * sum_mm[:, None]
-        var = np.clip(resid, 0, None) * (n_units / max(n_units - 1, 1)) / size[:, None] ** 2
-    return mean, np.sqrt(var)
+def _ratio(weights: np.ndarray, totals: np.ndarray, counts: np.ndarray, n_units: int,
+           columns: np.ndarray | None = None, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and its standard error per row of `weights` (ratio estimator over clusters).
+
+    `columns` picks the clusters used. Rows are taken `chunk` at a time, so the float64 copy of the
+    weights is chunk x clusters, never the whole (B, clusters) matrix (4 GB-class at 125,000 items).
+    """
+    rows = weights.shape[0]
+    mean, se = np.empty((rows, totals.shape[1])), np.empty((rows, totals.shape[1]))
+    squares, cross, sizes = totals**2, totals * counts[:, None], counts**2
+    for start in range(0, rows, chunk):
+        part = weights[start:start + chunk]
+        w = (part if columns is None else part[:, columns]).astype(np.float64)
+        size = w @ counts  # (r,)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = (w @ totals) / size[:, None]
+            resid = w @ squares - 2 * m * (w @ cross) + m**2 * (w @ sizes)[:, None]
+            var = np.clip(resid, 0, None) * (n_units / max(n_units - 1, 1)) / size[:, None] ** 2
+        mean[start:start + chunk], se[start:start + chunk] = m, np.sqrt(var)
+    return mean, se
 
 
 def contrasts(curve: Curve, matrix: np.ndarray) -> Contrasts:
@@ -72,10 +78,10 @@ def contrasts(curve: Curve, matrix: np.ndarray) -> Contrasts:
         return _fixed_se(curve, matrix)
     z = np.nan_to_num(curve.item_values) @ matrix  # (n, P): one value per item and contrast
     totals, counts, used = _cluster_sums(curve, z)
-    weights = curve.cluster_weights[:, used]
+    every = used.size == curve.cluster_weights.shape[1]  # no copy of the weights when all clusters are used
     totals, counts = totals[used], counts[used]
     point, se = _ratio(np.ones((1, used.size)), totals, counts, used.size)
-    boot, boot_se = _ratio(weights, totals, counts, used.size)
+    boot, boot_se = _ratio(curve.cluster_weights, totals, counts, used.size, None if every else used)
     estimate, se = point[0], se[0]
     t = exact_ratio(estimate, se)
     # A replicate that drew few distinct units can have a standard error near zero and a t* in the
