@@ -21,9 +21,12 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from typing import ParamSpec
 
 from overthink.errors import UserError
 from overthink.types import Budget, BudgetKind, Mechanism, Sample, WorkKey
+
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -98,23 +101,17 @@ def iter_groups(
             yield WorkGroup(sample=sample, seed=seed, repeat=repeat, items=items)
 
 
-def plan_groups(
-    *,
-    experiment: str,
-    model: str,
-    task: str,
-    task_version: str,
-    samples: Sequence[Sample],
-    budgets: Sequence[Budget],
-    strategy: str,
-    repeats: int,
-    base_seed: int,
-    for_repeat: Callable[[Sample, int], Sample] | None = None,
-) -> list[WorkGroup]:
-    """`iter_groups` as a list: the whole plan in memory, for small sweeps, tools and tests."""
-    return list(iter_groups(experiment=experiment, model=model, task=task, task_version=task_version,
-                            samples=samples, budgets=budgets, strategy=strategy, repeats=repeats,
-                            base_seed=base_seed, for_repeat=for_repeat))
+def _listed(generate: Callable[P, Iterator[WorkGroup]]) -> Callable[P, list[WorkGroup]]:
+    """A plan generator as a function returning the whole list (same arguments, checked by mypy)."""
+
+    def listed(*args: P.args, **kwargs: P.kwargs) -> list[WorkGroup]:
+        return list(generate(*args, **kwargs))
+
+    listed.__doc__ = "`iter_groups` as a list: the whole plan in memory, for small sweeps, tools and tests."
+    return listed
+
+
+plan_groups = _listed(iter_groups)
 
 
 def chunked(groups: Iterable[WorkGroup], size: int) -> Iterator[list[WorkGroup]]:
