@@ -441,3 +441,18 @@ def test_imported_logs_with_a_planted_decline_fail_the_gate(tmp_path: Path) -> N
     assert recommended.returncode == 0, recommended.stderr
     report = overthink_cli("report", "--store", str(store), "--boot", "200", "--out", str(tmp_path / "r.html"))
     assert report.returncode == 0, report.stderr and (tmp_path / "r.html").stat().st_size > 1000
+
+
+def test_a_foreign_task_sharing_a_name_with_overthinks_is_kept_apart(tmp_path: Path) -> None:
+    """Only overthink/<task> is overthink's: someone's own "misleading_math" keeps Inspect's scores."""
+    dataset = [InspectSample(input=f"Item {i}: what is {i} + 1?", target=str(i + 1), id=f"i{i}") for i in range(4)]
+    log = run_eval(tmp_path / "logs", dataset, lambda prompt, config: output(str(_item(prompt) + 1)),
+                   name="misleading_math")
+    store = tmp_path / "s.db"
+    report = _import(store, log)
+    assert report["tasks"] == ["inspect:misleading_math"] and report["rescored"] == 0
+    assert any("is not overthink's" in w for w in report["warnings"])
+    rows = _rows(store)
+    assert {r["task"] for r in rows} == {"inspect:misleading_math"} and [r["score"] for r in rows] == [1.0] * 4
+    traits = json.loads(_table(store, "SELECT traits FROM tasks")[0][0])
+    assert (traits["name"], traits["source"]) == ("inspect:misleading_math", "inspect")

@@ -18,12 +18,13 @@ from inspect_ai.log import EvalLog, EvalSample, read_eval_log_async, read_eval_l
 from inspect_ai.model import GenerateConfig
 
 from overthink.errors import UserError
+from overthink.inspect.tasks import PREFIX
 from overthink.registry import TASKS
 from overthink.tasks.base import TaskSpec
 
 __all__ = ["LOG_SUFFIXES", "OVERTHINK_PREFIX", "LogError", "LogHeader", "find_logs", "iter_samples", "read_header"]
 
-OVERTHINK_PREFIX = "overthink/"  # Inspect's registry prefix of overthink's tasks (the entry point's name)
+OVERTHINK_PREFIX = PREFIX  # Inspect's registry prefix of overthink's tasks (the entry point's name)
 LOG_SUFFIXES = (".eval", ".json")
 
 
@@ -121,10 +122,17 @@ def _check_json_log(path: Path) -> None:
     raise LogError(path, "a JSON file but not an Inspect eval log (it has no top-level 'version' and 'eval')")
 
 
+FOREIGN_PREFIX = "inspect:"  # names a foreign task that shares a bare name with one of overthink's
+
+
 def _task_name(log: EvalLog) -> tuple[str, str]:
+    """(overthink's name, Inspect's name). Only `overthink/<task>` is overthink's task: another task
+    that happens to be called e.g. "zebra" is someone else's, kept apart as "inspect:zebra" so its
+    records and traits never mix with (or get re-scored as) overthink's zebra."""
     inspect_task = log.eval.task_registry_name or log.eval.task
-    name = inspect_task[len(OVERTHINK_PREFIX):] if inspect_task.startswith(OVERTHINK_PREFIX) else inspect_task
-    return name, inspect_task
+    if inspect_task.startswith(OVERTHINK_PREFIX):
+        return inspect_task[len(OVERTHINK_PREFIX):], inspect_task
+    return (FOREIGN_PREFIX + inspect_task if inspect_task in TASKS else inspect_task), inspect_task
 
 
 def _scorer_names(log: EvalLog) -> list[str]:
@@ -146,6 +154,9 @@ async def read_header(path: Path, scorer: str | None = None) -> LogHeader:
     task, inspect_task = _task_name(log)
     spec = TASKS.get(task)
     warnings: list[str] = []
+    if task.startswith(FOREIGN_PREFIX):
+        warnings.append(f"{path.name}: task {inspect_task!r} is not overthink's (that would be "
+                        f"{OVERTHINK_PREFIX}{inspect_task}); imported as {task!r} with Inspect's own scores")
     ids = log.eval.dataset.sample_ids
     if ids is None and path.suffix == ".eval":  # its samples are found by id (a JSON log is read in order)
         raise LogError(path, "the log does not list its sample ids (a log written by an old Inspect); "

@@ -49,6 +49,7 @@ __all__ = [
     "task_params",
 ]
 
+PREFIX = "overthink/"  # Inspect's registry namespace of overthink (the entry point's name)
 SAMPLE_KEY = "overthink_sample"  # metadata: the overthink Sample as shown (JSON), read by the log importer
 REPEAT_KEY = "overthink_repeat"  # metadata: the repeat whose variant the solver put in the prompt
 _FIXED = ("n", "seed")  # -T arguments every task takes before its generator's own
@@ -189,7 +190,21 @@ def _factory(spec: TaskSpec) -> Callable[..., Task]:
 
 
 def _register() -> dict[str, Callable[..., Task]]:
-    return {name: task(_factory(spec)) for name, spec in TASKS.items()}
+    """Every task as `overthink/<task>`, however overthink was put on the path.
+
+    Inspect prefixes a name with its package only when it finds the package installed (site-packages,
+    or an editable install it can see); run from a source tree on PYTHONPATH (a checkout with a stale
+    egg-info, a test) it would register the bare name, and `inspect eval overthink/zebra` would find
+    nothing. So the prefix is added here whenever Inspect would not add it.
+    """
+    from inspect_ai._util.registry import registry_name
+
+    out: dict[str, Callable[..., Task]] = {}
+    for name, spec in TASKS.items():
+        factory = _factory(spec)
+        prefixed = registry_name(factory, name) != name
+        out[name] = task(name=name if prefixed else f"{PREFIX}{name}")(factory)
+    return out
 
 
 REGISTERED = _register()
