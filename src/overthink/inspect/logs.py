@@ -12,7 +12,7 @@ The mapping (one Inspect sample -> one Record):
   (the summary of a redacted block); realized reasoning tokens `usage.reasoning_tokens` (source `api`),
   else estimated from the reasoning text (source `estimate`); `stop_reason` max_tokens / model_length is
   finish reason `length` and `extra["censored"]`, as overthink's own backends mark a cut trace.
-* score: overthink's own tasks (the name is in the registry) are re-scored by overthink's scorer on the
+* score: overthink's own tasks (registered as `overthink/<task>`) are re-scored by overthink's scorer on the
   overthink Sample rebuilt from `metadata["overthink_sample"]` (else from input / target / metadata), so
   they read like native runs; any other task keeps Inspect's score (`value_to_float`, C -> 1) and its
   scalar metadata, which become its strata.
