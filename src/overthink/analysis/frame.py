@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from overthink.errors import UserError
 from overthink.runner.store import Store, StoreError
 from overthink.types import TaskTraits
 
@@ -209,38 +208,3 @@ def strata_for(task: str, frame: pd.DataFrame, traits: TaskTraits | None = None)
             if all(isinstance(v, (str, int, float, bool)) for v in values):
                 usable.append(name)
     return usable
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, sort_keys=True, default=str)
-    return value
-
-
-def export(frame: pd.DataFrame, fmt: str, out: str | Path | None) -> str | None:
-    """Write the tidy frame; returns the text when `out` is None (stdout), else None."""
-    if fmt not in EXPORT_FORMATS:
-        raise UserError(f"unknown export format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}")
-    flat = frame.copy()
-    for column in flat.columns:
-        if flat[column].dtype == object:
-            flat[column] = flat[column].map(_jsonable)
-    if fmt == "parquet":
-        for column in flat.columns:
-            if flat[column].dtype == object:  # mixed str/int metadata values: one type per column
-                flat[column] = flat[column].map(lambda v: None if v is None else str(v))
-        if out is None:
-            raise UserError("parquet is binary; give --out FILE.parquet")
-        try:
-            flat.to_parquet(out, index=False)
-        except ImportError:
-            raise UserError("parquet export needs pyarrow; pip install 'overthink[parquet]'") from None
-        return None
-    text = flat.to_csv(index=False) if fmt == "csv" else flat.to_json(orient="records", lines=True)
-    if out is None:
-        return text
-    try:
-        Path(out).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot write {out}: {exc.strerror}; choose another --out path") from None
-    return None

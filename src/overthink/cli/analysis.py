@@ -188,14 +188,10 @@ def export_cmd(
     fmt: Annotated[str, typer.Option("--format", help="csv | parquet | jsonl")] = "csv",
     out: Annotated[Optional[Path], typer.Option("--out", help="file to write (default: stdout)")] = None,  # noqa: UP045
 ) -> None:
-    """Write the store as one tidy table (one row per record, strata as meta_* columns)."""
-    from overthink.analysis.frame import EXPORT_FORMATS, export, load
+    """Write the store as one tidy table (one row per record, strata as meta_* columns), streamed."""
+    from overthink.analysis.export import export_store
 
-    if fmt not in EXPORT_FORMATS:
-        raise UserError(f"unknown export format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}")
-    text = export(load(store), fmt, out)
-    if text is not None:
-        typer.echo(text, nl=False)
+    export_store(store, fmt, out)
 
 
 def simulate_cmd(
