@@ -2,8 +2,8 @@
 
 Analysis never talks to a backend; it reads the store's `records` table, decodes the JSON columns and
 adds the derived columns every later step needs (numeric budget, realized tokens, parsed strata), so
-that curves, diagnostics and reports all agree on one table. Export writes the same table to CSV,
-Parquet or JSON Lines for people who want to do their own statistics.
+that curves, diagnostics and reports all agree on one table. Export (analysis/export.py) writes the
+same table, chunk by chunk, to CSV, Parquet or JSON Lines for people who want their own statistics.
 """
 
 from __future__ import annotations
