@@ -305,12 +305,13 @@ def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, Circui
         executor = Executor(backend, spec, store, config.generation(), concurrency=concurrency, progress=advance,
                             strategy=prepared.strategy, limits=limits, breaker=breaker, shots_for=shots,
                             judge=prepared.judge)
-        todo = StreamedSweep(store, prepared.plan(backend, spec, samples), max_attempts=config.max_attempts,
-                             size=size)
-        stats = asyncio.run(_sweep(executor, todo.chunks()))
+        # a finished plan (a re-run) is not walked again: nothing is sent, so its census stays `before`
+        todo = None if done_before == planned else StreamedSweep(
+            store, prepared.plan(backend, spec, samples), max_attempts=config.max_attempts, size=size)
+        stats = asyncio.run(_sweep(executor, todo.chunks() if todo is not None else ()))
     where = {"experiment": config.experiment, "model": backend.model_id, "task": spec.name,
              "strategy": prepared.label}
-    counts = todo.finish()  # the plan's census after the run, counted as its chunks were run
+    counts = todo.finish() if todo is not None else before  # the census after the run, chunk by chunk
     report = SweepReport(
         model=backend.model_id, task=spec.name, strategy=prepared.label, metric=spec.metric,
         planned=planned, skipped=done_before, written=stats.written, new_errors=stats.errors,
