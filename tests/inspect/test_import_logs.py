@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import sys
@@ -456,3 +457,18 @@ def test_a_foreign_task_sharing_a_name_with_overthinks_is_kept_apart(tmp_path: P
     assert {r["task"] for r in rows} == {"inspect:misleading_math"} and [r["score"] for r in rows] == [1.0] * 4
     traits = json.loads(_table(store, "SELECT traits FROM tasks")[0][0])
     assert (traits["name"], traits["source"]) == ("inspect:misleading_math", "inspect")
+
+
+def test_scratch_files_of_a_killed_import_are_cleared_and_a_live_ones_kept(toy: dict[str, Path],
+                                                                           tmp_path: Path) -> None:
+    import subprocess
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process that has exited: its pid names a dead import
+    store = tmp_path / "s.db"
+    dead = [tmp_path / f".s.db.import-{gone.pid}.tmp{suffix}" for suffix in ("", "-wal", "-shm")]
+    alive = tmp_path / f".s.db.import-{os.getppid()}.tmp"  # the parent of this test: alive
+    for path in (*dead, alive):
+        path.write_bytes(b"left over")
+    _import(store, toy["eval"])
+    assert not any(path.exists() for path in dead) and alive.exists()

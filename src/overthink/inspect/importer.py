@@ -72,6 +72,28 @@ def _sidecars(path: Path) -> list[Path]:
     return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _remove_stale_scratch(store: Path) -> None:
+    """Scratch stores (and their -wal/-shm) that a killed import left beside `store`: their process is gone.
+
+    A live import's scratch is never touched, so two imports into one store can run side by side.
+    """
+    prefix = f".{store.name}.import-"
+    for path in store.parent.glob(f"{prefix}*.tmp*"):
+        pid = path.name[len(prefix):].split(".tmp", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
 def _check_target(store: Path) -> None:
     """The target is a usable store path (an existing file must be an overthink store) before any work."""
     if store.is_dir():
@@ -110,6 +132,7 @@ async def _import(files: list[Path], store: Path, experiment: str, scorer: str |
     report = ImportReport(store=store, experiment=experiment, files=len(files))
     for header in headers:
         report.warnings.extend(header.warnings)
+    _remove_stale_scratch(store)
     scratch = store.with_name(f".{store.name}.import-{os.getpid()}.tmp")
     for leftover in (scratch, *_sidecars(scratch)):
         leftover.unlink(missing_ok=True)
