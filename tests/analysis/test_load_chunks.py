@@ -35,7 +35,7 @@ def test_a_chunked_load_equals_one_read_also_when_a_chunk_is_all_errors(tmp_path
         sql = "SELECT * FROM records ORDER BY rowid"
         one = frames.tidy(pd.read_sql_query(sql, conn))
         for chunk in (10, 7, 1000):
-            chunked = frames._tidy(frames._read_records(conn, sql, chunk=chunk))
+            chunked = frames.tidy_in_place(frames._read_records(conn, sql, chunk=chunk))
             pd.testing.assert_frame_equal(chunked, one)
     finally:
         conn.close()

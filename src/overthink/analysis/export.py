@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import pandas as pd
 
-from overthink.analysis.frame import EXPORT_FORMATS, JSON_COLUMNS, _decode, _tidy
+from overthink.analysis.frame import EXPORT_FORMATS, read_chunks, tidy_in_place
 from overthink.errors import UserError
 from overthink.runner.store import Store, StoreError
 
@@ -79,11 +79,8 @@ def _chunks(path: Path, chunk: int) -> Iterator[pd.DataFrame]:
     """The store's records, tidied, `chunk` rows at a time in insertion order."""
     with Store(path, create=False) as store:
         try:
-            for part in pd.read_sql_query("SELECT * FROM records ORDER BY rowid", store.conn, chunksize=chunk):
-                for column in JSON_COLUMNS:
-                    if column in part.columns:
-                        part[column] = pd.Series(_decode(part[column].tolist()), index=part.index, dtype=object)
-                yield _tidy(part)
+            for part in read_chunks(store.conn, "SELECT * FROM records ORDER BY rowid", chunk):
+                yield tidy_in_place(part)
         except StoreError:
             raise
         except Exception as exc:  # sqlite3 / pandas errors on a damaged file

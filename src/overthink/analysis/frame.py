@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +71,10 @@ def _numeric_budget(labels: pd.Series, requested: pd.Series) -> pd.Series:
 
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """Add the derived columns to a raw records frame (also used by the simulator and tests)."""
-    return _tidy(frame.copy())
+    return tidy_in_place(frame.copy())
 
 
-def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+def tidy_in_place(frame: pd.DataFrame) -> pd.DataFrame:
     """`tidy` in place: `load` owns its freshly read frame, and a copy of a million rows is ~0.4 GB."""
     for column, prefix in (("metadata", META_PREFIX), ("score_details", DETAIL_PREFIX)):
         if column in frame.columns:
@@ -118,7 +118,7 @@ def load(path: str | Path, *, text: bool = True) -> pd.DataFrame:
             frame = _read_records(store.conn, f"SELECT {columns} FROM records ORDER BY rowid")
         except Exception as exc:  # sqlite3 / pandas errors on a damaged file
             raise StoreError(f"cannot read records from {store_path}: {exc}") from None
-    return _tidy(frame)
+    return tidy_in_place(frame)
 
 
 LOAD_CHUNK = 20_000  # rows read (and their JSON decoded) at a time by `load`; 100k peaked 150 MB higher
@@ -134,14 +134,7 @@ def _read_records(conn: sqlite3.Connection, sql: str, chunk: int = LOAD_CHUNK) -
     A column whose type differs between chunks (NULL in all of one chunk's rows) is inferred again
     over all rows, as the single read infers it.
     """
-    cache: dict[str, dict[str, Any]] = {}
-    parts = []
-    for part in pd.read_sql_query(sql, conn, chunksize=chunk):
-        for column in JSON_COLUMNS:
-            if column in part.columns:
-                part[column] = pd.Series(_decode_shared(part[column].tolist(), cache), index=part.index,
-                                         dtype=object)
-        parts.append(part)
+    parts = list(read_chunks(conn, sql, chunk))
     if len(parts) <= 1:
         return parts[0] if parts else pd.read_sql_query(sql, conn)
     frame = pd.concat(parts, ignore_index=True)
@@ -149,6 +142,18 @@ def _read_records(conn: sqlite3.Connection, sql: str, chunk: int = LOAD_CHUNK) -
         if len({str(part[column].dtype) for part in parts}) > 1:
             frame[column] = pd.Series(frame[column].tolist(), index=frame.index, name=column)
     return frame
+
+
+def read_chunks(conn: sqlite3.Connection, sql: str, chunk: int = LOAD_CHUNK) -> Iterator[pd.DataFrame]:
+    """The query's rows `chunk` at a time, each chunk's JSON columns decoded (the raw JSON never piles
+    up; identical texts share one dict, which readers never edit). `load` and the export read by it."""
+    cache: dict[str, dict[str, Any]] = {}
+    for part in pd.read_sql_query(sql, conn, chunksize=chunk):
+        for column in JSON_COLUMNS:
+            if column in part.columns:
+                part[column] = pd.Series(_decode_shared(part[column].tolist(), cache), index=part.index,
+                                         dtype=object)
+        yield part
 
 
 def _decode_shared(values: list[Any], cache: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
