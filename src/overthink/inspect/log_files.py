@@ -22,9 +22,8 @@ from overthink.inspect.tasks import PREFIX
 from overthink.registry import TASKS
 from overthink.tasks.base import TaskSpec
 
-__all__ = ["LOG_SUFFIXES", "OVERTHINK_PREFIX", "LogError", "LogHeader", "find_logs", "iter_samples", "read_header"]
+__all__ = ["LOG_SUFFIXES", "LogError", "LogHeader", "find_logs", "iter_samples", "read_header"]
 
-OVERTHINK_PREFIX = PREFIX  # Inspect's registry prefix of overthink's tasks (the entry point's name)
 LOG_SUFFIXES = (".eval", ".json")
 
 
@@ -130,8 +129,8 @@ def _task_name(log: EvalLog) -> tuple[str, str]:
     that happens to be called e.g. "zebra" is someone else's, kept apart as "inspect:zebra" so its
     records and traits never mix with (or get re-scored as) overthink's zebra."""
     inspect_task = log.eval.task_registry_name or log.eval.task
-    if inspect_task.startswith(OVERTHINK_PREFIX):
-        return inspect_task[len(OVERTHINK_PREFIX):], inspect_task
+    if inspect_task.startswith(PREFIX):
+        return inspect_task[len(PREFIX):], inspect_task
     return (FOREIGN_PREFIX + inspect_task if inspect_task in TASKS else inspect_task), inspect_task
 
 
@@ -156,7 +155,7 @@ async def read_header(path: Path, scorer: str | None = None) -> LogHeader:
     warnings: list[str] = []
     if task.startswith(FOREIGN_PREFIX):
         warnings.append(f"{path.name}: task {inspect_task!r} is not overthink's (that would be "
-                        f"{OVERTHINK_PREFIX}{inspect_task}); imported as {task!r} with Inspect's own scores")
+                        f"{PREFIX}{inspect_task}); imported as {task!r} with Inspect's own scores")
     ids = log.eval.dataset.sample_ids
     if ids is None and path.suffix == ".eval":  # its samples are found by id (a JSON log is read in order)
         raise LogError(path, "the log does not list its sample ids (a log written by an old Inspect); "
