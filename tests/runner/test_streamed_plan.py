@@ -13,7 +13,7 @@ from overthink.models.base import GenerationRequest
 from overthink.models.generation import GenerationConfig
 from overthink.models.scripted import ScriptedBackend, default_script
 from overthink.runner.execute import CircuitBreaker, Executor
-from overthink.runner.experiment import _sweep, plan_status
+from overthink.runner.experiment import _sweep
 from overthink.runner.plan import WorkGroup, iter_groups, keys_of, pending, plan_groups
 from overthink.runner.resume import StreamedSweep, census, chunk_size, todo_chunks
 from overthink.runner.store import Store
@@ -75,7 +75,7 @@ def test_census_counts_this_plan_only(tmp_path: Path) -> None:
         assert counts["error"] == sum(status == "error" for status, _ in mine) > 0
         assert counts["exhausted"] == sum(status == "error" and n >= 3 for status, n in mine) > 0
         assert counts["done"] == len(store.done_keys(3) & keys)
-        assert plan_status(store, _plan(), max_attempts=3, size=4096) == counts  # chunking changes nothing
+        assert census(store, _plan(), max_attempts=3, size=4096) == counts  # chunking changes nothing
 
 
 def _values(store: Store) -> set[str]:

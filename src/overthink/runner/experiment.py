@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -211,18 +210,6 @@ async def _sweep(executor: Executor, chunks: Iterable[list[WorkGroup]]) -> RunSt
             await executor.judge.aclose()
 
 
-def plan_status(store: Store, groups: Iterable[WorkGroup], *, max_attempts: int,
-                size: int = CHUNK_GROUPS) -> Counter[str]:
-    """How this plan's items stand in the store: "planned", "done" (what a re-run skips), "ok",
-    "error" and "exhausted" (error records that used up `max_attempts`, which a re-run no longer
-    retries). Records of other plans in the store are ignored.
-
-    Walks the streamed plan and looks its keys up chunk by chunk, rather than holding a set of every
-    planned key, so a plan of a million items costs one chunk of memory and no text.
-    """
-    return census(store, groups, max_attempts=max_attempts, size=size)
-
-
 def _stop_of(stats: RunStats, where: str) -> tuple[StopReason, str | None]:
     if stats.interrupted:
         return StopReason.INTERRUPTED, None
@@ -298,7 +285,7 @@ def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, Circui
     config = prepared.config
     limits, breaker = guards
     size = chunk_size(concurrency)
-    before = plan_status(store, prepared.plan(backend, spec, samples), max_attempts=config.max_attempts, size=size)
+    before = census(store, prepared.plan(backend, spec, samples), max_attempts=config.max_attempts, size=size)
     planned, done_before = before["planned"], before["done"]
     shots = make_shots_for(spec, task_config.seed, config.shots, task_config.params) if config.shots else None
     with progress(f"{backend.model_id} · {spec.name}", planned, done_before, backend.live_tokens) as advance:

@@ -116,7 +116,8 @@ def census(store: Store, groups: Iterable[WorkGroup], *, max_attempts: int,
     """How the plan's items stand in the store, counted chunk by chunk (records of other plans ignored).
 
     Keys: "planned" (items of the plan), "done" (what a re-run skips), "ok", "error", and "exhausted"
-    (error records that used up `max_attempts`, which a re-run no longer retries).
+    (error records that used up `max_attempts`, which a re-run no longer retries). Looked up chunk by
+    chunk rather than against a set of every planned key: a million-item plan costs one chunk of memory.
     """
     counts: Counter[str] = Counter()
     for chunk in chunked(groups, size):
