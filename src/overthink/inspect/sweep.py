@@ -27,6 +27,7 @@ from inspect_ai._eval.registry import task_create
 from inspect_ai.model import GenerateConfig, Model
 from pydantic import ValidationError
 
+from overthink.inspect.tasks import PREFIX
 from overthink.types import Budget, BudgetKind
 
 __all__ = ["HONOURS_TOKENS", "OFF_IS_EFFORT_NONE", "budget_config", "parse_budgets", "sweep"]
@@ -82,7 +83,7 @@ def _fresh(task: TaskLike, task_args: Mapping[str, Any]) -> Task:
     if isinstance(task, Task):
         return copy.deepcopy(task)
     if isinstance(task, str):
-        name = task if "/" in task else f"overthink/{task}"
+        name = task if "/" in task else f"{PREFIX}{task}"
         return task_create(name, **dict(task_args))
     return task()
 

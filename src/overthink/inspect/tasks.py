@@ -159,7 +159,7 @@ def overthink_task(name: str, n: int | None = None, seed: int = 0, params: Mappi
         samples = spec.samples(spec.default_n if n is None else int(n), int(seed), dict(params or {}))
     except (UserError, TypeError, ValueError) as exc:
         message = str(exc).removeprefix(f"{name}: ")  # overthink's task errors name the task already
-        raise TaskArgumentError(f"overthink/{name}: {message}") from None
+        raise TaskArgumentError(f"{PREFIX}{name}: {message}") from None
     return Task(
         dataset=MemoryDataset([inspect_sample(s) for s in samples], name=spec.name),
         solver=[overthink_variant(spec.name), generate()],
