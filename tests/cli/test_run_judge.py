@@ -113,3 +113,8 @@ def test_a_judge_that_fails_preflight_exits_2_before_anything_is_written(tmp_pat
         result = _overthink(["run", str(config), "--quiet"], tmp_path)
         assert len(server.requests) == 1  # the judge's one test request, nothing else
     _one_error_line(result, store, "openai-compat judge-m", "key was rejected")
+    from overthink.runner.judging import store_agreement
+
+    everywhere = store_agreement(store)
+    assert store_agreement(store, ["refusal"]) == everywhere and everywhere[0].n == 3
+    assert store_agreement(store, ["misleading_math"]) == []  # a task the store lacks: no scan, no verdicts

@@ -138,11 +138,10 @@ def analyze_cmd(
     from overthink.runner.judging import store_agreement
 
     _check_args(n_boot, alpha)
-    frame, traits = load(store, text=False), store_traits(store)
-    analysis = analyze(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits)
-    # rules vs the refusal judge: only refusal tasks are ever judged, so other stores skip the scan
-    tasks = set(frame["task"].astype(str)) if "task" in frame.columns else set()
-    judged = store_agreement(store) if any(t in traits and traits[t].metric == "refusal" for t in tasks) else []
+    traits = store_traits(store)
+    analysis = analyze(load(store, text=False), n_boot=n_boot, seed=seed, alpha=alpha, traits=traits)
+    # rules vs the refusal judge, when the store has judge verdicts (only refusal tasks are ever judged)
+    judged = store_agreement(store, [name for name, t in traits.items() if t.metric == "refusal"])
     if as_json:
         data = analysis.to_json()
         if judged:

@@ -9,6 +9,7 @@ that model's backend, not a second copy of it: one embedded model loaded once, o
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from overthink.config import ExperimentConfig, JudgeConfig, ModelConfig
@@ -52,9 +53,22 @@ def build_judge(config: ExperimentConfig, backends: list[Backend]) -> Judge | No
     return Judge(backend, concurrency=model.concurrency)
 
 
-def store_agreement(path: Path) -> list[Agreement]:
-    """Rules vs judge over a store's ok records that hold a judge verdict (an empty list when none do)."""
+def store_agreement(path: Path, tasks: Iterable[str] | None = None) -> list[Agreement]:
+    """Rules vs judge over a store's ok records that hold a judge verdict (an empty list when none do).
+
+    `tasks` narrows the search to those tasks (the refusal ones: no other kind is ever judged); a store
+    holding none of them is answered from its index, without scanning every record's details.
+    """
     with Store(path, create=False) as store:
+        where: str = ""
+        params: tuple[str, ...] = ()
+        if tasks is not None:
+            present = {str(row[0]) for row in store.conn.execute("SELECT DISTINCT task FROM records")}
+            names = sorted(present.intersection(tasks))
+            if not names:
+                return []
+            where, params = f" AND task IN ({', '.join('?' for _ in names)})", tuple(names)
         cursor = store.conn.execute(
-            "SELECT score_details FROM records WHERE status = 'ok' AND score_details LIKE '%\"judge_model\"%'")
+            "SELECT score_details FROM records WHERE status = 'ok' AND score_details LIKE '%\"judge_model\"%'"
+            + where, params)
         return agreement(json.loads(text) for (text,) in cursor if text)
