@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from loopback_server import Reply, Request, always, answer, chat_ok, serve
+from overthink.runner.judging import store_agreement
 from overthink.tasks import refusal
 
 PROMPTS = [sample.prompt for sample in refusal.generate(4, 0)]  # what `--n 4` draws with seed 0
@@ -92,6 +93,9 @@ def test_a_judged_run_stores_both_verdicts_and_analyze_reports_their_agreement(t
             "judge only 1; 1 without a judge verdict)") in text.stdout
     data = json.loads(_overthink(["analyze", "--store", str(store), "--boot", "100", "--json"], tmp_path).stdout)
     assert data["judge_agreement"][0]["n"] == 3 and data["judge_agreement"][0]["kappa"] == 0.4
+    everywhere = store_agreement(store)
+    assert store_agreement(store, ["refusal"]) == everywhere and everywhere[0].n == 3
+    assert store_agreement(store, ["misleading_math"]) == []  # a task the store lacks: no scan, no verdicts
 
 
 def test_a_bad_judge_value_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -113,8 +117,3 @@ def test_a_judge_that_fails_preflight_exits_2_before_anything_is_written(tmp_pat
         result = _overthink(["run", str(config), "--quiet"], tmp_path)
         assert len(server.requests) == 1  # the judge's one test request, nothing else
     _one_error_line(result, store, "openai-compat judge-m", "key was rejected")
-    from overthink.runner.judging import store_agreement
-
-    everywhere = store_agreement(store)
-    assert store_agreement(store, ["refusal"]) == everywhere and everywhere[0].n == 3
-    assert store_agreement(store, ["misleading_math"]) == []  # a task the store lacks: no scan, no verdicts
