@@ -53,23 +53,30 @@ def shot_seed(task_seed: int) -> int:
     return seeded_rng(SHOT_SEED_SALT, task_seed).randrange(2**31)
 
 
-def make_shots_for(task: TaskSpec, task_seed: int, k: int, params: dict[str, Any] | None = None
-                   ) -> Callable[[WorkGroup], Shots]:
-    """The Executor's `shots_for` hook: k examples per item, drawn from a pool of generated items."""
+def make_shots_of(task: TaskSpec, task_seed: int, k: int, params: dict[str, Any] | None = None
+                  ) -> Callable[[Sample], Shots]:
+    """k examples for a sample, drawn from a pool of generated items (fixed by the sample's id)."""
     if k < 0:
         raise UserError(f"--shots {k} must be >= 0")
     if k == 0:
-        return lambda group: ()
+        return lambda sample: ()
     try:
         pool = task.samples(k + POOL_EXTRA, shot_seed(task_seed), params)
     except TaskError as exc:
         raise UserError(f"task {task.name}: cannot generate {k} examples for --shots: {exc}") from None
 
-    def shots_for(group: WorkGroup) -> Shots:
-        candidates = [s for s in pool if s.prompt != group.sample.prompt and s.id != group.sample.id]
+    def shots_of(sample: Sample) -> Shots:
+        candidates = [s for s in pool if s.prompt != sample.prompt and s.id != sample.id]
         if len(candidates) < k:
             raise UserError(f"task {task.name} yields too few distinct examples for --shots {k}")
-        chosen = seeded_rng(SHOT_SEED_SALT, group.sample.id).sample(candidates, k)
+        chosen = seeded_rng(SHOT_SEED_SALT, sample.id).sample(candidates, k)
         return tuple((s.prompt, worked_answer(s)) for s in chosen)
 
-    return shots_for
+    return shots_of
+
+
+def make_shots_for(task: TaskSpec, task_seed: int, k: int, params: dict[str, Any] | None = None
+                   ) -> Callable[[WorkGroup], Shots]:
+    """The Executor's `shots_for` hook: `make_shots_of` for the group's sample."""
+    shots_of = make_shots_of(task, task_seed, k, params)
+    return lambda group: shots_of(group.sample)

@@ -140,6 +140,15 @@ class Backend(ABC):
         if refused is not None:
             raise UserError(refused[1])
 
+    def context_problem(self, request: GenerationRequest) -> str | None:
+        """Why this request's prompt (with its shots), budget and answer cannot fit the model's context.
+
+        Asked by `overthink run` for the longest prompts before anything is written, so a sweep whose
+        every record would overflow exits 2 with one line instead of filling the store with errors. The
+        default cannot tell (None): a server refuses what does not fit, and that becomes an error record.
+        """
+        return None
+
     def max_output_tokens(self, request: GenerationRequest) -> int:
         """Most tokens one budget's request can generate: the runner's worst case for spending caps.
 

@@ -25,10 +25,11 @@ from pathlib import Path
 
 from overthink.config import ExperimentConfig, TaskConfig
 from overthink.errors import UserError
-from overthink.mitigations.shots import make_shots_for, strategy_label
+from overthink.mitigations.shots import make_shots_for, make_shots_of, strategy_label
 from overthink.models.base import Backend
 from overthink.models.budget import parse_budgets
 from overthink.registry import get_backend_factory, get_strategy, get_task
+from overthink.runner.context_fit import refuse_overflow
 from overthink.runner.execute import CircuitBreaker, Executor, ProgressCallback, RunStats
 from overthink.runner.judging import build_judge
 from overthink.runner.limits import CostTracker
@@ -149,6 +150,10 @@ def prepare(config: ExperimentConfig) -> Prepared:
         reason = strategy.unsupported_reason(backend, recorded)
         if reason:
             raise UserError(f"strategy {strategy.name}: {reason}")
+    for spec, task_config, samples in plans:  # a prompt that cannot fit fails every record: refuse it now
+        shots_of = make_shots_of(spec, task_config.seed, config.shots, task_config.params) if config.shots else None
+        for backend in backends:
+            refuse_overflow(backend, spec.name, samples, recorded, config.generation(), shots_of)
     part = parse_shard(config.shard) if config.shard is not None else None
     judge = build_judge(config, backends)
     return Prepared(config, recorded, plans, strategy, label, backends, part, judge)

@@ -25,7 +25,7 @@ from overthink.models.base import Backend, Capabilities, GenerationRequest, pars
 from overthink.models.capabilities import MAX_STEP_TOKENS, ForcedTrace, StepScores, StopWhen, yes_probability
 from overthink.models.forcing_spec import NATURAL, THINK_OPEN, Fork, Trace, TracePlan, fork_key
 from overthink.models.generation import Sampling
-from overthink.models.llamacpp.engine import LlamaEngine, Sampler, read_gguf_metadata
+from overthink.models.llamacpp.engine import LlamaEngine, Sampler, Vocabulary, read_gguf_metadata
 from overthink.models.llamacpp.forcing import Forcer
 from overthink.models.llamacpp.gguf import resolve_model_path
 from overthink.models.loops import is_looping
@@ -37,6 +37,7 @@ CHATML = (
     "<|im_start|>assistant\n"
 )
 PROMPT_HEADROOM = 2048  # tokens reserved for the prompt and few-shot examples when sizing the context
+CUE_MARGIN = 64  # the answer cue and "Wait" pieces beyond the counted thinking and answer tokens
 
 
 class LlamaCppOptions(BaseModel):
@@ -62,6 +63,7 @@ class LlamaCppBackend(Backend):
         self.n_ctx_train = int(meta.get("_n_ctx_train", "4096"))
         self.template = options.chat_template or meta.get("tokenizer.chat_template") or CHATML
         self._engine: LlamaEngine | None = None
+        self._vocab: Vocabulary | None = None  # counts prompt tokens without loading the weights
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -96,10 +98,40 @@ class LlamaCppBackend(Backend):
             )
         return None
 
-    def context_for(self, max_thinking: int, max_answer: int) -> int:
-        """Context size a sweep needs: thinking + answer + prompt headroom, within the model's window."""
-        wanted = self.options.n_ctx or (max_thinking + max_answer + PROMPT_HEADROOM)
+    def context_for(self, max_thinking: int, max_answer: int, prompt_tokens: int = 0) -> int:
+        """Context size a sweep needs: thinking + answer + room for the prompt, within the model's window.
+
+        The room is PROMPT_HEADROOM, or the prompt itself when it is longer (few-shot prompts on grades
+        reach 4,000 tokens); a context that only ever grows keeps one engine for the whole sweep."""
+        room = max(PROMPT_HEADROOM, prompt_tokens + CUE_MARGIN)
+        wanted = self.options.n_ctx or (max_thinking + max_answer + room)
         return min(self.n_ctx_train, wanted)
+
+    @property
+    def context_limit(self) -> int:
+        """The largest context a request may use: the model's window, or the `n_ctx` option."""
+        return min(self.n_ctx_train, self.options.n_ctx or self.n_ctx_train)
+
+    def prompt_tokens(self, request: GenerationRequest) -> int:
+        """Tokens of the request's rendered prompt with its shots (the vocabulary alone, no weights)."""
+        if self._vocab is None:
+            self._vocab = Vocabulary(self.path)
+        return len(self._vocab.tokenize(self._prompt_text(request)))
+
+    def context_problem(self, request: GenerationRequest) -> str | None:
+        sampling = request.sampling.resolve()
+        budget = request.budget
+        forced_tokens = budget.tokens if budget.mechanism is Mechanism.FORCED else None
+        thinking = 0 if budget.kind is BudgetKind.NONE else (
+            forced_tokens if forced_tokens is not None else max(budget.tokens or 0, sampling.natural_cap))
+        prompt = self.prompt_tokens(request)
+        needed = prompt + thinking + sampling.max_answer_tokens + CUE_MARGIN
+        if needed <= self.context_limit:
+            return None
+        where = "the n_ctx option" if self.options.n_ctx else "the model's window"
+        return (f"a prompt of {prompt} tokens{' with its shots' if request.shots else ''}, {thinking} thinking and "
+                f"{sampling.max_answer_tokens} answer tokens need {needed} tokens, more than the context of "
+                f"{self.context_limit} ({where})")
 
     def engine(self, n_ctx: int) -> LlamaEngine:
         """The loaded model, (re)loaded with a larger context when a request needs one."""
@@ -111,10 +143,11 @@ class LlamaCppBackend(Backend):
         return self._engine
 
     @contextlib.contextmanager
-    def _forcer(self, sampling: Sampling, max_thinking: int) -> Iterator[tuple[LlamaEngine, Forcer]]:
+    def _forcer(self, sampling: Sampling, max_thinking: int, prompt_tokens: int = 0,
+                ) -> Iterator[tuple[LlamaEngine, Forcer]]:
         """Exclusive use of the engine (one KV cache per model), sized for the trace, with a Forcer."""
         with self._lock:
-            engine = self.engine(self.context_for(max_thinking, sampling.max_answer_tokens))
+            engine = self.engine(self.context_for(max_thinking, sampling.max_answer_tokens, prompt_tokens))
             sampler = Sampler(sampling.temperature, sampling.top_p, sampling.top_k)
             yield engine, Forcer(engine, sampler, sampling.max_answer_tokens)
 
@@ -125,8 +158,11 @@ class LlamaCppBackend(Backend):
         formatter = Jinja2ChatFormatter(template=self.template, eos_token="", bos_token="", add_generation_prompt=True)
         return formatter(messages=messages).prompt  # type: ignore[arg-type]
 
+    def _prompt_text(self, request: GenerationRequest) -> str:
+        return self.render(chat_messages(request.sample, request.budget, request.shots)) + THINK_OPEN
+
     def prompt_ids(self, engine: LlamaEngine, request: GenerationRequest) -> list[int]:
-        return engine.tokenize(self.render(chat_messages(request.sample, request.budget, request.shots)) + THINK_OPEN)
+        return engine.tokenize(self._prompt_text(request))
 
     def live_tokens(self) -> int:
         """Tokens sampled so far by this backend, for a live tokens/s display between records."""
@@ -163,7 +199,7 @@ class LlamaCppBackend(Backend):
         asked = [b.tokens or 0 for b in prompted]  # prompt budgets think up to the natural cap
         thinking = max([plan.max_thinking, *asked, sampling.natural_cap if prompted else 0])
         out: list[dict[str, Completion]] = [{} for _ in seeds]
-        with self._forcer(sampling, thinking) as (engine, forcer):
+        with self._forcer(sampling, thinking, self.prompt_tokens(request)) as (engine, forcer):
             if forced:
                 prompt = self.prompt_ids(engine, request)
                 for index, seed in enumerate(seeds):
@@ -198,7 +234,7 @@ class LlamaCppBackend(Backend):
         self, request: GenerationRequest, points: list[int], stop_when: StopWhen | None
     ) -> ForcedTrace:
         sampling = request.sampling.resolve()
-        with self._forcer(sampling, points[-1]) as (engine, forcer):
+        with self._forcer(sampling, points[-1], self.prompt_tokens(request)) as (engine, forcer):
             prompt = self.prompt_ids(engine, request)
 
             def stop(fork: Fork) -> bool:
@@ -274,3 +310,6 @@ class LlamaCppBackend(Backend):
             if self._engine is not None:
                 self._engine.close()
                 self._engine = None
+            if self._vocab is not None:
+                self._vocab.close()
+                self._vocab = None

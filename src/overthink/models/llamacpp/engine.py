@@ -80,13 +80,27 @@ def _quiet_stderr() -> Iterator[None]:
             os.close(saved)
 
 
+class Vocabulary:
+    """The GGUF's tokenizer alone (no weights, a few MB): metadata and token counts before a model loads."""
+
+    def __init__(self, path: Path) -> None:
+        from llama_cpp import Llama
+
+        with _quiet_stderr(), contextlib.redirect_stderr(io.StringIO()):
+            self.llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
+
+    def tokenize(self, text: str) -> list[int]:
+        """Ids as the engine's `tokenize` gives them (special tokens parsed, no BOS)."""
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def close(self) -> None:
+        self.llm.close()
+
+
 def read_gguf_metadata(path: Path) -> dict[str, str]:
     """Model metadata (context length, chat template) from the GGUF, loading only the vocabulary."""
-    from llama_cpp import Llama
-
-    with _quiet_stderr(), contextlib.redirect_stderr(io.StringIO()):
-        vocab = Llama(model_path=str(path), vocab_only=True, verbose=False)
-    meta = dict(vocab.metadata)
+    vocab = Vocabulary(path)
+    meta = dict(vocab.llm.metadata)
     arch = meta.get("general.architecture", "")
     meta["_n_ctx_train"] = meta.get(f"{arch}.context_length", "4096")
     vocab.close()

@@ -1,0 +1,53 @@
+"""Refuse, before anything is written, a sweep whose prompts cannot fit the model's context.
+
+A prompt that does not fit fails at every budget of every repeat: the store fills with error records,
+the run advises "run the same command again", and the table shows no numbers. Few-shot anchoring is
+where this happens (grades items already carry 8 or 16 examples; two shots of them triple the prompt),
+but a long zebra puzzle or a user's own samples can do it too. The backend counts (`context_problem`,
+a default that says "cannot tell" for servers, which refuse per request); this module picks what to ask:
+the longest prompts of each task, with their shots, at the budget that thinks the longest.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+
+from overthink.errors import UserError
+from overthink.mitigations.shots import Shots
+from overthink.models.base import Backend, GenerationRequest
+from overthink.models.generation import GenerationConfig
+from overthink.types import Budget, BudgetKind, Mechanism, Sample
+
+CANDIDATES = 16  # longest prompts (by characters) whose tokens are counted: enough for near-ties
+
+
+def longest_thinking(budgets: Sequence[Budget], natural_cap: int) -> Budget:
+    """The budget that can think the longest: natural and prompt-only budgets run to the natural cap."""
+    def reach(budget: Budget) -> int:
+        if budget.kind is BudgetKind.NONE:
+            return -1
+        if budget.tokens is None or budget.mechanism is not Mechanism.FORCED:
+            return max(budget.tokens or 0, natural_cap)
+        return budget.tokens
+    return max(budgets, key=reach)
+
+
+def refuse_overflow(backend: Backend, task: str, samples: Sequence[Sample], budgets: Sequence[Budget],
+                    sampling: GenerationConfig, shots_of: Callable[[Sample], Shots] | None) -> None:
+    """Raise a one-line UserError when one of the longest prompts cannot fit with the longest budget."""
+    if not samples or not budgets:
+        return
+    budget = longest_thinking(budgets, sampling.resolve().natural_cap)
+
+    def size(sample: Sample) -> int:
+        shots = shots_of(sample) if shots_of is not None else ()
+        return len(sample.prompt) + sum(len(q) + len(a) for q, a in shots)
+
+    for sample in heapq.nlargest(CANDIDATES, samples, key=size):
+        shots = shots_of(sample) if shots_of is not None else ()
+        problem = backend.context_problem(GenerationRequest(sample, budget, 0, sampling, shots))
+        if problem is not None:
+            hint = "fewer --shots, " if shots else ""
+            raise UserError(f"{backend.model_id} · {task}: item {sample.id} does not fit: {problem}; use "
+                            f"{hint}a smaller budget or --max-answer-tokens, or a model with a larger context")
