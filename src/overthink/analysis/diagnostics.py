@@ -82,12 +82,30 @@ class Did:
     n_control: int
     comparison: str
     steps: tuple[DidStep, ...]
+    higher_is_better: bool = True  # of `metric`: a drop (positive) is a rise of an error
+    groups: tuple[str, str] = ("treated", "control")  # the two groups as the task names them
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "task": self.task, "mechanism": self.mechanism, "strategy": self.strategy,
-                "metric": self.metric, "baseline": self.baseline, "n_treated": self.n_treated,
-                "n_control": self.n_control, "comparison": self.comparison,
-                "by_budget": [s.to_json() for s in self.steps]}
+                "metric": self.metric, "higher_is_better": self.higher_is_better, "baseline": self.baseline,
+                "n_treated": self.n_treated, "n_control": self.n_control, "comparison": self.comparison,
+                "groups": list(self.groups), "by_budget": [s.to_json() for s in self.steps]}
+
+
+def group_names(sub: pd.DataFrame, control: np.ndarray, shots: bool, traits: TaskTraits | None) -> tuple[str, str]:
+    """(treated, control) named as the task names its items: "zero-shot" / "k-shot" for shot levels,
+    else by the first declared stratum whose levels separate the groups ("num_distractors=1,3" /
+    "num_distractors=0"); "treated" / "control" only when the task declares nothing that does."""
+    if shots:
+        return "zero-shot", "k-shot"
+    for name in traits.strata if traits is not None else ():
+        column = META_PREFIX + name
+        if column not in sub.columns:
+            continue
+        levels = [sorted({str(v) for v in sub.loc[part, column].dropna()}) for part in (~control, control)]
+        if all(levels) and not set(levels[0]) & set(levels[1]):
+            return f"{name}={','.join(levels[0])}", f"{name}={','.join(levels[1])}"
+    return "treated", "control"
 
 
 def _group_drops(sub: pd.DataFrame, part: np.ndarray, cols: np.ndarray, values: np.ndarray, k: int,
@@ -133,7 +151,8 @@ def difference_in_differences(frame: pd.DataFrame, n_boot: int = 1000, seed: int
         shots = SHOTS in sub.columns and bool((pd.to_numeric(sub.loc[control, SHOTS], errors="coerce") > 0).all())
         out.append(Did(str(key[0]), str(key[1]), str(key[2]), str(key[3]), metric, budgets[0],
                        int(sub.loc[~control, "sample_id"].nunique()), int(sub.loc[control, "sample_id"].nunique()),
-                       "shots" if shots else "controls", steps))
+                       "shots" if shots else "controls", steps, higher,
+                       group_names(sub, control, shots, traits.get(str(key[1])))))
     return out
 
 
@@ -197,13 +216,15 @@ def natural_vs_zero(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
         weights = resample_weights(len(labels), n_boot, curve_seed(seed, "natzero", *key))
         boot = (weights @ diff[:, 0].astype(weights.dtype)).astype(float) / len(labels)
         interval = tested_interval(float(diff.mean()), boot, len(labels), alpha)
-        agree = ((merged["extracted_nat"].astype(str) == merged["extracted_zero"].astype(str)).mean()
-                 if "extracted_nat" in merged else math.nan)
+        same = (int((merged["extracted_nat"].astype(str) == merged["extracted_zero"].astype(str)).sum())
+                if "extracted_nat" in merged else None)
+        agree = same / len(merged) if same is not None else math.nan
         out.append({**dict(zip(CURVE_KEYS, family, strict=True)), "metric": metric, "n_pairs": len(merged),
                     "n_items": len(labels), "natural": float(nat.mean()), "budget0": float(zer.mean()),
                     "difference": float(diff.mean()),
                     "ci": [interval.lo, interval.hi] if interval else [None, None],
                     "p": interval.p if interval else None, "same_answer_share": float(agree),
+                    "same_answer": same,
                     "censored_left_out": dropped.get(family, 0)})
     return out
 
