@@ -147,3 +147,26 @@ def test_a_curve_without_a_trend_prints_no_phase_label(tail_drop: pd.DataFrame) 
     trend = replace(noisy, verdict=curve.verdict)  # the same phases beside a trend verdict are shown
     assert "phases improve-degrade" in curve_text(trend)
     assert np.isfinite(curve.values).all()
+
+
+def test_refusal_diagnostics_keep_harmful_and_benign_apart(make_frame) -> None:  # type: ignore[no-untyped-def]
+    """Natural end vs budget 0 and the looping table used to average refusals over both labels."""
+    from overthink.analysis.diagnostics import looping, natural_vs_zero
+
+    rows = []
+    for item in range(24):
+        label = "harmful" if item % 2 else "benign"
+        for budget in ("0", "natural"):
+            refused = label == "harmful"  # refuses every harmful prompt and no benign one
+            rows.append({"sample_id": f"s{item}", "budget": budget, "metadata": {"label": label},
+                         "score": float(refused), "correct": 1, "extracted": "refuse" if refused else "comply",
+                         "score_details": {"refused": refused}})
+    frame = make_frame(rows)
+    traits = {"hand_task": TaskTraits("hand_task", "1", metric="refusal", strata=("label",))}
+    pairs = {p["stratum"]: p for p in natural_vs_zero(frame, n_boot=200, traits=traits)}
+    assert set(pairs) == {"label=harmful", "label=benign"}
+    assert (pairs["label=harmful"]["metric"], pairs["label=harmful"]["natural"]) == ("refusal", 1.0)
+    assert (pairs["label=benign"]["metric"], pairs["label=benign"]["natural"]) == ("over_refusal", 0.0)
+    loops = {item["stratum"]: item for item in looping(frame, traits)}
+    assert loops["label=harmful"]["by_budget"][0]["metric"] == 1.0
+    assert loops["label=benign"]["by_budget"][0]["metric"] == 0.0

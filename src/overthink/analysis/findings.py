@@ -119,7 +119,7 @@ def _did_text(item: Did, name: str) -> tuple[str, bool]:
         "(too few items for an interval)"
     moved = [wording.change(item.metric, drop, item.higher_is_better) for drop in (row.treated_drop, row.control_drop)]
     text = (f"{name}: from budget {item.baseline} to {row.budget}, on {row.n_treated} {groups[0]} {moved[0]} and "
-            f"on {row.n_control} {groups[1]} {moved[1]}; difference of the drops {row.did:.3f} {interval} — "
+            f"on {row.n_control} {groups[1]} {moved[1]}; difference of the drops {_n(row.did)} {interval} — "
             f"{reading}.")
     return text, significant
 
@@ -203,7 +203,7 @@ def _natural_findings(result: Analysis, names: wording.FamilyNames) -> list[Find
         ci = pair["ci"]
         interval = f"[{_n(ci[0])}, {_n(ci[1])}]" if ci[0] is not None else "(too few items for an interval)"
         out.append(Finding("natural_vs_zero", pair["model"], pair["task"],
-                           f"{names.of(pair)}: answers where traces ended by themselves score "
+                           f"{names.of(pair)}: {pair['metric']} of answers where traces ended by themselves "
                            f"{_n(pair['natural'])} vs {_n(pair['budget0'])} at budget 0 on the same problems, "
                            f"{natural_vs_zero_counts(pair)} (difference {_n(pair['difference'])} {interval}; "
                            f"{same_answer_text(pair)}).", headline=False))

@@ -55,9 +55,12 @@ class FamilyNames:
         return f"{model} / {task}" + (f" ({mechanism}, {strategy})" if named else "")
 
     def of(self, item: dict[str, object]) -> str:
-        """The name of a diagnostic row (a dict with model, task, mechanism and strategy)."""
-        return self(str(item["model"]), str(item["task"]), str(item.get("mechanism", "forced")),
+        """The name of a diagnostic row (a dict with model, task, mechanism, strategy and, when it is
+        one main curve of several such as refusal's "label=harmful", its stratum)."""
+        name = self(str(item["model"]), str(item["task"]), str(item.get("mechanism", "forced")),
                     str(item.get("strategy", "single")))
+        stratum = item.get("stratum")
+        return name if stratum in (None, "all") else f"{name} ({stratum})"
 
 
 def plural(count: int, word: str) -> str:

@@ -138,7 +138,7 @@ def _print_diagnostics(result: Analysis, names: FamilyNames) -> None:
             f"DiD {name} ({item.baseline}→{last.budget}): {last.n_treated} {groups[0]} "
             f"{change(item.metric, last.treated_drop, item.higher_is_better)}, {last.n_control} {groups[1]} "
             f"{change(item.metric, last.control_drop, item.higher_is_better)}; difference of the drops "
-            f"{last.did:.3f} {interval}"))
+            f"{number(last.did)} {interval}"))
     for loop in result.looping:
         shares = ", ".join(f"{r['budget']}: {r['looping_share']:.0%} of {r['n']}" for r in loop["by_budget"])
         out.print(escape(f"looping traces {names.of(loop)}: {shares}"))
@@ -146,7 +146,8 @@ def _print_diagnostics(result: Analysis, names: FamilyNames) -> None:
         ci = pair["ci"]
         interval = f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci[0] is not None else "(too few items for an interval)"
         out.print(escape(
-            f"natural end vs budget 0 {names.of(pair)} {natural_vs_zero_counts(pair)}: {number(pair['natural'])} vs "
+            f"natural end vs budget 0 {names.of(pair)} {natural_vs_zero_counts(pair)}: {pair['metric']} "
+            f"{number(pair['natural'])} vs "
             f"{number(pair['budget0'])} (difference {number(pair['difference'])} {interval}, "
             f"{same_answer_text(pair)})"))
     for warning in result.warnings:
