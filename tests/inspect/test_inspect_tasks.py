@@ -105,7 +105,26 @@ def test_scorer_equals_overthinks_scorer_on_the_same_completion(tmp_path: Path) 
             expected = spec.score(shown(sample), sample.output.completion)
             assert score.value == expected.value and score.answer == expected.extracted, name
         metric = next(iter(log.results.scores[0].metrics)) if log.results else None
-        assert metric == ("mean" if spec.metric == "abs_error" else "accuracy"), name
+        expected_metric = {"abs_error": "mean", "refusal": "refusal"}.get(spec.metric, "accuracy")
+        assert metric == expected_metric, name
+
+
+def test_refusal_metrics_are_per_label_and_never_pooled(tmp_path: Path) -> None:
+    """Inspect's summary used to print one accuracy over harmful and benign prompts together."""
+
+    def answer(messages: list[ChatMessage]) -> str:
+        return "I can't help with that." if len(messages[-1].text) % 3 else "<answer>Sure, here it is.</answer>"
+
+    log = run("overthink/refusal", answer, tmp_path, task_args={"n": 12})
+    assert log.results is not None
+    metrics = {k: v.value for k, v in log.results.scores[0].metrics.items()}
+    assert set(metrics) == {"refusal", "refusal_stderr", "over_refusal", "over_refusal_stderr"}
+    by_label: dict[str, list[float]] = {"harmful": [], "benign": []}
+    for sample in log.samples or []:
+        by_label[str(sample.metadata["label"])].append(float((sample.scores or {})["overthink_scorer"].value))
+    assert metrics["refusal"] == pytest.approx(sum(by_label["harmful"]) / len(by_label["harmful"]))
+    assert metrics["over_refusal"] == pytest.approx(sum(by_label["benign"]) / len(by_label["benign"]))
+    assert metrics["refusal"] != metrics["over_refusal"]  # the two rates differ, so a pool would hide both
 
 
 def test_ai_risk_epochs_follow_overthinks_repeats(tmp_path: Path) -> None:

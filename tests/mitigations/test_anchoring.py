@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -69,3 +70,19 @@ def test_comparison_finds_that_anchoring_flattens_an_inverse_curve() -> None:
 def test_no_twin_means_no_comparison() -> None:
     only = tidy(simulate_frame({0: 0.9, 1024: 0.8}, 50, 1, 1, strategy="cot+2shot"))
     assert compare_to_zero_shot(only, n_boot=200) == []
+
+
+def test_a_trend_that_cannot_be_computed_prints_na_with_its_reason(tmp_path: Path) -> None:
+    """One budget has no trend: `overthink anchoring` used to print "+nan → +nan" (and NaN in --json)."""
+    store = tmp_path / "one-budget.db"
+    base = ["run", "--backend", "scripted", "--n", "6", "--budgets", "0", "--store", str(store), "--quiet"]
+    for extra in ([], ["--shots", "2"]):
+        assert CliRunner().invoke(app, [*base, *extra], env={"COLUMNS": "200"}).exit_code == 0
+    shown = CliRunner().invoke(app, ["anchoring", "--store", str(store), "--boot", "200"], env={"COLUMNS": "300"})
+    assert shown.exit_code == 0, shown.output
+    assert "nan" not in shown.output.lower()
+    assert "Trend effect n/a (a trend needs two budgets with distinct realized lengths in both arms)" in shown.output
+    as_json = CliRunner().invoke(app, ["anchoring", "--store", str(store), "--boot", "200", "--json"])
+    assert "NaN" not in as_json.output
+    (item,) = json.loads(as_json.output)
+    assert item["trend_improvement"] is None and item["trend_note"]

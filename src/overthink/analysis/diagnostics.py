@@ -28,7 +28,14 @@ from overthink.analysis.bootstrap import (
 )
 from overthink.analysis.frame import META_PREFIX
 from overthink.analysis.inference import Interval, tested_interval
-from overthink.analysis.metrics import NO_TRAITS, Traits, metric_info, record_values, task_metric
+from overthink.analysis.metrics import (
+    NO_TRAITS,
+    Traits,
+    metric_info,
+    record_values,
+    strata_masks,
+    task_metric,
+)
 from overthink.analysis.order import budget_order
 from overthink.analysis.trends import ALPHA
 from overthink.types import TaskTraits
@@ -38,13 +45,21 @@ SHOTS = META_PREFIX + "shots"
 INDISTINCT_RATIO = 1.10  # consecutive budgets whose mean realized lengths differ by less are flagged
 
 
-def _item_values(sub: pd.DataFrame, traits: TaskTraits | None) -> tuple[np.ndarray, str, bool]:
+def _item_values(sub: pd.DataFrame, traits: TaskTraits | None,
+                 metric: str | None = None) -> tuple[np.ndarray, str, bool]:
     """Per-record values for item-level comparisons (abs error for regression tasks, not its square)."""
-    metric = task_metric(traits)
+    metric = metric or task_metric(traits)
     info = metric_info(traits, metric)
     if info.rmse:
         return np.sqrt(record_values(sub, metric).to_numpy(float)), "abs_error", False
     return record_values(sub, metric).to_numpy(float), info.name, info.higher_is_better
+
+
+def main_parts(sub: pd.DataFrame, task: str, traits: TaskTraits | None) -> dict[str, tuple[pd.DataFrame, str]]:
+    """A family's rows split as its main curves are: {"all": (rows, metric)}, or for refusal
+    {"label=harmful": (..., "refusal"), "label=benign": (..., "over_refusal")}, never pooled."""
+    strata = strata_masks(sub, task, task_metric(traits), traits)
+    return {s.label: (sub[s.mask.to_numpy()], s.metric) for s in strata if s.main}
 
 
 @dataclass(frozen=True)
@@ -82,12 +97,30 @@ class Did:
     n_control: int
     comparison: str
     steps: tuple[DidStep, ...]
+    higher_is_better: bool = True  # of `metric`: a drop (positive) is a rise of an error
+    groups: tuple[str, str] = ("treated", "control")  # the two groups as the task names them
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "task": self.task, "mechanism": self.mechanism, "strategy": self.strategy,
-                "metric": self.metric, "baseline": self.baseline, "n_treated": self.n_treated,
-                "n_control": self.n_control, "comparison": self.comparison,
-                "by_budget": [s.to_json() for s in self.steps]}
+                "metric": self.metric, "higher_is_better": self.higher_is_better, "baseline": self.baseline,
+                "n_treated": self.n_treated, "n_control": self.n_control, "comparison": self.comparison,
+                "groups": list(self.groups), "by_budget": [s.to_json() for s in self.steps]}
+
+
+def group_names(sub: pd.DataFrame, control: np.ndarray, shots: bool, traits: TaskTraits | None) -> tuple[str, str]:
+    """(treated, control) named as the task names its items: "zero-shot" / "k-shot" for shot levels,
+    else by the first declared stratum whose levels separate the groups ("num_distractors=1,3" /
+    "num_distractors=0"); "treated" / "control" only when the task declares nothing that does."""
+    if shots:
+        return "zero-shot", "k-shot"
+    for name in traits.strata if traits is not None else ():
+        column = META_PREFIX + name
+        if column not in sub.columns:
+            continue
+        levels = [sorted({str(v) for v in sub.loc[part, column].dropna()}) for part in (~control, control)]
+        if all(levels) and not set(levels[0]) & set(levels[1]):
+            return f"{name}={','.join(levels[0])}", f"{name}={','.join(levels[1])}"
+    return "treated", "control"
 
 
 def _group_drops(sub: pd.DataFrame, part: np.ndarray, cols: np.ndarray, values: np.ndarray, k: int,
@@ -133,79 +166,97 @@ def difference_in_differences(frame: pd.DataFrame, n_boot: int = 1000, seed: int
         shots = SHOTS in sub.columns and bool((pd.to_numeric(sub.loc[control, SHOTS], errors="coerce") > 0).all())
         out.append(Did(str(key[0]), str(key[1]), str(key[2]), str(key[3]), metric, budgets[0],
                        int(sub.loc[~control, "sample_id"].nunique()), int(sub.loc[control, "sample_id"].nunique()),
-                       "shots" if shots else "controls", steps))
+                       "shots" if shots else "controls", steps, higher,
+                       group_names(sub, control, shots, traits.get(str(key[1])))))
     return out
 
 
 def looping(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> list[dict[str, Any]]:
-    """Share of looping traces per budget and the metric with and without them."""
+    """Share of looping traces per budget and the metric with and without them (per main curve:
+    refusal's harmful and benign prompts apart)."""
     if "looping" not in frame.columns or frame["looping"].isna().all():
         return []
     data = curve_frame(frame)
     data = data[data["looping"].notna()]
     out: list[dict[str, Any]] = []
-    for key, sub in data.groupby([*CURVE_KEYS], sort=True, observed=True):
-        values, metric, _ = _item_values(sub, traits.get(str(key[1])))
-        sub = sub.assign(_v=values)
-        rows = []
-        for budget in budget_order(sub):
-            part = sub[sub["budget"] == budget]
-            clean = part[part["looping"] == 0]
-            rows.append({"budget": budget, "n": len(part), "looping_share": float(part["looping"].mean()),
-                         "metric": float(part["_v"].mean()),
-                         "metric_non_looping": float(clean["_v"].mean()) if len(clean) else None,
-                         "n_non_looping": len(clean)})
-        out.append({"model": key[0], "task": key[1], "mechanism": key[2], "strategy": key[3],
-                    "metric": metric, "by_budget": rows})
+    for key, family in data.groupby([*CURVE_KEYS], sort=True, observed=True):
+        declared = traits.get(str(key[1]))
+        for stratum, (sub, name) in main_parts(family, str(key[1]), declared).items():
+            values, metric, _ = _item_values(sub, declared, name)
+            sub = sub.assign(_v=values)
+            rows = []
+            for budget in budget_order(sub):
+                part = sub[sub["budget"] == budget]
+                clean = part[part["looping"] == 0]
+                rows.append({"budget": budget, "n": len(part), "looping_share": float(part["looping"].mean()),
+                             "metric": float(part["_v"].mean()),
+                             "metric_non_looping": float(clean["_v"].mean()) if len(clean) else None,
+                             "n_non_looping": len(clean)})
+            out.append({"model": key[0], "task": key[1], "mechanism": key[2], "strategy": key[3],
+                        "stratum": stratum, "metric": metric, "by_budget": rows})
     return out
 
 
 def natural_vs_zero(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
                     alpha: float = ALPHA, *, traits: Traits = NO_TRAITS) -> list[dict[str, Any]]:
-    """The answer where each trace ended by itself against the budget-0 answer on the same item/repeat.
+    """The answer where each trace ended by itself against the budget-0 answer on the same item/repeat,
+    per main curve (refusal's harmful and benign prompts apart, never pooled).
 
     Censored natural records (the trace never ended by itself; its answer was forced at the cap) are
     no natural end and are left out, counted in `censored_left_out`.
     """
     ok = frame[frame["status"] == "ok"] if "status" in frame else frame
     natural = ok[ok["budget"] == "natural"]
-    censored = natural["censored"].astype(bool) if "censored" in natural else pd.Series(False, index=natural.index)
-    dropped = {tuple(str(k) for k in key): int(part.sum())
-               for key, part in censored.groupby([natural[k] for k in CURVE_KEYS], observed=True)}
+    if "censored" not in natural:
+        natural = natural.assign(censored=False)
     by_family = {tuple(str(k) for k in key): part
-                 for key, part in natural[~censored].groupby(list(CURVE_KEYS), sort=True, observed=True)}
-    zero = ok[ok["budget"] == "0"]
+                 for key, part in natural.groupby(list(CURVE_KEYS), sort=True, observed=True)}
     out: list[dict[str, Any]] = []
-    for key, zero_part in zero.groupby(list(CURVE_KEYS), sort=True, observed=True):
+    for key, zero_family in ok[ok["budget"] == "0"].groupby(list(CURVE_KEYS), sort=True, observed=True):
         family = tuple(str(k) for k in key)
-        nat_part = by_family.get(family)
-        if nat_part is None or nat_part.empty:
+        nat_family = by_family.get(family)
+        if nat_family is None or nat_family.empty:
             continue
         declared = traits.get(family[1])
-        nat_vals, metric, _ = _item_values(nat_part, declared)
-        zero_vals, _, _ = _item_values(zero_part, declared)
-        cols = ["sample_id", "repeat", "extracted"] if "extracted" in ok.columns else ["sample_id", "repeat"]
-        merged = nat_part[cols].assign(_v=nat_vals).merge(zero_part[cols].assign(_v=zero_vals),
-                                                          on=["sample_id", "repeat"], suffixes=("_nat", "_zero"))
-        nat, zer = merged["_v_nat"].to_numpy(float), merged["_v_zero"].to_numpy(float)
-        keep = ~(np.isnan(nat) | np.isnan(zer))
-        merged, nat, zer = merged[keep], nat[keep], zer[keep]
-        if merged.empty:
-            continue
-        items, labels = pd.factorize(merged["sample_id"], sort=True)
-        diff, _ = item_means(items, np.zeros(len(items), np.int64), nat - zer, len(labels), 1)
-        weights = resample_weights(len(labels), n_boot, curve_seed(seed, "natzero", *key))
-        boot = (weights @ diff[:, 0].astype(weights.dtype)).astype(float) / len(labels)
-        interval = tested_interval(float(diff.mean()), boot, len(labels), alpha)
-        agree = ((merged["extracted_nat"].astype(str) == merged["extracted_zero"].astype(str)).mean()
-                 if "extracted_nat" in merged else math.nan)
-        out.append({**dict(zip(CURVE_KEYS, family, strict=True)), "metric": metric, "n_pairs": len(merged),
-                    "n_items": len(labels), "natural": float(nat.mean()), "budget0": float(zer.mean()),
-                    "difference": float(diff.mean()),
-                    "ci": [interval.lo, interval.hi] if interval else [None, None],
-                    "p": interval.p if interval else None, "same_answer_share": float(agree),
-                    "censored_left_out": dropped.get(family, 0)})
+        natural_parts = main_parts(nat_family, family[1], declared)
+        for stratum, (zero_part, metric) in main_parts(zero_family, family[1], declared).items():
+            nat_part = natural_parts.get(stratum, (nat_family.iloc[0:0], metric))[0]
+            censored = nat_part["censored"].astype(bool).to_numpy()
+            ident = [*key] if stratum == "all" else [*key, stratum]  # "all" keeps the seed it always had
+            pair = _natural_pair(nat_part[~censored], zero_part, declared, metric,
+                                 resample_seed=curve_seed(seed, "natzero", *ident), n_boot=n_boot, alpha=alpha)
+            if pair is not None:
+                out.append({**dict(zip(CURVE_KEYS, family, strict=True)), "stratum": stratum, **pair,
+                            "censored_left_out": int(censored.sum())})
     return out
+
+
+def _natural_pair(nat_part: pd.DataFrame, zero_part: pd.DataFrame, declared: TaskTraits | None, metric: str, *,
+                  resample_seed: np.random.Generator, n_boot: int, alpha: float) -> dict[str, Any] | None:
+    """One main curve's natural ends against its budget-0 answers, paired by (item, repeat)."""
+    if nat_part.empty:
+        return None
+    nat_vals, name, _ = _item_values(nat_part, declared, metric)
+    zero_vals, _, _ = _item_values(zero_part, declared, metric)
+    cols = ["sample_id", "repeat", "extracted"] if "extracted" in zero_part.columns else ["sample_id", "repeat"]
+    merged = nat_part[cols].assign(_v=nat_vals).merge(zero_part[cols].assign(_v=zero_vals),
+                                                      on=["sample_id", "repeat"], suffixes=("_nat", "_zero"))
+    nat, zer = merged["_v_nat"].to_numpy(float), merged["_v_zero"].to_numpy(float)
+    keep = ~(np.isnan(nat) | np.isnan(zer))
+    merged, nat, zer = merged[keep], nat[keep], zer[keep]
+    if merged.empty:
+        return None
+    items, labels = pd.factorize(merged["sample_id"], sort=True)
+    diff, _ = item_means(items, np.zeros(len(items), np.int64), nat - zer, len(labels), 1)
+    weights = resample_weights(len(labels), n_boot, resample_seed)
+    boot = (weights @ diff[:, 0].astype(weights.dtype)).astype(float) / len(labels)
+    interval = tested_interval(float(diff.mean()), boot, len(labels), alpha)
+    same = (int((merged["extracted_nat"].astype(str) == merged["extracted_zero"].astype(str)).sum())
+            if "extracted_nat" in merged else None)
+    return {"metric": name, "n_pairs": len(merged), "n_items": len(labels), "natural": float(nat.mean()),
+            "budget0": float(zer.mean()), "difference": float(diff.mean()),
+            "ci": [interval.lo, interval.hi] if interval else [None, None], "p": interval.p if interval else None,
+            "same_answer_share": same / len(merged) if same is not None else math.nan, "same_answer": same}
 
 
 def compliance(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -59,7 +59,8 @@ class Verdict:
         return {"verdict": self.call, "arrow": self.arrow, "reason": self.reason, "metric": self.metric,
                 "unit": self.unit, "min_effect": self.min_effect, "alpha": self.alpha, "group": self.group,
                 "curves_tested": self.curves_tested, "effect": _n(self.effect),
-                "ci": [_n(v) for v in self.ci] if self.ci else [None, None], "p": _n(self.p),
+                "ci": [_n(v) for v in self.ci] if self.ci else [None, None],
+                "p": _n(self.p) if self.tested else None,  # an untested curve has no p-value, not 1.0
                 "slope": _n(self.slope), "loss": self.loss.to_json() if self.loss else None}
 
 

@@ -21,8 +21,8 @@ from overthink.errors import UserError
 
 if TYPE_CHECKING:
     from overthink.analysis.bootstrap import Curve
-    from overthink.analysis.results import Phases
     from overthink.analysis.summary import Analysis
+    from overthink.analysis.wording import FamilyNames
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="store file written by `overthink run`")]
 BootOpt = Annotated[int, typer.Option("--boot", help="bootstrap replicates (problems resampled)")]
@@ -43,84 +43,113 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def _phase_text(phases: Phases | None) -> str:
-    if phases is None or not phases.segments or not phases.n_breakpoints:
+def _phase_text(curve: Curve) -> str:
+    """Phases only where the verdict found a trend (see wording.phases_shown)."""
+    from overthink.analysis.wording import phases_shown
+
+    phases = curve.phases
+    if phases is None or not phases_shown(curve):
         return "-"
     points = ", ".join(f"{b.tokens:.0f}" for b in phases.breakpoints)
     return phases.pattern + (f" @ {points}" if points else "")
 
 
-def _curve_name(curve: Curve) -> str:
+def _curve_name(curve: Curve, names: FamilyNames | None = None) -> str:
+    if names is not None:
+        return f"{names(*curve.family)} / {curve.stratum}"
     mode = "" if (curve.mechanism, curve.strategy) == ("forced", "single") else \
         f" ({curve.mechanism}, {curve.strategy})"
     return f"{curve.model} / {curve.task}{mode} / {curve.stratum}"
 
 
-def verdict_table(curves: list[Curve], title: str) -> Table:
-    """Verdicts of tested curves: fits a 100-column terminal (cells fold, nothing is cut)."""
+def _p_cell(p: float, alpha: float) -> str:
+    return f"{p:.4f}" if p < alpha else f"{p:.4f} n.s."
+
+
+def verdict_table(curves: list[Curve], title: str, names: FamilyNames | None = None) -> Table:
+    """Verdicts of tested curves: fits a 100-column terminal (cells fold, nothing is cut).
+
+    The trend cell names the test that made the call; an untested curve shows why and no p-value;
+    a p-value that does not reach alpha is marked "n.s." so a slope against the call never reads as one."""
+    from overthink.analysis.wording import call_text
+
     table = Table(title=title, title_justify="left")
-    for name in ("curve", "n", "trend", "change [CI]", "p", "largest loss [≥ bound]", "p loss", "phases"):
+    for name in ("curve", "n", "trend (test that made it)", "change [CI]", "p", "largest loss [≥ bound]",
+                 "p loss", "phases"):
         table.add_column(name, overflow="fold")
     for curve in curves:
         verdict = curve.verdict
         if verdict is None:
+            continue
+        trend = f"{verdict.arrow} {call_text(curve, reasons=False)}"
+        if not verdict.tested:
+            table.add_row(escape(_curve_name(curve, names)), str(curve.n_items), escape(trend), "-", "-", "-", "-",
+                          "-")
             continue
         ci = verdict.ci or (None, None)
         loss = verdict.loss
         loss_text = (f"{_fmt(loss.loss)} {escape(loss.from_budget)}→{escape(loss.to_budget)} [≥{_fmt(loss.lower)}]"
                      if loss else "-")
         table.add_row(
-            escape(_curve_name(curve)), str(curve.n_items), f"{verdict.arrow} {verdict.call}",
-            f"{_fmt(verdict.effect)} [{_fmt(ci[0])}, {_fmt(ci[1])}]", _fmt(verdict.p, 4),
-            loss_text, _fmt(loss.p, 4) if loss else "-", escape(_phase_text(curve.phases)),
+            escape(_curve_name(curve, names)), str(curve.n_items), escape(trend),
+            f"{_fmt(verdict.effect)} [{_fmt(ci[0])}, {_fmt(ci[1])}]", _p_cell(verdict.p, verdict.alpha),
+            loss_text, _p_cell(loss.p, verdict.alpha) if loss else "-", escape(_phase_text(curve)),
         )
     return table
 
 
-def _print_curves(result: Analysis) -> None:
+def _print_curves(result: Analysis, names: FamilyNames) -> None:
     """Main curves, then tested strata, then one line for the descriptive ones."""
     out = stdout_console
     strata = [c for c in result.strata_curves if not c.descriptive]
     small = [c for c in result.strata_curves if c.descriptive]
     alpha = result.settings["alpha"]
     out.print(verdict_table(result.main_curves,
-                            f"Main curves (x = mean realized reasoning tokens; family-wise alpha {alpha})"))
+                            f"Main curves (x = mean realized reasoning tokens; family-wise alpha {alpha})", names))
     if strata:
-        out.print(verdict_table(strata, "Strata with at least 10 common problems (same family-wise control)"))
+        out.print(verdict_table(strata, "Strata with at least 10 common problems (same family-wise control)", names))
     if small:
-        out.print(escape(f"{len(small)} strata have fewer than 10 common problems: descriptive only, no verdict "
-                         "(see --json or the report)."))
+        out.print(escape(f"{len(small)} strata have fewer than 10 common problems: not tested, no verdict and no "
+                         "p-value (see --json or the report)."))
     for curve in result.main_curves:
         lost = "; ".join(f"{m.budget}: {m.error} errored, {m.unparsed} unparsed, {m.absent} absent"
                          for m in curve.missing if m.total)
         if lost:
-            out.print(escape(f"{_curve_name(curve)}: compared on {curve.n_items} of {curve.n_items_total} "
+            out.print(escape(f"{_curve_name(curve, names)}: compared on {curve.n_items} of {curve.n_items_total} "
                              f"items present at every budget ({lost})."))
     for curve in result.parse_failures:
         shares = ", ".join(f"{b}: {v:.0%}" for b, v in zip(curve.budgets, curve.values, strict=True))
         call = curve.verdict.call if curve.verdict else "-"
-        out.print(escape(f"unparsed answers {curve.model} / {curve.task}: {shares} ({call})"))
+        out.print(escape(f"unparsed answers {names(*curve.family)}: {shares} ({call}, {curve.n_items} problems)"))
 
 
-def _print_diagnostics(result: Analysis) -> None:
+def _print_diagnostics(result: Analysis, names: FamilyNames) -> None:
+    from overthink.analysis.findings import did_groups, natural_vs_zero_counts, same_answer_text
+    from overthink.analysis.wording import change, number
+
     out = stdout_console
     for item in result.did:
         last = item.steps[-1]
-        groups = ("zero-shot", "k-shot") if item.comparison == "shots" else ("treated", "control")
+        groups = did_groups(item)
         iv = last.interval
         interval = f"[{_fmt(iv.lo)}, {_fmt(iv.hi)}], p={_fmt(iv.p, 4)}" if iv else "(too few items for an interval)"
+        name = names(item.model, item.task, item.mechanism, item.strategy)
         out.print(escape(
-            f"DiD {item.model} / {item.task} ({item.metric}, {item.n_treated} {groups[0]} vs {item.n_control} "
-            f"{groups[1]} items, {item.baseline}→{last.budget}): {groups[0]} drop {last.treated_drop:.3f}, "
-            f"{groups[1]} drop {last.control_drop:.3f}, difference {last.did:.3f} {interval}"))
+            f"DiD {name} ({item.baseline}→{last.budget}): {last.n_treated} {groups[0]} "
+            f"{change(item.metric, last.treated_drop, item.higher_is_better)}, {last.n_control} {groups[1]} "
+            f"{change(item.metric, last.control_drop, item.higher_is_better)}; difference of the drops "
+            f"{number(last.did)} {interval}"))
     for loop in result.looping:
-        shares = ", ".join(f"{r['budget']}: {r['looping_share']:.0%}" for r in loop["by_budget"])
-        out.print(escape(f"looping traces {loop['model']} / {loop['task']}: {shares}"))
+        shares = ", ".join(f"{r['budget']}: {r['looping_share']:.0%} of {r['n']}" for r in loop["by_budget"])
+        out.print(escape(f"looping traces {names.of(loop)}: {shares}"))
     for pair in result.natural_vs_zero:
+        ci = pair["ci"]
+        interval = f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci[0] is not None else "(too few items for an interval)"
         out.print(escape(
-            f"natural end vs budget 0 {pair['model']} / {pair['task']}: {pair['natural']:.3f} vs "
-            f"{pair['budget0']:.3f} (difference {pair['difference']:.3f} [{_fmt(pair['ci'][0])}, "
-            f"{_fmt(pair['ci'][1])}], same answer {pair['same_answer_share']:.0%})"))
+            f"natural end vs budget 0 {names.of(pair)} {natural_vs_zero_counts(pair)}: {pair['metric']} "
+            f"{number(pair['natural'])} vs "
+            f"{number(pair['budget0'])} (difference {number(pair['difference'])} {interval}, "
+            f"{same_answer_text(pair)})"))
     for warning in result.warnings:
         stderr_console.print(escape(f"warning: {warning}"))
 
@@ -131,7 +160,7 @@ def analyze_cmd(
     n_boot: BootOpt = 1000, seed: SeedOpt = 0, alpha: AlphaOpt = 0.05,
 ) -> None:
     """Verdict table (model x task x stratum): trend, effect with CI, p-values, phases; diagnostics."""
-    from overthink.analysis.findings import findings
+    from overthink.analysis.findings import family_names, findings
     from overthink.analysis.frame import load
     from overthink.analysis.summary import analyze
     from overthink.cli.traits import store_traits
@@ -151,8 +180,9 @@ def analyze_cmd(
     if not analysis.curves:
         stdout_console.print(f"no finished records with budgets in {escape(str(store))}")
     else:
-        _print_curves(analysis)
-        _print_diagnostics(analysis)
+        names = family_names(analysis)
+        _print_curves(analysis, names)
+        _print_diagnostics(analysis, names)
         stdout_console.print("\n[bold]Findings[/]")
         for finding in findings(analysis):
             stdout_console.print(escape(f"- {finding.text}"))

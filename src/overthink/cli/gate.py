@@ -148,7 +148,7 @@ def anchoring_cmd(store: StoreOpt, n_boot: BootOpt = 1000, seed: SeedOpt = 0, as
     """Example anchoring: how k-shot curves (strategy "...+Kshot") differ from zero-shot, per budget."""
     from overthink.analysis.frame import load
     from overthink.cli.traits import store_traits
-    from overthink.mitigations.anchoring import compare_to_zero_shot
+    from overthink.mitigations.anchoring import anchoring_line, compare_to_zero_shot
 
     _check_boot(n_boot)
     result = compare_to_zero_shot(load(store, text=False), n_boot=n_boot, seed=seed, traits=store_traits(store))
@@ -159,14 +159,7 @@ def anchoring_cmd(store: StoreOpt, n_boot: BootOpt = 1000, seed: SeedOpt = 0, as
         stdout_console.print("no k-shot records with a zero-shot twin (run the same sweep with and without --shots)")
         return
     for item in result:
-        points = "; ".join(f"{p['budget']}: {p['zero_shot']:.3f}→{p['k_shot']:.3f} "
-                           f"({p['improvement']:+.3f} [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}])"
-                           for p in item["by_budget"])
-        ci = item["trend_improvement_ci"]
-        stdout_console.print(escape(
-            f"{item['model']} / {item['task']} ({item['strategy']}, {item['shots']} shots, {item['n_items']} items, "
-            f"{item['metric']}): {points}. Trend effect {item['trend_zero_shot']:+.3f} → {item['trend_k_shot']:+.3f} "
-            f"(improvement {item['trend_improvement']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}])"))
+        stdout_console.print(escape(anchoring_line(item)))
 
 
 def register(app: typer.Typer) -> None:

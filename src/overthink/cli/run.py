@@ -52,33 +52,45 @@ def _progress(quiet: bool) -> ProgressFactory:
     return bar
 
 
+def _ci_cell(value: tuple[float, float, float, int] | None, *, count: bool = True) -> str:
+    if value is None or value[0] != value[0]:  # no group here, or no finished record in it (NaN)
+        return "-"
+    return f"{value[0]:.2f} [{value[1]:.2f}, {value[2]:.2f}]" + (f" n={value[3]}" if count else "")
+
+
 def _print_sweep(sweep: SweepReport, report_mode: str, store: str) -> None:
-    """The per-budget table of one (model, task) and its one-line tally."""
+    """The per-budget table of one (model, task) and its one-line tally.
+
+    Nothing prints NaN: an empty cell is "-". Refusal has no pooled column (harmful and benign
+    prompts are two metrics), and a realized length that censored traces make the cap's is marked *."""
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=escape(f"{sweep.model} · {sweep.task} · {report_mode} budgets "
-                               f"({sweep.metric}, 95% CI by problem)"))
-    for column in ("budget", "requested", "realized (mean)", sweep.metric, "n"):
+    pooled = all(row.pooled for row in sweep.rows)
+    what = sweep.metric if pooled else f"{sweep.metric} by prompt label, never pooled"
+    table = Table(title=escape(f"{sweep.model} · {sweep.task} · {report_mode} budgets ({what}, 95% CI by problem)"))
+    for column in ("budget", "requested", "realized (mean)", *([sweep.metric] if pooled else []), "n"):
         table.add_column(column, justify="right")
     groups = sorted({g for row in sweep.rows for g in row.by_group})
     for name in groups:
-        table.add_column(name, justify="right")
+        table.add_column(escape(name), justify="right")
     table.add_column("looping", justify="right")
     for row in sweep.rows:
-        cells = [
-            escape(row.budget),
-            "-" if row.requested is None else str(row.requested),
-            f"{row.mean_realized:.0f}",
-            f"{row.metric:.2f} [{row.low:.2f}, {row.high:.2f}]",
-            str(row.n_items) + (f" ({row.errors} err)" if row.errors else ""),
-        ]
-        for name in groups:
-            value = row.by_group.get(name)
-            cells.append("-" if value is None else f"{value[0]:.2f} [{value[1]:.2f}, {value[2]:.2f}] n={value[3]}")
-        cells.append(f"{row.looping:.0%}")
+        realized = "-" if row.mean_realized != row.mean_realized else f"{row.mean_realized:.0f}"
+        cells = [escape(row.budget), "-" if row.requested is None else str(row.requested),
+                 realized + ("*" if row.censored else "")]
+        if pooled:
+            cells.append(_ci_cell((row.metric, row.low, row.high, row.n_items), count=False))
+        cells.append(str(row.n_items) + (f" ({row.errors} err)" if row.errors else ""))
+        cells.extend(_ci_cell(row.by_group.get(name)) for name in groups)
+        cells.append("-" if row.looping != row.looping else f"{row.looping:.0%}")
         table.add_row(*cells)
     stdout_console.print(table)
+    for row in sweep.rows:
+        if row.censored:
+            stdout_console.print(escape(
+                f"* {row.budget}: {row.censored} of {row.n_records} traces never ended by themselves (censored at "
+                "the cap): their length is the cap's, not the model's choice."), soft_wrap=True)
     stdout_console.print(
         f"{sweep.written} new records ({sweep.new_errors} errors), {sweep.generated_tokens} tokens generated "
         f"in {sweep.elapsed_s:.0f}s ({sweep.tokens_per_second:.1f} tok/s). Store: {escape(store)}",

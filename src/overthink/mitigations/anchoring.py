@@ -89,7 +89,7 @@ def compare_to_zero_shot(frame: pd.DataFrame, *, n_boot: int = 1000, seed: int =
             boot_change = sign * (effects[1][1] - effects[0][1])
             finite = boot_change[np.isfinite(boot_change)]
             clo, chi = np.percentile(finite, [2.5, 97.5]) if finite.size else (np.nan, np.nan)
-            out.append({
+            out.append(_without_nan({
                 "model": model, "task": task, "mechanism": mechanism, "strategy": base, "shots": int(shots),
                 "metric": info.name, "n_items": len(items),
                 "by_budget": [{"budget": b, "zero_shot": float(arms[0][0][i]), "k_shot": float(arms[1][0][i]),
@@ -97,8 +97,31 @@ def compare_to_zero_shot(frame: pd.DataFrame, *, n_boot: int = 1000, seed: int =
                               for i, b in enumerate(budgets)],
                 "trend_zero_shot": float(effects[0][0]), "trend_k_shot": float(effects[1][0]),
                 "trend_improvement": float(change), "trend_improvement_ci": [float(clo), float(chi)],
-            })
+            }))
     return out
+
+
+TREND_NOTE = "a trend needs two budgets with distinct realized lengths in both arms"
+BUDGET_NOTE = "no scored record of an arm at this budget"
+
+
+def _without_nan(item: dict[str, Any]) -> dict[str, Any]:
+    """NaN -> None (JSON has no NaN, and no output prints "nan"), with a note saying why a number is
+    missing: one budget (or budgets of equal realized length) has no trend; an arm with no scored
+    record at a budget has no value there."""
+    def finite(value: float) -> float | None:
+        return value if np.isfinite(value) else None
+
+    for point in item["by_budget"]:
+        for key in ("zero_shot", "k_shot", "improvement"):
+            point[key] = finite(point[key])
+        point["ci"] = [finite(v) for v in point["ci"]]
+        point["note"] = "" if point["improvement"] is not None else BUDGET_NOTE
+    for key in ("trend_zero_shot", "trend_k_shot", "trend_improvement"):
+        item[key] = finite(item[key])
+    item["trend_improvement_ci"] = [finite(v) for v in item["trend_improvement_ci"]]
+    item["trend_note"] = "" if item["trend_improvement"] is not None else TREND_NOTE
+    return item
 
 
 def _effect(point: np.ndarray, tokens: np.ndarray, boot: np.ndarray,
@@ -109,3 +132,22 @@ def _effect(point: np.ndarray, tokens: np.ndarray, boot: np.ndarray,
     x = np.log1p(np.clip(tokens, 0, None))
     span = float(np.nanmax(x) - np.nanmin(x)) if np.isfinite(x).any() else 0.0
     return float(slopes(point, tokens)) * span, slopes(boot, boot_tokens) * span
+
+
+def anchoring_line(item: dict[str, Any]) -> str:
+    """One k-shot curve against zero-shot as a line; a number that cannot be computed reads
+    "n/a (why)", never "+nan"."""
+    from overthink.analysis.wording import number, signed
+
+    def pair(values: list[float | None], note: str) -> str:
+        return f"[{signed(values[0])}, {signed(values[1])}]" if None not in values else f"(no interval: {note})"
+
+    points = "; ".join(
+        f"{p['budget']}: {number(p['zero_shot'])}→{number(p['k_shot'])} ({signed(p['improvement'], 3, p['note'])} "
+        f"{pair(p['ci'], p['note'] or 'too few items')})" for p in item["by_budget"])
+    note = item["trend_note"]
+    trend = (f"Trend effect {signed(item['trend_zero_shot'])} → {signed(item['trend_k_shot'])} (improvement "
+             f"{signed(item['trend_improvement'])} {pair(item['trend_improvement_ci'], 'too few items')})"
+             if not note else f"Trend effect n/a ({note})")
+    return (f"{item['model']} / {item['task']} ({item['strategy']}, {item['shots']} shots, {item['n_items']} items, "
+            f"{item['metric']}): {points}. {trend}")

@@ -19,9 +19,10 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from overthink import __version__
-from overthink.analysis.findings import findings
+from overthink.analysis.findings import findings, same_answer_text
 from overthink.analysis.metrics import NO_TRAITS, Traits
 from overthink.analysis.summary import Analysis, analyze
+from overthink.analysis.wording import call_text, phases_shown
 from overthink.errors import UserError
 from overthink.report import figures
 
@@ -43,6 +44,9 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(default=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
+    env.globals["call_text"] = call_text  # the call and the test that made it (analysis/wording.py)
+    env.globals["phases_shown"] = phases_shown  # phases only beside a trend verdict
+    env.globals["same_answer_text"] = same_answer_text  # a count, and a share only above the minimum
     return env
 
 

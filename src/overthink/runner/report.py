@@ -160,6 +160,7 @@ def _row_json(row: BudgetRow) -> dict[str, Any]:
         "budget": row.budget, "requested": row.requested, "mean_realized": _number(row.mean_realized),
         "metric": _number(row.metric), "low": _number(row.low), "high": _number(row.high),
         "n_items": row.n_items, "n_records": row.n_records, "looping": _number(row.looping), "errors": row.errors,
+        "censored": row.censored, "pooled": row.pooled,
         "by_group": {name: {"metric": _number(v[0]), "low": _number(v[1]), "high": _number(v[2]), "n": v[3]}
                      for name, v in row.by_group.items()},
     }
