@@ -102,19 +102,21 @@ class CircuitBreaker:
     """The failure rate over the last `size` records (see the module docstring); shared by a run's executors.
 
     `limit` is the smallest window; `expect(in_flight)` widens it to twice the records one executor can
-    have in flight, the most that retries can reorder into one burst of failures.
+    have in flight, the most that retries can reorder into one burst of failures. Counts are kept as
+    records come and go, so noting an outcome costs O(1) however wide the window.
     """
 
     limit: int = 20
     share: float = TRIP_SHARE
     outcomes: deque[FailureKind | None] = field(default_factory=deque)  # None: an ok record
+    failed: Counter[FailureKind] = field(default_factory=Counter)  # the failures in the window, by kind
     size: int = 0  # the window's length (0 until first used: `limit`)
     tripped: str | None = None  # the one-line reason, once tripped
 
     def expect(self, in_flight: int) -> None:
         """Make room for `in_flight` records finishing together (concurrency x budgets per group)."""
         size = max(self.limit, 2 * in_flight, self.size)
-        if size != self.size:
+        if size != self.size:  # only ever wider: nothing falls out of the window
             self.size = size
             self.outcomes = deque(self.outcomes, maxlen=size)
 
@@ -128,18 +130,24 @@ class CircuitBreaker:
         if self.tripped is None:
             self._note(kind)
             last = message if len(message) <= 200 else message[:200] + "..."
-            failed = Counter(k for k in self.outcomes if k is not None)
+            failed = self.failed.total()
             if kind in FATAL:
                 self.tripped = f"a {kind.value} failure, which retrying cannot fix ({last})"
-            elif len(self.outcomes) == self.size and failed.total() >= math.ceil(self.share * self.size):
-                kinds = ", ".join(f"{k.value} {n}" for k, n in failed.most_common())
-                self.tripped = f"{failed.total()} of the last {self.size} records failed ({kinds}; last: {last})"
+            elif len(self.outcomes) == self.size and failed >= math.ceil(self.share * self.size):
+                kinds = ", ".join(f"{k.value} {n}" for k, n in self.failed.most_common() if n > 0)
+                self.tripped = f"{failed} of the last {self.size} records failed ({kinds}; last: {last})"
         return self.tripped is not None
 
     def _note(self, outcome: FailureKind | None) -> None:
         if self.size == 0:
             self.expect(0)
+        if len(self.outcomes) == self.size:
+            dropped = self.outcomes[0]
+            if dropped is not None:
+                self.failed[dropped] -= 1
         self.outcomes.append(outcome)
+        if outcome is not None:
+            self.failed[outcome] += 1
 
 
 class Executor:
