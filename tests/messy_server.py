@@ -57,6 +57,7 @@ class ForcingModel:
     broken: bool = True
     counts: Counter[str] = field(default_factory=Counter)  # requests by kind: think, answer, failed, tokenize
     items: Counter[str] = field(default_factory=Counter)  # generation requests by item (the user's question)
+    failed: set[str] = field(default_factory=set)  # the items whose long requests were failed
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fails(self, question: str) -> bool:
@@ -78,10 +79,13 @@ class ForcingModel:
         if answering:
             thinking = thinking[: -len(ANSWER_CUE)].removesuffix("\n")
         question = head.rsplit("user\n", 1)[-1]
-        with self._lock:
-            self.items[question] += 1
+        if THINK_OPEN in prompt:  # not preflight's "Hi"
+            with self._lock:
+                self.items[question] += 1
         if self.broken and len(thinking) > self.long_after - (0 if answering else 1) and self.fails(question):
             self._count("failed")
+            with self._lock:
+                self.failed.add(question)
             return error(500, "the long budget timed out")
         if answering:
             self._count("answer")
@@ -111,6 +115,7 @@ class FlakyChat:
     seed: int = 0
     fail_delay: float = 0.0  # seconds before a failure is sent: a gateway timing out is slow to fail
     sent: Counter[str] = field(default_factory=Counter)
+    failing: set[str] = field(default_factory=set)  # the (item, budget) requests that were failed
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, request: Request) -> Reply:
@@ -121,6 +126,8 @@ class FlakyChat:
         failing = request.body.get("max_tokens") != 1 and unit(self.seed, text) < self.fail_share  # not preflight
         with self._lock:
             self.sent["failed" if failing else "ok"] += 1
+            if failing:
+                self.failing.add(text)
         if failing:
             time.sleep(self.fail_delay)
             return error(500, "injected failure")
