@@ -126,8 +126,8 @@ class FlakyChat:
         failing = request.body.get("max_tokens") != 1 and unit(self.seed, text) < self.fail_share  # not preflight
         with self._lock:
             self.sent["failed" if failing else "ok"] += 1
-            if failing:
-                self.failing.add(text)
+            if failing:  # keyed with the request's seed: two items may ask the very same question
+                self.failing.add(f"{text}\x1f{request.body.get('seed')}")
         if failing:
             time.sleep(self.fail_delay)
             return error(500, "injected failure")
