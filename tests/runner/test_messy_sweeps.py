@@ -130,3 +130,18 @@ def test_a_server_that_nearly_always_fails_stops_within_two_windows(tmp_path: Pa
     assert report.stop is StopReason.CIRCUIT_BREAKER
     sweep = report.sweeps[0]
     assert window <= sweep.ok + sweep.errors <= 2 * window and sweep.missing > 400
+
+
+def test_without_a_tokenizer_each_budget_is_its_own_trace_and_fails_alone(tmp_path: Path) -> None:
+    # counts are estimates here ("Wait" as 2 tokens, 5 characters), so the 4096 trace runs a few characters
+    # past 4096: the server fails what only the 16384 trace asks for, beyond 4200 characters
+    model, store, n = ForcingModel(period=3000, fail_share=0.3, long_after=4200), tmp_path / "e.db", 8
+    with serve(model) as server:
+        run_experiment(_config(server.url, store, mode="forced", budgets=FORCED, n=n, concurrency=4,
+                               max_attempts=1, tokenizer=False))
+    failed = len(model.failed)
+    assert 0 < failed < n and model.counts["tokenize"] == 0
+    # the natural end is read off the longest trace, so it goes with 16384; the other traces stand
+    assert _by_budget(store) == {**{(b, "ok"): n for b in ["0", "1024", "4096"]},
+                                 **{(b, "ok"): n - failed for b in ["16384", "natural"]},
+                                 **{(b, "error"): failed for b in ["16384", "natural"]}}
