@@ -84,8 +84,9 @@ class ExperimentConfig(_Strict):
     store: str = DEFAULT_STORE
     max_cost: float | None = Field(default=None, ge=0.0)
     max_tokens: int | None = Field(default=None, ge=1)
-    stop_after_failures: int = Field(default=20, ge=1, description="circuit breaker: failures of one kind in a "
-                                     "row, with no success, that stop the sweep (auth failures stop at once)")
+    stop_after_failures: int = Field(default=20, ge=1, description="circuit breaker: the smallest window of "
+                                     "records it reads; the sweep stops when 95% of the last max(this, 2 x "
+                                     "records in flight) records failed (auth failures stop at once)")
     max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, description="attempts an item gets over every "
                               "run of the sweep (--max-attempts); a re-run retries failed items until they "
                               "have used them. A backend's own max_attempts option is HTTP retries inside "

@@ -35,23 +35,31 @@ def _stored(store: Path) -> list[tuple[str, str]]:
     return sqlite3.connect(store).execute("SELECT key, status FROM records").fetchall()
 
 
-def test_breaker_counts_one_kind_in_a_row_and_resets_on_success_or_another_kind() -> None:
+def test_breaker_trips_on_a_full_window_of_failures_of_any_kind_and_a_success_holds_it() -> None:
     breaker = CircuitBreaker(limit=3)
     assert not breaker.failure(FailureKind.SERVER, "HTTP 500")
-    assert not breaker.failure(FailureKind.SERVER, "HTTP 500")
+    assert not breaker.failure(FailureKind.SERVER, "HTTP 500")  # the window of 3 is not full yet
     breaker.success()
     assert not breaker.failure(FailureKind.SERVER, "HTTP 500")
-    assert not breaker.failure(FailureKind.TIMEOUT, "timeout")  # another kind starts a new streak
-    assert not breaker.failure(FailureKind.SERVER, "HTTP 500")
-    assert not breaker.failure(FailureKind.SERVER, "HTTP 502")
-    assert breaker.failure(FailureKind.SERVER, "HTTP 503")
-    assert breaker.tripped == "3 server failures in a row with no success (last: HTTP 503)"
+    assert not breaker.failure(FailureKind.TIMEOUT, "timeout")  # the success is still in the window
+    assert breaker.failure(FailureKind.SERVER, "HTTP 503")  # a down server fails in more than one way
+    assert breaker.tripped == "3 of the last 3 records failed (server 2, timeout 1; last: HTTP 503)"
     fatal = CircuitBreaker(limit=100)
     assert fatal.failure(FailureKind.AUTH, "HTTP 401: bad key")
     assert fatal.tripped is not None and "auth" in fatal.tripped
 
 
-def test_a_server_that_breaks_mid_sweep_stops_it_after_the_limit(tmp_path: Path, monkeypatch:
+def test_the_window_is_twice_the_records_in_flight() -> None:
+    breaker = CircuitBreaker(limit=5)
+    breaker.expect(48 * 4)  # concurrency 48, four budgets per group
+    assert breaker.size == 384
+    for _ in range(383):
+        assert not breaker.failure(FailureKind.SERVER, "HTTP 500")
+    assert breaker.failure(FailureKind.SERVER, "HTTP 500")  # the window is full: 384 of 384 failed
+    assert breaker.tripped is not None and breaker.tripped.startswith("384 of the last 384 records failed")
+
+
+def test_a_server_that_breaks_mid_sweep_stops_it_after_a_window_of_failures(tmp_path: Path, monkeypatch:
                                                                  pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_COMPAT_API_KEY", raising=False)
     store = tmp_path / "b.db"
@@ -59,13 +67,14 @@ def test_a_server_that_breaks_mid_sweep_stops_it_after_the_limit(tmp_path: Path,
         report = run_experiment(_config(server.url, store))
         sent = len(server.generations())
     assert report.stop is StopReason.CIRCUIT_BREAKER and report.exit_code == 1
-    assert report.stop_detail is not None and "5 server failures in a row with no success" in report.stop_detail
+    assert report.stop_detail is not None and "5 of the last 5 records failed (server 5" in report.stop_detail
     sweep = report.sweeps[0]
-    assert sweep.errors == 2 * 5  # exactly `limit` failed groups of two budgets each, then nothing more
-    assert sweep.ok >= 2 and sweep.ok % 2 == 0 and sweep.missing > 0
+    # preflight took one of the 6 answers: the third group got its budget 0 and kept it, then the
+    # window of `limit` = 5 records filled with failures
+    assert sweep.ok == 5 and sweep.errors == 5 and sweep.missing > 0
     assert sweep.ok + sweep.errors == len(_stored(store))  # what it finished is kept, nothing else
-    assert sent <= 6 + 5 * 2  # no request after the breaker tripped
-    assert report.error_classes == {"server": 10}
+    assert sent == 1 + 10  # preflight and five groups of two: no request after the breaker tripped
+    assert report.error_classes == {"server": 5}
     from overthink.runner.store import Store
 
     with Store(store, create=False) as opened:  # the attempts log names the classified kind
@@ -82,7 +91,8 @@ def test_concurrent_workers_stop_too_and_nothing_in_flight_is_half_written(tmp_p
     assert report.stop is StopReason.CIRCUIT_BREAKER and report.exit_code == 1
     rows = _stored(store)
     assert len(rows) == len({key for key, _ in rows}) == sweep.ok + sweep.errors  # no duplicate, no stray row
-    assert sweep.errors >= 10 and sweep.errors % 2 == 0 and sweep.missing > 60  # most of the plan never sent
+    # the window is 2 x 8 groups x 2 budgets = 32 records: it trips once 31 of the last 32 failed
+    assert 31 <= sweep.errors <= 32 + 2 * 8 and sweep.missing > 60  # most of the plan never sent
 
 
 def test_a_key_revoked_mid_sweep_stops_at_the_first_auth_failure(tmp_path: Path, monkeypatch:
@@ -108,7 +118,8 @@ def test_the_cli_prints_one_line_and_exits_1_keeping_the_store(tmp_path: Path) -
                                 text=True, env=env, timeout=120)
     assert result.returncode == 1, result.stderr
     stopped = [line for line in result.stderr.splitlines() if line.startswith("Stopped:")]
-    assert len(stopped) == 1 and "3 server failures in a row" in stopped[0], result.stderr
+    # the window is max(3, 2 x one group of two budgets) = 4 records
+    assert len(stopped) == 1 and "4 of the last 4 records failed (server 4" in stopped[0], result.stderr
     assert "Traceback" not in result.stderr
     statuses = [status for _, status in _stored(store)]
-    assert statuses.count("error") == 6 and statuses.count("ok") >= 2
+    assert statuses.count("error") == 5 and statuses.count("ok") == 3  # preflight took one of the 4 answers

@@ -118,7 +118,8 @@ def test_items_out_of_attempts_are_not_retried_and_the_line_says_how_to_retry_th
     assert (again.skipped, again.written, again.errors, again.exit_code) == (6, 0, 2, 1)
     with serve(_fail_marked) as server:
         raised = run_experiment(_remote(server.url, store, samples, max_attempts=2))
-        assert len(server.generations()) == 1 + 1  # preflight, the failed item once (stops at a refusal)
+        # preflight, then the failed item's two budgets: each is its own request, one refusal costs only itself
+        assert len(server.generations()) == 1 + 2
     assert sent > 0 and (raised.written, raised.errors, raised.exhausted) == (2, 2, 2)
 
 

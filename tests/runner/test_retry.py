@@ -81,16 +81,17 @@ def test_error_messages_are_scrubbed_before_they_reach_the_file(tmp_path: Path) 
 
 
 class _Flaky:
-    """A script failing the first `fails[sample]` calls of each sample (a server that recovers)."""
+    """A script failing the first `fails[sample]` calls of each budget of a sample (a server that recovers)."""
 
     def __init__(self, fails: dict[str, int]) -> None:
         self.fails = fails
-        self.calls: Counter[str] = Counter()
+        self.calls: Counter[tuple[str, str]] = Counter()  # by (sample, budget): each budget fails on its own
         self.ok = default_script(1.0)
 
     def __call__(self, request: GenerationRequest) -> tuple[str, str]:
-        self.calls[request.sample.id] += 1
-        if self.calls[request.sample.id] <= self.fails.get(request.sample.id, 0):
+        call = (request.sample.id, request.budget.label)
+        self.calls[call] += 1
+        if self.calls[call] <= self.fails.get(request.sample.id, 0):
             raise ConnectionError(f"reset while serving {request.sample.id}")
         return self.ok(request)
 
@@ -118,7 +119,7 @@ def test_rerunning_a_sweep_retries_failures_until_ok_or_out_of_attempts(tmp_path
         assert _sweep(store, script) == 6  # only the error keys are run again
         assert _sweep(store, script) == 4  # samples 1 and 2 still failing
         assert _sweep(store, script) == 0  # sample 2 used its 3 attempts: not sent again
-        assert script.calls[samples[2]] == DEFAULT_MAX_ATTEMPTS
+        assert script.calls[samples[2], "0"] == script.calls[samples[2], "8"] == DEFAULT_MAX_ATTEMPTS
         assert store.error_counts() == (0, 2)
         rows = {r["key"]: r for r in store.rows()}
         assert len(rows) == 12

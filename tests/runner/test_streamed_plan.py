@@ -111,7 +111,7 @@ def test_a_stopped_sweep_plans_no_further_chunk(tmp_path: Path) -> None:
         store.write_many(_error(group, 0, 1.0) for group in list(_plan())[-3:])  # stored before, never reached
         sweep = StreamedSweep(store, _plan(), max_attempts=3, size=5)
         executor = Executor(ScriptedBackend(failing), TASK, store, GenerationConfig(temperature=0.0),
-                            breaker=CircuitBreaker(limit=7))
+                            breaker=CircuitBreaker(limit=20))  # records: a chunk holds 15
         stats = asyncio.run(_sweep(executor, chunks()))
         assert stats.broken and pulled == [5, 5]  # tripped in the second chunk: the third is never built
         counts = sweep.finish()  # the chunk in flight and every chunk after it, counted as stored

@@ -44,8 +44,12 @@ class ScriptedTracer(ScriptedBackend):
         self.traced.append(sorted(set(points)))
         completions: dict[int, Completion] = {}
         previous = 0
-        for point in sorted(set(points)):
-            alone = await self.generate(request.at(Budget.parse(str(point))))
+        ordered = sorted(set(points))
+        for index, point in enumerate(ordered):
+            try:
+                alone = await self.generate(request.at(Budget.parse(str(point))))
+            except Exception as exc:  # as a server's trace breaks off: the forks before it stand
+                return ForcedTrace(completions, failed={later: exc for later in ordered[index:]})
             completions[point] = dataclasses.replace(alone, total_generated=point - previous + alone.answer_tokens)
             previous = point
             if stop_when is not None and stop_when(point, alone.text):

@@ -172,7 +172,7 @@ def run(
     max_cost: Annotated[Optional[float], typer.Option("--max-cost", help="stop before spending more USD")] = None,  # noqa: UP045
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="stop before using more tokens")] = None,  # noqa: UP045
     samples: Annotated[Optional[Path], typer.Option("--samples", help="run the items of a JSONL file (tasks export/import --out)")] = None,  # noqa: UP045, E501
-    stop_after_failures: Annotated[Optional[int], typer.Option("--stop-after-failures", help="stop after this many failures of one kind in a row (default 20)")] = None,  # noqa: UP045, E501
+    stop_after_failures: Annotated[Optional[int], typer.Option("--stop-after-failures", help="circuit breaker window: stop when 95% of the last max(N, 2 x records in flight) records failed (default 20)")] = None,  # noqa: UP045, E501
     max_attempts: Annotated[Optional[int], typer.Option("--max-attempts", help="failures of an item, counted over every run of the sweep, after which re-runs stop retrying it (default 3). Not the backend option max_attempts: HTTP tries of one request within one run")] = None,  # noqa: UP045, E501
     shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: run only shard K of N (one store per shard; overthink merge)")] = None,  # noqa: UP045, E501
     judge: Annotated[Optional[str], typer.Option("--judge", help="BACKEND:MODEL judging refusal records beside the rules, e.g. llamacpp:tiny")] = None,  # noqa: UP045, E501

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
@@ -89,6 +89,95 @@ class BackendError(Exception):
         self.kind = kind
 
 
+class PartialFailure(BackendError):
+    """Some budgets of one (sample, seed) came back and others failed: each budget stands on its own.
+
+    A sweep must not throw away an answer that came back because another budget of the same request
+    failed (a long budget timing out is the common case, and blaming every budget for it hides exactly
+    the effect being measured). So backends and strategies raise this instead of their first failure:
+    `completions` holds what came back (keyed by `Budget.label`), `failures` why each other budget
+    failed, and the runner stores ok records for the one and error records, each with its own reason
+    and kind, for the other. `samples` is the per-sample view for k-sample calls (`sample_k`); for a
+    single sample it is `[completions]`. `kind` is the first failure's, for callers that see one error.
+    """
+
+    def __init__(self, completions: dict[str, Completion], failures: dict[str, Exception], *,
+                 samples: list[dict[str, Completion]] | None = None) -> None:
+        first = next(iter(failures.values()), None)
+        kind = first.kind if isinstance(first, BackendError) else FailureKind.BACKEND
+        failed = ", ".join(failures)
+        super().__init__(f"budget(s) {failed} failed: {first}", kind=kind)
+        self.completions = completions
+        self.failures = failures
+        self.samples = samples if samples is not None else [completions]
+
+
+def settle(completions: dict[str, Completion], failures: dict[str, Exception]) -> dict[str, Completion]:
+    """The completions when nothing failed; otherwise a `PartialFailure` carrying both."""
+    if failures:
+        raise PartialFailure(completions, failures)
+    return completions
+
+
+class Collected:
+    """Completions and per-budget failures gathered part by part; `settle()` gives the outcome.
+
+    The one place that decides what a failed part costs: a `PartialFailure` only its own failed
+    budgets, any other exception every budget of that part, a UserError (a mistake of the sweep, not
+    of one budget) the whole request. Cancellation is a BaseException and is never caught.
+    """
+
+    def __init__(self) -> None:
+        self.completions: dict[str, Completion] = {}
+        self.failures: dict[str, Exception] = {}
+
+    async def part(self, budgets: Sequence[Budget], call: Awaitable[dict[str, Completion]]) -> None:
+        try:
+            self.completions.update(await call)
+        except UserError:
+            raise
+        except PartialFailure as exc:
+            self.completions.update(exc.completions)
+            self.failures.update(exc.failures)
+        except Exception as exc:  # classified by the runner (failure kind), kept for these budgets only
+            self.failures.update({budget.label: exc for budget in budgets})
+
+    def settle(self) -> dict[str, Completion]:
+        return settle(self.completions, self.failures)
+
+
+async def per_budget(budgets: Sequence[Budget],
+                     produce: Callable[[Budget], Awaitable[Completion]]) -> dict[str, Completion]:
+    """One `produce(budget)` after the other; a failure costs only its own budget (`PartialFailure`)."""
+
+    async def one(budget: Budget) -> dict[str, Completion]:
+        return {budget.label: await produce(budget)}
+
+    collected = Collected()
+    for budget in budgets:
+        await collected.part([budget], one(budget))
+    return collected.settle()
+
+
+async def per_seed(budgets: Sequence[Budget], seeds: Sequence[int],
+                   draw: Callable[[int], Awaitable[dict[str, Completion]]]) -> list[dict[str, Completion]]:
+    """One `draw(seed)` per seed (every budget each), in order; a failed (seed, budget) costs only itself.
+
+    When any failed, raises `PartialFailure` whose `samples` holds what each seed got and whose
+    `failures` the first failure of each budget (a k-sample record at that budget cannot be made).
+    """
+    samples: list[dict[str, Completion]] = []
+    failures: dict[str, Exception] = {}
+    for seed in seeds:
+        collected = Collected()
+        await collected.part(budgets, draw(seed))
+        samples.append(collected.completions)
+        failures = {**collected.failures, **failures}  # the first failure of a budget is its reason
+    if failures:
+        raise PartialFailure(samples[0] if samples else {}, failures, samples=samples)
+    return samples
+
+
 class Backend(ABC):
     """What the runner needs from a model integration; every optional ability has a safe default."""
 
@@ -108,8 +197,9 @@ class Backend(ABC):
         """Completions for several budgets of one (sample, seed), keyed by `Budget.label`.
 
         The default is one `generate` per budget; forcing backends override it to share one trace.
+        A budget that fails does not cost the others: they come back in a `PartialFailure`.
         """
-        return {budget.label: await self.generate(request.at(budget)) for budget in budgets}
+        return await per_budget(budgets, lambda budget: self.generate(request.at(budget)))
 
     def unsupported_reason(self, budget: Budget) -> str | None:
         """None when the budget can be honoured, else why not (asked before any request is sent).

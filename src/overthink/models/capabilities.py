@@ -44,6 +44,9 @@ class ForcedTrace:
 
     completions: dict[int, Completion] = field(default_factory=dict)
     stopped_at: int | None = None  # where `stop_when` ended the trace (None: it reached the last point)
+    # points the trace could not reach, with why (a request that ran out of retries); the forks
+    # before the first of them stand on their own
+    failed: dict[int, Exception] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,6 @@ class Trace:
     stopped_at: int | None = None  # trace length where `stop_when` ended the trace early
     prompt_tokens: int = 0
     exact: bool = True  # counts come from the model's own tokenizer (False: estimates)
+    # forks that could not be made, with the failure (a remote request that ran out of retries): the
+    # forks made before it stay valid, they are exactly what a shorter run would have produced
+    failed: dict[int, Exception] = field(default_factory=dict)

@@ -4,23 +4,36 @@ Nothing is held back: every group's records are committed the moment the group e
 error records and the sweep goes on, and a stop request (Ctrl-C) ends the sweep between tokens without
 writing a half-finished group. Re-running the same plan skips what the store already has.
 
-A sweep that can only fail is stopped by a circuit breaker instead of filling the store with error rows:
-the same kind of failure `limit` times in a row with no success (a server gone down), or once for a
-failure no retry heals (a rejected key, a missing SDK). Groups still in flight are cancelled, not
-written; everything finished stays, and running the same command again continues.
+Every budget's record stands on its own: when one budget of an (item, repeat) fails, the backend or
+strategy raises `PartialFailure` with the answers that did come back, and the group is written as ok
+records for those and error records, each with its own reason and kind, for the budgets that failed.
+A re-run plans only the missing keys (runner/resume.py), so it sends only the failed budgets.
+
+A sweep that can only fail is stopped by a circuit breaker instead of filling the store with error rows.
+It reads the failure *rate* over the last W records (one outcome per budget record, any kind of
+failure), W = max(`--stop-after-failures`, 2 x the records that can be in flight at once, i.e.
+concurrency x budgets per group), and trips when the window is full and at least 95% of it failed.
+A streak in completion order would not do: failures that went through every retry finish after the
+successes around them, so at a steady 10% error rate they reach the end of a chunk together and look
+like an outage. At most `concurrency x budgets` failures can pile up that way, half a window, so a
+steady error rate far below 95% never trips it; when (nearly) every request fails it trips after W
+failed records. A failure no retry heals (a rejected key, a missing SDK) trips it at once. Groups still
+in flight are cancelled, not written; everything finished stays, and running the same command again
+continues.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from overthink.errors import UserError
-from overthink.models.base import Backend, BackendError, FailureKind, GenerationRequest
+from overthink.models.base import Backend, BackendError, FailureKind, GenerationRequest, PartialFailure
 from overthink.models.generation import GenerationConfig
 from overthink.models.secrets import scrub
 from overthink.runner.limits import CostTracker, group_bound
@@ -81,29 +94,60 @@ def failure_kind(exc: BaseException) -> FailureKind:
 FATAL = frozenset({FailureKind.AUTH, FailureKind.MISSING_SDK})
 
 
+TRIP_SHARE = 0.95  # share of failed records in a full window that trips the breaker
+
+
 @dataclass
 class CircuitBreaker:
-    """Counts failed groups of one kind in a row; any success resets it. Shared by a run's executors."""
+    """The failure rate over the last `size` records (see the module docstring); shared by a run's executors.
+
+    `limit` is the smallest window; `expect(in_flight)` widens it to twice the records one executor can
+    have in flight, the most that retries can reorder into one burst of failures. Counts are kept as
+    records come and go, so noting an outcome costs O(1) however wide the window.
+    """
 
     limit: int = 20
-    kind: FailureKind | None = None
-    streak: int = 0
+    share: float = TRIP_SHARE
+    outcomes: deque[FailureKind | None] = field(default_factory=deque)  # None: an ok record
+    failed: Counter[FailureKind] = field(default_factory=Counter)  # the failures in the window, by kind
+    size: int = 0  # the window's length (0 until first used: `limit`)
     tripped: str | None = None  # the one-line reason, once tripped
 
+    def expect(self, in_flight: int) -> None:
+        """Make room for `in_flight` records finishing together (concurrency x budgets per group)."""
+        size = max(self.limit, 2 * in_flight, self.size)
+        if size != self.size:  # only ever wider: nothing falls out of the window
+            self.size = size
+            self.outcomes = deque(self.outcomes, maxlen=size)
+
     def success(self) -> None:
-        self.kind, self.streak = None, 0
+        """Note one ok record."""
+        if self.tripped is None:
+            self._note(None)
 
     def failure(self, kind: FailureKind, message: str) -> bool:
-        """Note one failed group; True when the sweep must stop."""
+        """Note one failed record; True when the sweep must stop."""
         if self.tripped is None:
-            self.streak = self.streak + 1 if kind is self.kind else 1
-            self.kind = kind
+            self._note(kind)
             last = message if len(message) <= 200 else message[:200] + "..."
+            failed = self.failed.total()
             if kind in FATAL:
                 self.tripped = f"a {kind.value} failure, which retrying cannot fix ({last})"
-            elif self.streak >= self.limit:
-                self.tripped = f"{self.streak} {kind.value} failures in a row with no success (last: {last})"
+            elif len(self.outcomes) == self.size and failed >= math.ceil(self.share * self.size):
+                kinds = ", ".join(f"{k.value} {n}" for k, n in self.failed.most_common() if n > 0)
+                self.tripped = f"{failed} of the last {self.size} records failed ({kinds}; last: {last})"
         return self.tripped is not None
+
+    def _note(self, outcome: FailureKind | None) -> None:
+        if self.size == 0:
+            self.expect(0)
+        if len(self.outcomes) == self.size:
+            dropped = self.outcomes[0]
+            if dropped is not None:
+                self.failed[dropped] -= 1
+        self.outcomes.append(outcome)
+        if outcome is not None:
+            self.failed[outcome] += 1
 
 
 class Executor:
@@ -150,29 +194,46 @@ class Executor:
         first = group.items[0]
         request = GenerationRequest(group.sample, first.budget, group.seed, self.sampling, shots, self.task.score)
         budgets = [item.budget for item in group.items]
+        failures: dict[str, Exception] = {}
         try:
             results = await self.strategy.run(self.backend, request, budgets)
         except UserError:
             raise
-        except (BackendError, Exception) as exc:
-            if self._stopping:
-                return []
-            reason = scrub(f"{type(exc).__name__}: {exc}")  # every loaded key and key-shaped text
-            kind = failure_kind(exc)
-            self.stats.error_classes[kind.value] += len(group.items)
-            if self.breaker is not None and self.breaker.failure(kind, reason):
-                self._halt(self.breaker.tripped)
-            return [_record(item, None, self.task, reason, kind) for item in group.items]
-        if self.breaker is not None:
-            self.breaker.success()
-        records = []
-        for item in group.items:
-            completion = results.get(item.budget.label)
-            error = None if completion is not None else "backend returned no completion for this budget"
-            records.append(_record(item, completion, self.task, error))
+        except PartialFailure as exc:  # some budgets came back: they keep their answers
+            results, failures = exc.completions, exc.failures
+        except Exception as exc:  # nothing came back: every budget failed with this one error
+            results, failures = {}, {budget.label: exc for budget in budgets}
+        if failures and self._stopping:
+            return []  # cut short by a stop request: a half-finished group is not written
+        records = [self._outcome(item, results, failures) for item in group.items]
+        self._watch(records)
         if self.judge is not None:
             records = list(await asyncio.gather(*(self._judged(record) for record in records)))
         return records
+
+    def _outcome(self, item: WorkItem, results: dict[str, Completion], failures: dict[str, Exception]) -> Record:
+        """The record of one budget: its answer, or its own failure (reason scrubbed, kind classified)."""
+        label = item.budget.label
+        failure = failures.get(label)
+        if failure is not None:
+            reason = scrub(f"{type(failure).__name__}: {failure}")  # every loaded key and key-shaped text
+            return _record(item, None, self.task, reason, failure_kind(failure))
+        if label not in results:
+            return _record(item, None, self.task, "backend returned no completion for this budget")
+        return _record(item, results[label], self.task, None)
+
+    def _watch(self, records: list[Record]) -> None:
+        """Count error records by kind and show every outcome to the breaker (halting when it trips)."""
+        for record in records:
+            if record.status is Status.ERROR:
+                kind = FailureKind(record.error_kind or FailureKind.BACKEND.value)
+                self.stats.error_classes[kind.value] += 1
+                if self.breaker is not None:
+                    self.breaker.failure(kind, record.error or "")
+            elif self.breaker is not None:
+                self.breaker.success()
+        if self.breaker is not None and self.breaker.tripped and not self._halted:
+            self._halt(self.breaker.tripped)
 
     async def _judged(self, record: Record) -> Record:
         """A scored record with the judge's verdict stored beside the rules' (score_details)."""
@@ -210,6 +271,8 @@ class Executor:
         if self.breaker is not None and self.breaker.tripped:
             self.stats.broken = self.breaker.tripped
             return self.stats
+        if self.breaker is not None and groups:
+            self.breaker.expect(max(1, self.concurrency) * max(len(group.items) for group in groups))
 
         async def worker() -> None:
             try:

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from overthink.errors import UserError
-from overthink.models.base import Backend, GenerationRequest
+from overthink.models.base import Backend, Collected, GenerationRequest
 from overthink.models.capabilities import StepScorer
 from overthink.strategies.base import Strategy
 from overthink.strategies.common import answer_key, sample_k
@@ -87,25 +87,33 @@ class BestOfNStrategy(Strategy):
         self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget]
     ) -> dict[str, Completion]:
         verifier = self._verifier(backend)
-        samples = await sample_k(backend, request, budgets, self.n)
-        out: dict[str, Completion] = {}
+        drawn = await sample_k(backend, request, budgets, self.n)
+        collected = Collected()
         for budget in budgets:
-            candidates = [s[budget.label] for s in samples]
-            judgements = [await verifier.judge(request.sample, c) for c in candidates]
-            answers = [answer_key(request.sample, c.text, request.scorer) for c in candidates]
-            best = pick_best(judgements, answers)
-            chosen = candidates[best]
-            out[budget.label] = dataclasses.replace(
-                chosen,
-                total_generated=sum(c.total_generated for c in candidates),
-                wall_time_s=sum(c.wall_time_s for c in candidates),
-                extra={
-                    **chosen.extra, "strategy": "best-of-n", "n": self.n, "verifier": verifier.name,
-                    "chosen": best, "scores": [round(j.score, 6) for j in judgements],
-                    "step_scores": [[round(s, 6) for s in j.steps] for j in judgements],
-                    "answers": answers, "verifier_tokens": sum(j.tokens for j in judgements),
-                    "reasoning_tokens_each": [c.usage.reasoning_tokens for c in candidates],
-                    "answer_tokens_each": [c.answer_tokens for c in candidates],
-                },
-            )
-        return out
+            failure = drawn.failure(budget)
+            if failure is not None:  # the best of fewer than n is another strategy: this budget fails
+                collected.failures[budget.label] = failure
+                continue
+            await collected.part([budget], self._best(verifier, request, budget, drawn.at(budget)))
+        return collected.settle()
+
+    async def _best(self, verifier: Verifier, request: GenerationRequest, budget: Budget,
+                    candidates: list[Completion]) -> dict[str, Completion]:
+        """The record of one budget: the verifier's favourite of its n candidates."""
+        judgements = [await verifier.judge(request.sample, c) for c in candidates]
+        answers = [answer_key(request.sample, c.text, request.scorer) for c in candidates]
+        best = pick_best(judgements, answers)
+        chosen = candidates[best]
+        return {budget.label: dataclasses.replace(
+            chosen,
+            total_generated=sum(c.total_generated for c in candidates),
+            wall_time_s=sum(c.wall_time_s for c in candidates),
+            extra={
+                **chosen.extra, "strategy": "best-of-n", "n": self.n, "verifier": verifier.name,
+                "chosen": best, "scores": [round(j.score, 6) for j in judgements],
+                "step_scores": [[round(s, 6) for s in j.steps] for j in judgements],
+                "answers": answers, "verifier_tokens": sum(j.tokens for j in judgements),
+                "reasoning_tokens_each": [c.usage.reasoning_tokens for c in candidates],
+                "answer_tokens_each": [c.answer_tokens for c in candidates],
+            },
+        )}

@@ -9,15 +9,18 @@ same way everywhere, or their comparisons would not be fair:
   text, so "7 apples" and "7" agree; the scorer travels with the request (no scorer: the answer tag);
 * k completions per budget: a backend with the `SharedPromptSampler` capability draws the k samples
   itself (the embedded engine keeps the prompt's KV cache for samples 2..k, a server its prefix
-  cache); any other backend is simply asked k times, once per sub-seed, with every budget.
+  cache); any other backend is simply asked k times, once per sub-seed, with every budget. A sample
+  that failed at one budget costs that budget's record only (`Drawn.failures`): the strategy's
+  record at a budget fails when one of its k samples there failed, and stands otherwise.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from overthink.models.base import AnswerScorer, Backend, GenerationRequest
+from overthink.models.base import AnswerScorer, Backend, BackendError, GenerationRequest, PartialFailure, per_seed
 from overthink.models.capabilities import SharedPromptSampler
 from overthink.scoring.extract import extract_answer
 from overthink.types import Budget, Completion, Sample
@@ -44,14 +47,36 @@ def answer_key(sample: Sample, text: str, scorer: AnswerScorer | None = None) ->
     return key or None
 
 
-async def sample_k(
-    backend: Backend, request: GenerationRequest, budgets: Sequence[Budget], k: int
-) -> list[dict[str, Completion]]:
+@dataclass(frozen=True)
+class Drawn:
+    """k samples of one request: what each sample got per budget, and why a budget could not be had."""
+
+    samples: list[dict[str, Completion]]
+    failures: dict[str, Exception] = field(default_factory=dict)  # budget label -> first failure there
+
+    def failure(self, budget: Budget) -> Exception | None:
+        """Why this budget's k samples are incomplete (None: all k came back)."""
+        if budget.label in self.failures:
+            return self.failures[budget.label]
+        if any(budget.label not in sample for sample in self.samples):
+            return BackendError("a sample returned no completion for this budget")
+        return None
+
+    def at(self, budget: Budget) -> list[Completion]:
+        """The k completions of `budget` (call only when `failure(budget)` is None)."""
+        return [sample[budget.label] for sample in self.samples]
+
+
+async def sample_k(backend: Backend, request: GenerationRequest, budgets: Sequence[Budget], k: int) -> Drawn:
     """k independent completions per budget (one dict per sample, keyed by budget label)."""
     if k < 1:
         raise ValueError("k must be >= 1")
     backend.require(budgets)
     seeds = [sub_seed(request.seed, index) for index in range(k)]
-    if isinstance(backend, SharedPromptSampler):
-        return await backend.sample_k(request, budgets, seeds)
-    return [await backend.generate_nested(request.reseeded(seed), budgets) for seed in seeds]
+    try:
+        if isinstance(backend, SharedPromptSampler):
+            return Drawn(await backend.sample_k(request, budgets, seeds))
+        return Drawn(await per_seed(budgets, seeds,
+                                    lambda seed: backend.generate_nested(request.reseeded(seed), budgets)))
+    except PartialFailure as exc:
+        return Drawn(exc.samples, exc.failures)

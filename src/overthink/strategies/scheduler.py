@@ -27,7 +27,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from overthink.errors import UserError
-from overthink.models.base import Backend, GenerationRequest
+from overthink.models.base import Backend, GenerationRequest, settle
 from overthink.models.capabilities import ForcedTrace, ForcedTracer
 from overthink.strategies.base import Strategy
 from overthink.strategies.common import answer_key
@@ -94,14 +94,19 @@ class SchedulerStrategy(Strategy):
 
         trace = await backend.forced_trace(request, sorted(probes | set(limits)), settled)
         out: dict[str, Completion] = {}
+        failures: dict[str, Exception] = {}
         previous = -1
         for limit in limits:
             stop = trace.stopped_at
             reach = limit if stop is None or stop > limit else stop
+            broken = sorted(at for at in trace.failed if at <= reach)
+            if broken:  # the trace broke off before this budget's answer: only the longer budgets fail
+                failures.update({b.label: trace.failed[broken[0]] for b in budgets if b.tokens == limit})
+                continue
             completion = self._record(trace, limit, reach, previous, probes, history)
             out.update({b.label: completion for b in budgets if b.tokens == limit})
             previous = reach
-        return out
+        return settle(out, failures)
 
     def probe_points(self, limit: int) -> list[int]:
         return list(range(self.every, limit + 1, self.every))

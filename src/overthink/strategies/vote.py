@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from overthink.errors import UserError
-from overthink.models.base import Backend, GenerationRequest
+from overthink.models.base import Backend, GenerationRequest, settle
 from overthink.strategies.base import Strategy
 from overthink.strategies.common import answer_key, sample_k, sub_seed
 from overthink.types import Budget, Completion, Usage
@@ -92,16 +92,21 @@ class VoteStrategy(Strategy):
     async def run(
         self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget]
     ) -> dict[str, Completion]:
-        samples = await sample_k(backend, request, budgets, self.k)
+        drawn = await sample_k(backend, request, budgets, self.k)
         seeds = [sub_seed(request.seed, i) for i in range(self.k)]
         out: dict[str, Completion] = {}
+        failures: dict[str, Exception] = {}
         for budget in budgets:
-            per_sample = [s[budget.label] for s in samples]
+            failure = drawn.failure(budget)
+            if failure is not None:  # a vote of fewer than k samples is another strategy: this budget fails
+                failures[budget.label] = failure
+                continue
+            per_sample = drawn.at(budget)
             answers = [answer_key(request.sample, c.text, request.scorer) for c in per_sample]
             winner, votes, tie = majority(answers, request.seed)
             out[budget.label] = combine(per_sample, answers, winner,
                                         {"strategy": "vote", "votes": votes, "tie": tie, "seeds": seeds})
-        return out
+        return settle(out, failures)
 
 
 def parse_k(param: str | None, strategy: str, default: int | None = None) -> int:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from overthink.errors import UserError
-from overthink.models.base import Backend, GenerationRequest
+from overthink.models.base import Backend, GenerationRequest, per_budget, settle
 from overthink.models.hosted.batches import DEFAULT_STATE_FILE, BatchApi, BatchOutcome, BatchQueue, BatchState
 from overthink.models.preflight import PREFLIGHT_TIMEOUT, require_sdk, verdict
 from overthink.models.pricing import PriceTable
@@ -207,12 +207,21 @@ class HostedBackend(Backend, Generic[OptionsT]):
         return self.parse(data, request.budget, time.perf_counter() - started)
 
     async def generate_nested(self, request: GenerationRequest, budgets: Sequence[Budget]) -> dict[str, Completion]:
-        """One request per budget; in batch mode all of them at once, so they land in the same batch."""
-        requests = [request.at(b) for b in budgets]
-        if self.queue is not None:
-            done = await asyncio.gather(*(self.generate(r) for r in requests))
-            return {b.label: c for b, c in zip(budgets, done, strict=True)}
-        return {r.budget.label: await self.generate(r) for r in requests}
+        """One request per budget; in batch mode all of them at once, so they land in the same batch.
+        A budget whose request failed costs only itself (`PartialFailure` carries the others)."""
+        if self.queue is None:
+            return await per_budget(budgets, lambda budget: self.generate(request.at(budget)))
+        done = await asyncio.gather(*(self.generate(request.at(b)) for b in budgets), return_exceptions=True)
+        out: dict[str, Completion] = {}
+        failures: dict[str, Exception] = {}
+        for budget, result in zip(budgets, done, strict=True):
+            if isinstance(result, Completion):
+                out[budget.label] = result
+            elif isinstance(result, Exception) and not isinstance(result, UserError):
+                failures[budget.label] = result
+            else:
+                raise result  # a mistake of the sweep, or cancellation: not one budget's failure
+        return settle(out, failures)
 
     async def aclose(self) -> None:
         if self.queue is not None:

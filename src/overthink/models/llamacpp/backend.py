@@ -21,7 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from overthink.models.base import Backend, Capabilities, GenerationRequest, parse_options
+from overthink.errors import UserError
+from overthink.models.base import Backend, Capabilities, GenerationRequest, PartialFailure, parse_options
 from overthink.models.capabilities import MAX_STEP_TOKENS, ForcedTrace, StepScores, StopWhen, yes_probability
 from overthink.models.forcing_spec import NATURAL, THINK_OPEN, Fork, Trace, TracePlan, fork_key
 from overthink.models.generation import Sampling
@@ -192,6 +193,8 @@ class LlamaCppBackend(Backend):
     def _sample_blocking(
         self, request: GenerationRequest, budgets: list[Budget], seeds: list[int]
     ) -> list[dict[str, Completion]]:
+        """Every seed's forced trace and prompted budgets; a trace or budget that fails (a context
+        overflow) costs only its own records, reported in a `PartialFailure` beside the others."""
         sampling = request.sampling.resolve()
         forced = [b for b in budgets if b.mechanism is Mechanism.FORCED]
         plan = TracePlan.of(forced, sampling.natural_cap)
@@ -199,19 +202,36 @@ class LlamaCppBackend(Backend):
         asked = [b.tokens or 0 for b in prompted]  # prompt budgets think up to the natural cap
         thinking = max([plan.max_thinking, *asked, sampling.natural_cap if prompted else 0])
         out: list[dict[str, Completion]] = [{} for _ in seeds]
+        failures: dict[str, Exception] = {}
         with self._forcer(sampling, thinking, self.prompt_tokens(request)) as (engine, forcer):
             if forced:
                 prompt = self.prompt_ids(engine, request)
+                fresh = True
                 for index, seed in enumerate(seeds):
-                    result = forcer.run(prompt, plan.points, seed, natural=plan.natural,
-                                        force_minimum=plan.force_minimum, natural_cap=plan.natural_cap,
-                                        fresh=index == 0)
+                    try:
+                        result = forcer.run(prompt, plan.points, seed, natural=plan.natural,
+                                            force_minimum=plan.force_minimum, natural_cap=plan.natural_cap,
+                                            fresh=fresh)
+                    except UserError:
+                        raise
+                    except Exception as exc:  # this seed's trace only; the cache is rebuilt for the next
+                        failures = {**{b.label: exc for b in forced}, **failures}
+                        fresh = True
+                        continue
+                    fresh = False
                     for budget in forced:
                         fork = result.forks[fork_key(budget)]
                         out[index][budget.label] = self.completion_from(engine, prompt, result, fork)
             for budget in prompted:
                 for index, seed in enumerate(seeds):
-                    out[index][budget.label] = self._prompted(engine, forcer, request.at(budget), seed, sampling)
+                    try:
+                        out[index][budget.label] = self._prompted(engine, forcer, request.at(budget), seed, sampling)
+                    except UserError:
+                        raise
+                    except Exception as exc:  # this (seed, budget) only
+                        failures.setdefault(budget.label, exc)
+        if failures:
+            raise PartialFailure(out[0], failures, samples=out)
         return out
 
     def _prompted(self, engine: LlamaEngine, forcer: Forcer, request: GenerationRequest, seed: int,

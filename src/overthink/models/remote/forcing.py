@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -120,7 +120,12 @@ class RemoteForcer:
         force_minimum: bool = True,
         natural_cap: int = 2048,
     ) -> Trace:
-        """One trace up to the largest budget (or the cap), forked at every budget and the natural end."""
+        """One trace up to the largest budget (or the cap), forked at every budget and the natural end.
+
+        A request that fails for good costs only the forks that needed it (`Trace.failed`): when the
+        trace breaks off, every budget it had already reached is forked as a shorter run would have
+        been, and each fork's answer is its own request.
+        """
         prompt_ids = await self.server.tokenize(prompt)
         if prompt_ids is None:
             return await self._run_estimated(
@@ -129,17 +134,34 @@ class RemoteForcer:
         points = sorted(set(budgets), reverse=True)
         limit = max(points[0] if points else 0, 0 if force_minimum else natural_cap)
         state = _Thinking(prompt, prompt_ids, seed, force_minimum)
-        await self._think(state, limit)
+        result = Trace(prompt_tokens=len(prompt_ids), exact=True)
+        try:
+            await self._think(state, limit)
+        except Exception as exc:  # the trace broke off: the points it reached are still forked
+            result.failed = {p: exc for p in points if p > len(state.ids)}
+            if natural and state.natural_end is None:  # how it would have ended is unknown
+                result.failed[NATURAL] = exc
+            points = [p for p in points if p not in result.failed]
+            limit = min(limit, len(state.ids))
         if state.natural_end is not None and state.natural_end > limit:  # seen only in the lookahead
             state.natural_end, state.natural_text = None, None
-        result = Trace(natural_end=state.natural_end, prompt_tokens=len(prompt_ids), exact=True)
+        result.natural_end = state.natural_end
         ids = state.ids[: max(limit, 0)]
         self._attribute(result, state, sorted(points), ids)
         for point in points:  # answers longest-first: each prompt extends the cached prefix
-            await self._answer_fork(state, result.forks[point], ids)
-        if natural:
-            await self._natural_fork(result, state, ids)
+            await self._answered(result, point, self._answer_fork(state, result.forks[point], ids))
+        if natural and NATURAL not in result.failed:
+            await self._answered(result, NATURAL, self._natural_fork(result, state, ids))
         return result
+
+    @staticmethod
+    async def _answered(result: Trace, point: int, answer: Awaitable[None]) -> None:
+        """Await one fork's answer; a failure drops that fork only (kept in `failed` with its reason)."""
+        try:
+            await answer
+        except Exception as exc:  # the other forks' answers are separate requests: they still run
+            result.forks.pop(point, None)
+            result.failed[point] = exc
 
     async def run_probed(self, prompt: str, points: Sequence[int], seed: int, stop_when: StopWhen) -> Trace:
         """The trace generated in pieces that end at each point, answered there; `stop_when` may end it.
@@ -154,12 +176,18 @@ class RemoteForcer:
         state = _Thinking(prompt, prompt_ids, seed, force_minimum=True)
         result = Trace(prompt_tokens=len(prompt_ids), exact=True)
         cut = 0
-        for point in sorted(set(points)):
-            await self._think(state, point, piecewise=True)
-            ids = state.ids[:point]
-            self._attribute(result, state, [point], ids, start=cut)
+        ordered = sorted(set(points))
+        for index, point in enumerate(ordered):
+            try:
+                await self._think(state, point, piecewise=True)
+                ids = state.ids[:point]
+                self._attribute(result, state, [point], ids, start=cut)
+                await self._answer_fork(state, result.forks[point], ids)
+            except Exception as exc:  # the forks before this point stand; this one and the rest cannot
+                result.forks.pop(point, None)
+                result.failed = {later: exc for later in ordered[index:]}
+                break
             cut = min(point, len(ids))
-            await self._answer_fork(state, result.forks[point], ids)
             if stop_when(result.forks[point]):
                 result.stopped_at = point
                 break
@@ -270,27 +298,43 @@ class RemoteForcer:
         force_minimum: bool,
         natural_cap: int,
     ) -> Trace:
-        """No tokenizer: each budget is its own trace, bounded by the server's token counts."""
+        """No tokenizer: each budget is its own trace, bounded by the server's token counts.
+
+        The natural end is read off the first (longest) trace; a trace that fails costs its own budget
+        (and the natural end, when it was the first), not the others.
+        """
         result = Trace(exact=False)
         points = sorted(set(budgets), reverse=True)
-        for point in points or [natural_cap]:
-            limit = point if force_minimum else max(point, natural_cap)
-            run = await self._estimated_trace(prompt, seed, limit, force_minimum)
-            result.prompt_tokens = result.prompt_tokens or run.prompt_tokens
-            if points:
-                fork = Fork(point, min(run.count, limit), wait_insertions=run.waits, generated=run.generated,
-                            wall_time_s=run.seconds, thinking=run.text)
-                self._finish(fork, await self.answer(prompt, run.text, seed, point), 0.0)
-                result.forks[point] = fork
-            if natural and NATURAL not in result.forks:
-                ended = run.natural_text is not None
-                thinking = run.natural_text if run.natural_text is not None else run.text
-                fork = Fork(NATURAL, run.natural_count if ended else run.count, thinking=thinking,
-                            generated=0 if points else run.generated, censored=not ended)
-                self._finish(fork, await self.answer(prompt, thinking, seed, NATURAL), 0.0)
-                result.forks[NATURAL] = fork
-                result.natural_end = run.natural_count if ended else None
+        for index, point in enumerate(points or [natural_cap]):
+            wanted = ([point] if points else []) + ([NATURAL] if natural and index == 0 else [])
+            try:
+                await self._estimated_forks(result, prompt, seed, point, wanted, force_minimum=force_minimum,
+                                            natural_cap=natural_cap, alone=not points)
+            except Exception as exc:  # this budget's own trace failed; the other budgets are other traces
+                for fork in wanted:
+                    result.forks.pop(fork, None)
+                    result.failed[fork] = exc
         return result
+
+    async def _estimated_forks(self, result: Trace, prompt: str, seed: int, point: int, wanted: list[int], *,
+                               force_minimum: bool, natural_cap: int, alone: bool) -> None:
+        """One estimated trace up to `point` and the forks `wanted` of it (the point, the natural end)."""
+        limit = point if force_minimum else max(point, natural_cap)
+        run = await self._estimated_trace(prompt, seed, limit, force_minimum)
+        result.prompt_tokens = result.prompt_tokens or run.prompt_tokens
+        if point in wanted:
+            fork = Fork(point, min(run.count, limit), wait_insertions=run.waits, generated=run.generated,
+                        wall_time_s=run.seconds, thinking=run.text)
+            self._finish(fork, await self.answer(prompt, run.text, seed, point), 0.0)
+            result.forks[point] = fork
+        if NATURAL in wanted:
+            ended = run.natural_text is not None
+            thinking = run.natural_text if run.natural_text is not None else run.text
+            fork = Fork(NATURAL, run.natural_count if ended else run.count, thinking=thinking,
+                        generated=run.generated if alone else 0, censored=not ended)
+            self._finish(fork, await self.answer(prompt, thinking, seed, NATURAL), 0.0)
+            result.forks[NATURAL] = fork
+            result.natural_end = run.natural_count if ended else None
 
     async def _estimated_trace(self, prompt: str, seed: int, limit: int, force_minimum: bool) -> _Estimated:
         """One trace counted with the server's `completion_tokens` ("Wait" estimated), up to `limit`."""

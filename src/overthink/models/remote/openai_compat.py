@@ -26,7 +26,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from overthink.models.base import Backend, BackendError, Capabilities, GenerationRequest, parse_options
+from overthink.models.base import (
+    Backend,
+    BackendError,
+    Capabilities,
+    Collected,
+    GenerationRequest,
+    parse_options,
+    per_budget,
+    per_seed,
+    settle,
+)
 from overthink.models.capabilities import MAX_STEP_TOKENS, ForcedTrace, StepScores, StopWhen, yes_probability
 from overthink.models.forcing_spec import THINK_OPEN, Fork, Trace, TracePlan, fork_key
 from overthink.models.http import JsonClient
@@ -183,15 +193,17 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
         return results[request.budget.label]
 
     async def generate_nested(self, request: GenerationRequest, budgets: Sequence[Budget]) -> dict[str, Completion]:
+        """Forced budgets off one trace, chat budgets one request each; a failed request costs only the
+        budgets that needed it (`PartialFailure` carries the rest)."""
         self.require(budgets)
-        out: dict[str, Completion] = {}
+        collected = Collected()
         forced = [b for b in budgets if b.mechanism is Mechanism.FORCED]
         if forced:
-            out.update(await self._forced(request, forced))
-        for budget in budgets:
-            if budget.mechanism is not Mechanism.FORCED:
-                out[budget.label] = await self._chat(request, budget)
-        return out
+            await collected.part(forced, self._forced(request, forced))
+        chat = [b for b in budgets if b.mechanism is not Mechanism.FORCED]
+        if chat:
+            await collected.part(chat, per_budget(chat, lambda budget: self._chat(request, budget)))
+        return collected.settle()
 
     def _forcer(self, request: GenerationRequest) -> RemoteForcer:
         # forcing decodes on the server what the embedded engine decodes locally: no server-side extras
@@ -207,7 +219,10 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
         prompt = self._forced_prompt(request.at(budgets[0]))
         trace = await self._forcer(request).run(prompt, plan.points, request.seed, natural=plan.natural,
                                                 force_minimum=plan.force_minimum, natural_cap=plan.natural_cap)
-        return {b.label: self._forced_completion(trace, trace.forks[fork_key(b)]) for b in budgets}
+        failures = {b.label: trace.failed[fork_key(b)] for b in budgets if fork_key(b) in trace.failed}
+        made = {b.label: self._forced_completion(trace, trace.forks[fork_key(b)]) for b in budgets
+                if b.label not in failures}
+        return settle(made, failures)
 
     # -------------------------------------------------------------------------------- capabilities
 
@@ -216,7 +231,7 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
     ) -> list[dict[str, Completion]]:
         """One nested trace per seed, one after the other: the server's prefix cache holds the prompt."""
         self.require(budgets)
-        return [await self.generate_nested(request.reseeded(seed), budgets) for seed in seeds]
+        return await per_seed(budgets, seeds, lambda seed: self.generate_nested(request.reseeded(seed), budgets))
 
     async def forced_trace(
         self, request: GenerationRequest, points: Sequence[int], stop_when: StopWhen | None = None
@@ -230,7 +245,10 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
             trace = await self._forcer(request).run_probed(self._forced_prompt(request), points, request.seed, stop)
         except NoTokenizer as exc:
             raise BackendError(str(exc)) from None
-        return ForcedTrace({at: self._forced_completion(trace, f) for at, f in trace.forks.items()}, trace.stopped_at)
+        if trace.failed and not trace.forks:  # nothing came back: the failure is the whole trace's
+            raise next(iter(trace.failed.values()))
+        return ForcedTrace({at: self._forced_completion(trace, f) for at, f in trace.forks.items()}, trace.stopped_at,
+                           failed=dict(trace.failed))
 
     async def score_steps(
         self, messages: list[dict[str, str]], placeholder: str, steps: Sequence[str]
