@@ -124,3 +124,45 @@ def test_missing_store_and_console_script_exit_codes(stores: dict[str, Path], tm
     bad = subprocess.run([sys.executable, "-m", "overthink", "gate", "--store", str(tmp_path / "nope.db")],
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_a_store_too_small_to_test_does_not_pass(tmp_path: Path) -> None:
+    """Six items collapsing 0.9 -> 0.5 -> 0.1 used to print "gate passed: 0 curve(s) checked" and exit 0."""
+    path = tmp_path / "tiny.db"
+    code, text = _invoke(["simulate", "--out", str(path), "--curve", "0:0.9,1024:0.5,4096:0.1", "--n", "6",
+                          "--seed", "1"])
+    assert code == 0, text
+    report = tmp_path / "tiny.xml"
+    code, out = _invoke(["gate", "--store", str(path), "--boot", "200", "--junit", str(report)])
+    assert code == 3, out
+    assert "gate passed" not in out and "not gated" in out
+    suite = ElementTree.parse(report).getroot().find("testsuite")
+    assert suite is not None and suite.get("skipped") == "1" and suite.get("failures") == "0"
+    skipped = suite.find("testcase/skipped")
+    assert skipped is not None and "6 problems" in (skipped.get("message") or "")
+    code, out = _invoke(["gate", "--store", str(path), "--boot", "200", "--json"])
+    import json
+
+    data, _ = json.JSONDecoder().raw_decode(out)  # the exit message follows on stderr
+    assert code == 3 and data["passed"] is False and data["tested"] == 0 and data["skipped"] == 1
+
+
+def test_budgets_gate_the_families_that_have_them_and_name_the_rest(tmp_path: Path) -> None:
+    """`--budgets 0,32` used to exit 2 as soon as one strategy lacked budget 32."""
+    import pandas as pd
+
+    from overthink.analysis.simulate import simulate_frame, write_store
+
+    both = simulate_frame({0: 0.9, 32: 0.6, 1024: 0.6}, 150, 1, 3, strategy="single")
+    other = simulate_frame({0: 0.8, 1024: 0.8}, 150, 1, 4, strategy="vote")
+    path = tmp_path / "two.db"
+    write_store(pd.concat([both, other], ignore_index=True), path)
+    report = tmp_path / "two.xml"
+    code, out = _invoke(["gate", "--store", str(path), "--budgets", "0,32", "--boot", "300", "--junit", str(report)])
+    flat = " ".join(out.split())
+    assert code == 1, out  # the strategy with both budgets is gated (and drops)
+    assert "vote" in flat and "no finished records at budget(s) 32" in flat
+    suite = ElementTree.parse(report).getroot().find("testsuite")
+    assert suite is not None and suite.get("skipped") == "1" and suite.get("failures") == "1"
+    code, message = _invoke(["gate", "--store", str(path), "--budgets", "0,64", "--boot", "300"])
+    assert code == 2 and "64" in message  # no family has it: still bad input

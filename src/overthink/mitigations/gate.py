@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from overthink.analysis.bootstrap import Curve, budget_frame, build_curves
+from overthink.analysis.inference import MIN_ITEMS
 from overthink.analysis.metrics import NO_TRAITS, Traits
 from overthink.analysis.results import Loss
 from overthink.analysis.trends import alpha_shares, annotate, loss_results
@@ -48,7 +49,7 @@ class GateResult:
     values: list[float]
     n_items: int
     failed: bool
-    kind: str  # "ok" | "drop" | "u-shape" | "descriptive"
+    kind: str  # "ok" | "drop" | "u-shape" | "descriptive" | "left out"
     reason: str
     gated: bool = True
     main: bool = True
@@ -102,23 +103,33 @@ def judge(curve: Curve, loss: Loss, tolerance: float, alpha: float, tested: str)
                       lower=loss.lower, p=loss.p, from_budget=loss.from_budget, to_budget=loss.to_budget)
 
 
-def restrict_budgets(frame: pd.DataFrame, budgets: list[str] | None) -> pd.DataFrame:
-    """Only the gated budgets; every family must have finished records at all of them."""
+def restrict_budgets(frame: pd.DataFrame, budgets: list[str] | None,
+                     ) -> tuple[pd.DataFrame, dict[tuple[str, ...], list[str]]]:
+    """Only the gated budgets, of the families that have finished records at all of them.
+
+    Returns the frame to gate and, per family left out, the budgets it lacks: `--budgets 0,32` gates
+    whatever has those budgets and names the rest (a UserError only when no family has them)."""
     data = budget_frame(frame)
     ok = data[data["status"] == "ok"] if "status" in data else data
     if ok.empty:
         raise UserError("the store has no finished budget records to gate; run a sweep first")
     if budgets is None:
-        return data
+        return data, {}
     if len(budgets) < 2:
         raise UserError("--budgets needs at least two budgets to compare, e.g. 1024,4096")
+    left_out: dict[tuple[str, ...], list[str]] = {}
     for key, group in ok.groupby(list(RESULT_KEYS), sort=True, observed=True):
-        missing = [b for b in budgets if b not in set(group["budget"].astype(str))]
-        if missing:
-            name = " / ".join(map(str, key))
-            raise UserError(f"{name} has no finished records at budget(s) {', '.join(missing)}; "
-                            "run them or leave them out of --budgets")
-    return data[data["budget"].astype(str).isin(budgets)]
+        lacking = [b for b in budgets if b not in set(group["budget"].astype(str))]
+        if lacking:
+            left_out[tuple(str(k) for k in key)] = lacking
+    if len(left_out) == ok.groupby(list(RESULT_KEYS), observed=True).ngroups:
+        first = next(iter(left_out.values()))
+        raise UserError(f"no model / task has finished records at every budget of --budgets (e.g. none at "
+                        f"{', '.join(first)}); run them or choose budgets the store has")
+    keep = data["budget"].astype(str).isin(budgets)
+    if left_out:
+        keep &= ~pd.MultiIndex.from_frame(data[list(RESULT_KEYS)].astype(str)).isin(list(left_out))
+    return data[keep], left_out
 
 
 def gated_curves(curves: list[Curve]) -> list[Curve]:
@@ -127,9 +138,18 @@ def gated_curves(curves: list[Curve]) -> list[Curve]:
 
 
 def _descriptive(curve: Curve, tolerance: float) -> GateResult:
-    reason = (f"not gated: {curve.n_items} problems at every budget (the gate needs 10); "
-              "shown for description only")
+    if len(curve.budgets) < 2:
+        reason = f"not gated: scored records at only one budget ({', '.join(curve.budgets)})"
+    else:
+        reason = (f"not gated: {curve.n_items} problems at every budget (the gate needs {MIN_ITEMS}); "
+                  "shown for description only")
     return GateResult(**_base(curve, tolerance), failed=False, kind="descriptive", reason=reason, gated=False)
+
+
+def _left_out(curve: Curve, tolerance: float, lacking: list[str]) -> GateResult:
+    reason = (f"not gated: no finished records at budget(s) {', '.join(lacking)} of --budgets "
+              f"(it has {', '.join(curve.budgets)})")
+    return GateResult(**_base(curve, tolerance), failed=False, kind="left out", reason=reason, gated=False)
 
 
 def _gate_family(curves: list[Curve], tolerances: dict[int, float], alpha: float, n_families: int,
@@ -159,9 +179,16 @@ def run_gate(frame: pd.DataFrame, *, budgets: list[str] | None = None, tolerance
         raise UserError(f"--tolerance {tolerance} must be >= 0 (e.g. 0.02 = 2 accuracy points)")
     if not 0.0 < alpha < 0.5:
         raise UserError(f"--alpha {alpha} must be between 0 and 0.5 (default 0.05)")
-    data = restrict_budgets(frame, budgets)
+    data, left_out = restrict_budgets(frame, budgets)
     curves = annotate(build_curves(data, n_boot=n_boot, seed=seed, traits=traits), alpha=alpha)
-    return gate_curves(curves if strata else gated_curves(curves), tolerance=tolerance, alpha=alpha)
+    results = gate_curves(curves if strata else gated_curves(curves), tolerance=tolerance, alpha=alpha)
+    if left_out:  # named, never gated: their main curves on the budgets they do have
+        rest = budget_frame(frame)
+        rest = rest[pd.MultiIndex.from_frame(rest[list(RESULT_KEYS)].astype(str)).isin(list(left_out))]
+        for curve in gated_curves(build_curves(rest, n_boot=n_boot, seed=seed, traits=traits)):
+            limit = curve.metric.tolerance if tolerance is None else tolerance
+            results.append(_left_out(curve, limit, left_out[curve.family]))
+    return results
 
 
 def gate_curves(curves: list[Curve], *, tolerance: float | None = None, alpha: float = 0.05) -> list[GateResult]:
@@ -185,17 +212,22 @@ def gate_curves(curves: list[Curve], *, tolerance: float | None = None, alpha: f
 
 
 def junit_xml(results: list[GateResult], suite: str = "overthink-gate") -> str:
-    """JUnit XML: one testcase per curve, a <failure> with the reason when it fails (text escaped)."""
+    """JUnit XML: one testcase per curve; a <failure> with the reason when it fails, a <skipped> with the
+    reason when it was not tested (descriptive, or left out by --budgets), counted in `skipped`."""
     failures = sum(r.failed for r in results)
-    root = ElementTree.Element("testsuites", name=suite, tests=str(len(results)), failures=str(failures))
+    skipped = sum(not r.gated for r in results)
+    root = ElementTree.Element("testsuites", name=suite, tests=str(len(results)), failures=str(failures),
+                               skipped=str(skipped))
     node = ElementTree.SubElement(root, "testsuite", name=suite, tests=str(len(results)),
-                                  failures=str(failures), errors="0", skipped="0")
+                                  failures=str(failures), errors="0", skipped=str(skipped))
     for result in results:
         case = ElementTree.SubElement(node, "testcase", classname=f"{suite}.{result.model}",
                                       name=result.name.split(" / ", 1)[1])
         if result.failed:
             failure = ElementTree.SubElement(case, "failure", message=result.reason, type=result.kind)
             failure.text = result.reason
+        elif not result.gated:
+            ElementTree.SubElement(case, "skipped", message=result.reason)
         else:
             out = ElementTree.SubElement(case, "system-out")
             out.text = result.reason
