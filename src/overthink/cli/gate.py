@@ -65,6 +65,9 @@ def gate_cmd(
     strata: Annotated[bool, typer.Option("--strata/--main-only",
                                          help="also gate strata with at least 10 common problems")] = True,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,  # noqa: UP045
+    missing_tolerance: Annotated[float, typer.Option(
+        "--missing-tolerance", help="allowed rise of the share of items that error, or whose answer is unparsed, "
+        "from a budget to a larger one (0.05 = 5 points; 1 turns the check off)")] = 0.05,
     n_boot: BootOpt = 1000, seed: SeedOpt = 0, as_json: JsonOpt = False,
 ) -> None:
     """Release gate: exit 1 if more reasoning makes any model significantly worse (beyond --tolerance).
@@ -78,7 +81,7 @@ def gate_cmd(
     _check_boot(n_boot)
     wanted = parse_budget_list(budgets)
     results = run_gate(load(store, text=False), budgets=wanted, tolerance=tolerance, alpha=alpha, n_boot=n_boot,
-                       seed=seed, strata=strata, traits=store_traits(store))
+                       seed=seed, strata=strata, traits=store_traits(store), missing_tolerance=missing_tolerance)
     if junit is not None:
         try:
             junit.write_text(junit_xml(results), encoding="utf-8")
@@ -93,14 +96,15 @@ def gate_cmd(
     else:
         _print_gate(results, tolerance, alpha)
     if failed:
-        stderr_console.print(f"gate failed: {len(failed)} of {tested} gated curve(s) get worse with more reasoning")
+        stderr_console.print(f"gate failed: {len(failed)} of {tested} gated check(s) failed (worse with more "
+                             "reasoning beyond the tolerance, or missing data rising beyond --missing-tolerance)")
         raise typer.Exit(1)
     if not tested:
         stderr_console.print(f"gate tested nothing: none of {len(results)} curve(s) could be tested (see the "
                              f"reasons above); exit {NOTHING_TESTED}, not a pass")
         raise typer.Exit(NOTHING_TESTED)
     if not as_json:
-        stdout_console.print(f"gate passed: {tested} curve(s) checked")
+        stdout_console.print(f"gate passed: {tested} check(s) tested, {len(results) - tested} not tested")
 
 
 def _print_gate(results: list[GateResult], tolerance: float | None, alpha: float) -> None:
@@ -108,15 +112,21 @@ def _print_gate(results: list[GateResult], tolerance: float | None, alpha: float
     from overthink.analysis.inference import MIN_ITEMS
 
     limit = "per metric" if tolerance is None else str(tolerance)
-    table = Table(title=f"Release gate (tolerance {limit}, false-fail rate {alpha} per store)", title_justify="left")
-    for column in ("curve", "n", "metric by budget", "worst loss [≥ bound]", "p", "trend", "result"):
+    table = Table(title=f"Release gate (tolerance {limit}, blocked at most {alpha} of the time per store when "
+                        "every true loss is within it)", title_justify="left")
+    for column in ("check", "n", "value by budget", "worst loss [≥ bound]", "size", "p", "trend", "result"):
         table.add_column(column, overflow="fold")
     gated = [r for r in results if r.gated]
     for r in gated:
-        values = ", ".join(f"{b}: {v:.3f}" for b, v in zip(r.budgets, r.values, strict=True))
+        share = r.check != "metric"
+        values = ", ".join(f"{b}: {v:.1%}" if share else f"{b}: {v:.3f}" for b, v in zip(r.budgets, r.values,
+                                                                                         strict=True))
         loss = ("-" if r.worst_drop is None else
                 f"{r.worst_drop:.3f} ({r.from_budget}→{r.to_budget}) [≥{r.lower:.3f}]")
-        table.add_row(escape(r.name), str(r.n_items), escape(values), escape(loss), f"{r.p:.4f}", r.trend,
+        if r.loss_bounds is not None:
+            loss += f" (missing at best/worst: {r.loss_bounds[0]:.3f} / {r.loss_bounds[1]:.3f})"
+        table.add_row(escape(r.name), str(r.n_items), escape(values), escape(loss),
+                      "-" if r.size is None else f"{r.size:.3f}", f"{r.p:.4f}", r.trend,
                       "FAIL" if r.failed else "pass")
     stdout_console.print(table)
     for r in gated:
