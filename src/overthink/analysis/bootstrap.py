@@ -35,7 +35,7 @@ from overthink.analysis.metrics import (
     strata_masks,
     task_metric,
 )
-from overthink.analysis.missing import Missing, missing_bounds, missing_by_budget
+from overthink.analysis.missing import Missing, missing_bounds, missing_by_budget, missing_shares
 from overthink.analysis.order import budget_order
 from overthink.analysis.results import Phases, Verdict
 from overthink.analysis.versions import latest_versions
@@ -83,8 +83,8 @@ class Curve:
     # The common items' per-budget item means for every metric (squared errors for RMSE): what the
     # cross-fitted loss size reads (sizes.py).
     item_matrix: np.ndarray | None = field(default=None, repr=False, compare=False)
-    # When items are missing: per-budget worst/best-case values (missing.py), and the stratum items'
-    # "errored" / "unparsed" indicators (items, budgets, 2) with each item's cluster.
+    # When items are missing: per-budget worst/best-case values (missing.py); when records errored or
+    # went unparsed: each stratum item's share of them per budget (items, budgets, 2), and its cluster.
     bounds: np.ndarray | None = field(default=None, repr=False, compare=False)
     missing_flags: np.ndarray | None = field(default=None, repr=False, compare=False)
     flag_clusters: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -302,7 +302,8 @@ def family_curve(family: FamilyData, mask: np.ndarray, metric: str, stratum: str
     common = stratum_items[present[stratum_items].all(axis=1)]
     in_common = np.zeros(n_all, dtype=bool)
     in_common[common] = True
-    missing, flags = missing_by_budget(rows, items, cols, scored, stratum_items, present, budgets)
+    missing = missing_by_budget(rows, items, cols, scored, stratum_items, present, budgets)
+    flags = missing_shares(rows, items, cols, stratum_items, n_all, k)
     tokens = rows["realized"].to_numpy(float)
     has_t = use & np.isfinite(tokens)
     t, tmask = item_means(items[has_t], cols[has_t], tokens[has_t], n_all, k)

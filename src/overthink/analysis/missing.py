@@ -3,9 +3,9 @@
 A curve compares its budgets on the items present at every one of them. That is unbiased only if
 an item goes missing (an error, an answer the scorer cannot read) for reasons unrelated to how it
 would have scored; long budgets timing out on hard items break exactly that. So besides the counts
-per budget (`Missing`), a curve keeps, when anything is missing, one indicator per (item, budget)
-for "errored" and for "unparsed" — the gate tests whether their shares rise with reasoning, paired
-by problem like every other test — and per-budget worst/best-case bounds: the metric over all of
+per budget (`Missing`), a curve keeps, when anything errored or went unparsed, the share of each
+item's records at each budget that did (the gate tests whether those shares rise with reasoning,
+paired by problem like every other test), and per-budget worst/best-case bounds: the metric over all of
 the stratum's items with every missing one counted as the worst (best) value observed on the
 curve (0 and 1 for a rate or accuracy). The bounds make no assumption about why data is missing;
 the common-items estimate assumes it is unrelated to the outcome.
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from overthink.analysis.metrics import unparsed
 
 
 @dataclass(frozen=True)
@@ -33,15 +35,32 @@ class Missing:
         return self.error + self.unparsed + self.absent
 
 
-def missing_by_budget(rows: pd.DataFrame, items: np.ndarray, cols: np.ndarray, scored: np.ndarray,
-                      stratum_items: np.ndarray, present: np.ndarray,
-                      budgets: list[str]) -> tuple[tuple[Missing, ...], np.ndarray | None]:
-    """Per budget: stratum items without a scored value there, split into error / unparsed / absent.
-
-    Also the (stratum items, budgets, 2) indicators of "errored" and "unparsed" (None when no item
-    errored or went unparsed anywhere: nothing to test)."""
+def missing_shares(rows: pd.DataFrame, items: np.ndarray, cols: np.ndarray, stratum_items: np.ndarray,
+                   n_items: int, k: int) -> np.ndarray | None:
+    """(stratum items, budgets, 2): the share of each item's records at each budget that errored, and
+    that finished with an answer the scorer could not read (any task: for accuracy an unparsed answer
+    is scored wrong, but a rising share of them is still its own failure mode). Records, not items:
+    with 3 repeats an item is on the curve if any one of them answered, so a 30% unparsed rate moves
+    the item-level count by 3%. None when nothing errored or went unparsed."""
     status = rows["status"].astype(str).to_numpy() if "status" in rows.columns else np.full(len(rows), "ok")
-    flags = np.zeros((present.shape[0], len(budgets), 2), dtype=bool)
+    use = cols >= 0
+    flat = items[use] * k + cols[use]
+    counts = np.bincount(flat, minlength=n_items * k).astype(np.float64)
+    shares = np.zeros((n_items * k, 2))
+    for n, flag in enumerate((status != "ok", unparsed(rows).to_numpy(bool))):
+        shares[:, n] = np.bincount(flat, weights=flag[use].astype(np.float64), minlength=n_items * k)
+    if not shares.any():
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(counts[:, None] > 0, shares / np.where(counts > 0, counts, 1.0)[:, None], 0.0)
+    result: np.ndarray = shares.reshape(n_items, k, 2)[stratum_items]
+    return result
+
+
+def missing_by_budget(rows: pd.DataFrame, items: np.ndarray, cols: np.ndarray, scored: np.ndarray,
+                      stratum_items: np.ndarray, present: np.ndarray, budgets: list[str]) -> tuple[Missing, ...]:
+    """Per budget: stratum items without a scored value there, split into error / unparsed / absent."""
+    status = rows["status"].astype(str).to_numpy() if "status" in rows.columns else np.full(len(rows), "ok")
     out = []
     for j, budget in enumerate(budgets):
         lacking = stratum_items[present[stratum_items, j] == 0]
@@ -53,10 +72,8 @@ def missing_by_budget(rows: pd.DataFrame, items: np.ndarray, cols: np.ndarray, s
         at = (cols == j) & lacks[items]
         ok_rows = set(items[at & (status == "ok") & ~scored].tolist())
         error_rows = set(items[at & (status != "ok")].tolist()) - ok_rows
-        flags[list(error_rows), j, 0] = True
-        flags[list(ok_rows), j, 1] = True
         out.append(Missing(budget, len(error_rows), len(ok_rows), int(lacking.size) - len(ok_rows | error_rows)))
-    return tuple(out), (flags[stratum_items] if flags.any() else None)
+    return tuple(out)
 
 
 def missing_bounds(y: np.ndarray, present: np.ndarray, stratum_items: np.ndarray, rmse: bool) -> np.ndarray | None:

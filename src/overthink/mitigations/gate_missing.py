@@ -4,8 +4,9 @@ A curve compares budgets on the items present at all of them, which is unbiased 
 missing for reasons unrelated to their outcome. Long budgets that time out on hard items, or answers
 that stop being readable after long reasoning, break that, and the common-items curve can then look
 flat while the model got worse. So for every gated main curve that lost items, the share of its
-stratum's items that **errored** and the share whose answer was **unparsed** are gated like a
-metric whose rise is bad: every pair of budgets i < j, the rise share(j) - share(i) studentized by
+stratum's records that **errored** and the share whose answer was **unparsed** (each item's share
+of its records at the budget, averaged over the stratum's items) are gated like a metric whose rise
+is bad: every pair of budgets i < j, the rise share(j) - share(i) studentized by
 its paired (problem) bootstrap standard error, max-type over the family's checks, testing the
 shifted null "the rise is at most --missing-tolerance". A check fails exactly when the simultaneous
 lower bound of a rise exceeds the missing tolerance (p < alpha for the same null). A point rule
@@ -35,14 +36,14 @@ CHECKS = (("errors", "error share", 0), ("unparsed", "unparsed share", 1))
 
 
 def missing_checks(curve: Curve, tolerance: float) -> list[tuple[str, Curve]]:
-    """(check, pseudo-curve) per kind of missing data the curve has: item indicators as a rate whose
-    rise is bad, on every item of the stratum, sharing the family's bootstrap weights."""
+    """(check, pseudo-curve) per kind of missing data the curve has: each item's share of such records
+    as a rate whose rise is bad, on every item of the stratum, sharing the family's bootstrap weights."""
     flags, clusters = curve.missing_flags, curve.flag_clusters
     if flags is None or clusters is None or not curve.main:
         return []
     out = []
     for check, name, k in CHECKS:
-        indicators = flags[:, :, k].astype(np.float64)
+        indicators = flags[:, :, k]
         if not indicators.any():
             continue
         info = MetricInfo(name, False, tolerance, unit="share of items")
