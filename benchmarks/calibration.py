@@ -4,12 +4,20 @@ For each family of `overthink.analysis.families` and each scenario (flat, drop5,
 seeded stores are simulated and analysed as `overthink analyze` and `overthink gate` do, and per
 family we report:
 
-* gate_fpr      share of flat stores on which the gate fails (any gated curve);
+* gate_fpr      share of flat stores on which the gate's metric checks fail (any gated curve);
+* missing_fail  share of flat stores on which a missing-data check fails (ai_risk's unparsed answers
+                rise from 5% to 30% by design: there it is the check's power, not a false fail);
 * headline_fpr  share of flat stores on which any curve the analysis would headline is `inverse`;
 * power5/10     share of drop5 / drop10 stores on which the gate fails;
 * power_tail4   share of tail4 stores (0.70, 0.80, 0.80, 0.76; 300 items) on which the gate fails;
 * coverage      share of the main curve's per-budget 95% intervals (all scenarios) that contain the
-                true population value (`families.true_curve`).
+                true population value (`families.true_curve`);
+* size_<s>      mean cross-fitted size of the main curve's loss / mean reported (max-over-pairs) loss /
+                true largest loss, per scenario.
+
+`--margin N` adds N stores per scenario of `_margin.py`: one 300-item curve whose true loss is 0,
+half the tolerance, the tolerance, the tolerance + 2 and + 10 points (blocked rate with MC SE, old
+rule beside it, size), and random errors steady at 10% or rising to 30% (missing-data check).
 
 Resumable: every finished store is one JSON line in --out, written as it finishes; a rerun skips the
 (family, scenario, index) entries already there with the same settings, so a kill loses at most the
@@ -24,7 +32,7 @@ stores take about 6-7 minutes (twice that if other jobs hold one of the cores).
 Output: one line per family, `family=refusal gate_fpr=0.85 headline_fpr=0.25 power5=... stores=200`;
 with --json, stdout is one JSON document with Monte-Carlo standard errors (the lines go to stderr).
 Usage: python benchmarks/calibration.py [--families refusal,grades] [--stores 200] [--boot 1000]
-       [--error-share 0.05] [--out benchmarks/results/calibration.jsonl] [--json]
+       [--error-share 0.05] [--margin 400] [--out benchmarks/results/calibration.jsonl] [--json]
 """
 
 # ruff: noqa: E402  (the thread settings must precede the numpy import)
