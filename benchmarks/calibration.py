@@ -4,12 +4,20 @@ For each family of `overthink.analysis.families` and each scenario (flat, drop5,
 seeded stores are simulated and analysed as `overthink analyze` and `overthink gate` do, and per
 family we report:
 
-* gate_fpr      share of flat stores on which the gate fails (any gated curve);
+* gate_fpr      share of flat stores on which the gate's metric checks fail (any gated curve);
+* missing_fail  share of flat stores on which a missing-data check fails (ai_risk's unparsed answers
+                rise from 5% to 30% by design: there it is the check's power, not a false fail);
 * headline_fpr  share of flat stores on which any curve the analysis would headline is `inverse`;
 * power5/10     share of drop5 / drop10 stores on which the gate fails;
 * power_tail4   share of tail4 stores (0.70, 0.80, 0.80, 0.76; 300 items) on which the gate fails;
 * coverage      share of the main curve's per-budget 95% intervals (all scenarios) that contain the
-                true population value (`families.true_curve`).
+                true population value (`families.true_curve`);
+* size_<s>      mean cross-fitted size of the main curve's loss / mean reported (max-over-pairs) loss /
+                true largest loss, per scenario.
+
+`--margin N` adds N stores per scenario of `_margin.py`: one 300-item curve whose true loss is 0,
+half the tolerance, the tolerance, the tolerance + 2 and + 10 points (blocked rate with MC SE, old
+rule beside it, size), and random errors steady at 10% or rising to 30% (missing-data check).
 
 Resumable: every finished store is one JSON line in --out, written as it finishes; a rerun skips the
 (family, scenario, index) entries already there with the same settings, so a kill loses at most the
@@ -24,7 +32,7 @@ stores take about 6-7 minutes (twice that if other jobs hold one of the cores).
 Output: one line per family, `family=refusal gate_fpr=0.85 headline_fpr=0.25 power5=... stores=200`;
 with --json, stdout is one JSON document with Monte-Carlo standard errors (the lines go to stderr).
 Usage: python benchmarks/calibration.py [--families refusal,grades] [--stores 200] [--boot 1000]
-       [--error-share 0.05] [--out benchmarks/results/calibration.jsonl] [--json]
+       [--error-share 0.05] [--margin 400] [--out benchmarks/results/calibration.jsonl] [--json]
 """
 
 # ruff: noqa: E402  (the thread settings must precede the numpy import)
@@ -49,11 +57,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _margin import margin_jobs, margin_line, margin_summary, run_margin_store
 
 from overthink.analysis.families import FAMILIES, SCENARIOS, main_stratum, simulate_family, true_curve
 from overthink.analysis.frame import tidy
 from overthink.registry import TASKS
 from overthink.types import TaskTraits
+
+GATE_VERSION = "margin-1"  # results of an older gate rule in the same --out file are never mixed in
 
 # ---- adapter: every call into the analysis API lives here ------------------------------------------
 # summary.analyze(frame, n_boot, seed, traits) -> Analysis with .curves (Curve: .stratum, .main, .verdict (Verdict:
@@ -86,9 +97,11 @@ def same_calls(fast: Any, full: Any) -> bool:
     return calls(fast) == calls(full)
 
 
-def gate_fails(frame: pd.DataFrame, analysis: Any, n_boot: int, seed: int, traits: dict[str, TaskTraits], *,
-               exact: bool = False) -> bool:
-    """What `overthink gate` exits 1 on (CLI defaults: all budgets, per-metric tolerance, alpha 0.05).
+def gate_outcome(frame: pd.DataFrame, analysis: Any, n_boot: int, seed: int, traits: dict[str, TaskTraits],
+                 stratum: str, *, exact: bool = False) -> dict[str, Any]:
+    """What `overthink gate` decides (CLI defaults: all budgets, per-metric tolerance, alpha 0.05,
+    missing tolerance 0.05): whether it exits 1, which kind of check failed, and the main curve's
+    reported loss (the max over pairs) and cross-fitted size.
 
     `run_gate` rebuilds the very curves `analyze` built (same records, same seed, so the same bootstrap
     replicates), so by default the gate's rule runs on the analysis's curves; `exact=True` calls
@@ -97,8 +110,21 @@ def gate_fails(frame: pd.DataFrame, analysis: Any, n_boot: int, seed: int, trait
     from overthink.mitigations.gate import gate_curves, run_gate
 
     if exact:
-        return any(r.failed for r in run_gate(frame, alpha=0.05, n_boot=n_boot, seed=seed, traits=traits))
-    return any(r.failed for r in gate_curves(analysis.curves, alpha=0.05))
+        results = run_gate(frame, alpha=0.05, n_boot=n_boot, seed=seed, traits=traits)
+    else:
+        results = gate_curves(analysis.curves, alpha=0.05, seed=seed)
+    main = next(r for r in results if r.stratum == stratum and r.check == "metric")
+    return {"gate_failed": any(r.failed for r in results),
+            "metric_failed": any(r.failed for r in results if r.check == "metric"),
+            "missing_failed": any(r.failed for r in results if r.check != "metric"),
+            "size": main.size, "worst_drop": main.worst_drop, "higher_is_better": main.higher_is_better}
+
+
+def true_loss(truth: dict[str, float], higher_is_better: bool) -> float:
+    """The largest true loss over budget pairs i < j (goodness units): what a size should estimate."""
+    sign = 1.0 if higher_is_better else -1.0
+    values = [sign * v for v in truth.values()]
+    return max(values[i] - values[j] for i in range(len(values)) for j in range(i + 1, len(values)))
 
 
 def headline_inverse(analysis: Any) -> bool:
@@ -146,6 +172,8 @@ def store_seed(base: int, family: str, scenario: str, index: int) -> int:
 
 def run_store(job: dict[str, Any]) -> dict[str, Any]:
     """Simulate, analyse and gate one store; the JSON line the results file gets."""
+    if job["family"] == "margin":
+        return run_margin_store(job)
     start, cpu = time.perf_counter(), time.process_time()
     family, scenario = job["family"], job["scenario"]
     seed = store_seed(job["seed"], family, scenario, job["index"])
@@ -159,11 +187,12 @@ def run_store(job: dict[str, Any]) -> dict[str, Any]:
     truth = true_curve(task, scenario)
     intervals = main_curve_intervals(analysis, main_stratum(family))
     covered = [bool(lo <= truth[b] <= hi) for b, lo, hi in intervals]
-    failed = gate_fails(frame, analysis, job["boot"], seed, traits)
-    if job["index"] == 0 and failed != gate_fails(frame, analysis, job["boot"], seed, traits, exact=True):
+    gate = gate_outcome(frame, analysis, job["boot"], seed, traits, main_stratum(family))
+    if job["index"] == 0 and gate != gate_outcome(frame, analysis, job["boot"], seed, traits, main_stratum(family),
+                                                  exact=True):
         raise RuntimeError(f"{family}/{scenario}: the gate on the analysis curves disagrees with run_gate; "
                            "fix the adapter in benchmarks/calibration.py")
-    return {**job, "store_seed": seed, "gate_failed": failed,
+    return {**job, "store_seed": seed, **gate, "true_loss": true_loss(truth, gate["higher_is_better"]),
             "headline_inverse": headline_inverse(analysis), "covered": covered,
             "disagreements": disagreements(analysis),
             "slope_inverse": slope_inverse(analysis, main_stratum(family)),
@@ -204,6 +233,16 @@ def _rate(flags: list[bool]) -> dict[str, float | int | None]:
     return {"rate": rate, "se": math.sqrt(rate * (1 - rate) / len(flags)), "n": len(flags)}
 
 
+def _sizes(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Mean cross-fitted size and mean reported (max) loss of the main curve vs its true largest loss."""
+    sizes = [r["size"] for r in rows if r.get("size") is not None]
+    if not sizes:
+        return {"size": None, "size_se": None, "max_loss": None, "true_loss": None}
+    return {"size": float(np.mean(sizes)), "size_se": float(np.std(sizes, ddof=1) / math.sqrt(len(sizes)))
+            if len(sizes) > 1 else None, "max_loss": float(np.mean([r["worst_drop"] for r in rows])),
+            "true_loss": float(np.mean([r["true_loss"] for r in rows]))}
+
+
 def summarize(rows: list[dict[str, Any]], family: str, stores: int) -> dict[str, Any]:
     """Per-family rates with Monte-Carlo standard errors (coverage: clustered by store)."""
     unique = {(r["scenario"], r["index"]): r for r in reversed(rows) if r["family"] == family}
@@ -214,11 +253,14 @@ def summarize(rows: list[dict[str, Any]], family: str, stores: int) -> dict[str,
                 "se": float(np.std(shares, ddof=1) / math.sqrt(len(shares))) if len(shares) > 1 else None,
                 "n": sum(len(r["covered"]) for r in mine)}
     return {
-        "family": family, "gate_fpr": _rate([r["gate_failed"] for r in by["flat"]]),
+        "family": family, "gate_fpr": _rate([r["metric_failed"] for r in by["flat"]]),
+        "missing_fail": _rate([r["missing_failed"] for r in by["flat"]]),
+        "any_fail": _rate([r["gate_failed"] for r in by["flat"]]),
+        "sizes": {s: _sizes(by[s]) for s in SCENARIOS},
         "headline_fpr": _rate([r["headline_inverse"] for r in by["flat"]]),
-        "power5": _rate([r["gate_failed"] for r in by["drop5"]]),
-        "power10": _rate([r["gate_failed"] for r in by["drop10"]]),
-        "power_tail4": _rate([r["gate_failed"] for r in by["tail4"]]),
+        "power5": _rate([r["metric_failed"] for r in by["drop5"]]),
+        "power10": _rate([r["metric_failed"] for r in by["drop10"]]),
+        "power_tail4": _rate([r["metric_failed"] for r in by["tail4"]]),
         "headline_power": {s: _rate([r["headline_inverse"] for r in by[s]]) for s in SCENARIOS if s != "flat"},
         "slope_inverse_fpr": _rate([bool(r.get("slope_inverse")) for r in by["flat"]]),
         "disagreements": int(sum(r.get("disagreements", 0) for r in mine)),
@@ -236,8 +278,10 @@ def line(summary: dict[str, Any]) -> str:
     """The one-line form: `family=refusal gate_fpr=0.03 ... stores=200`."""
     def fmt(value: dict[str, Any]) -> str:
         return "n/a" if value["rate"] is None else f"{value['rate']:.2f}"
-    keys = ("gate_fpr", "headline_fpr", "power5", "power10", "power_tail4", "coverage")
-    return " ".join([f"family={summary['family']}", *(f"{k}={fmt(summary[k])}" for k in keys),
+    keys = ("gate_fpr", "missing_fail", "headline_fpr", "power5", "power10", "power_tail4", "coverage")
+    sizes = [f"size_{s}={v['size']:.4f}/max={v['max_loss']:.4f}/true={v['true_loss']:.4f}"
+             for s, v in summary["sizes"].items() if s != "flat" and v["size"] is not None]
+    return " ".join([f"family={summary['family']}", *(f"{k}={fmt(summary[k])}" for k in keys), *sizes,
                      f"stores={summary['stores']}", f"disagree={summary['disagreements']}"])
 
 
@@ -269,6 +313,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "calibration.jsonl")
+    parser.add_argument("--margin", type=int, default=0,
+                        help="also run this many stores per margin scenario (true loss 0, tol/2, tol, tol+2, tol+10 "
+                             "points on one 300-item curve; see _margin.py)")
     parser.add_argument("--json", action="store_true",
                         help="print the summaries with Monte-Carlo standard errors as JSON (one-liners to stderr)")
     args = parser.parse_args()
@@ -277,16 +324,20 @@ def main() -> None:
     if unknown or args.stores < 1 or args.boot < 100:
         parser.error(f"families must be among {', '.join(FAMILIES)} (unknown: {unknown}); "
                      "--stores >= 1; --boot >= 100")
-    settings = {"boot": args.boot, "error_share": args.error_share, "seed": args.seed}
+    settings = {"boot": args.boot, "error_share": args.error_share, "seed": args.seed, "gate": GATE_VERSION}
     done = read_results(args.out)
-    jobs = list(pending_jobs(done, settings, families, args.stores))
+    jobs = margin_jobs(done, settings, args.margin) + list(pending_jobs(done, settings, families, args.stores))
     print(f"{len(jobs)} stores to run ({args.stores} per family and scenario; results in {args.out})",
           file=sys.stderr, flush=True)
     run(jobs, args.out, args.workers)
     rows = [r for r in read_results(args.out) if all(r.get(k) == v for k, v in settings.items())]
     summaries = [summarize(rows, family, args.stores) for family in families]
+    margins = margin_summary(rows, args.margin) if args.margin else []
     if args.json:  # stdout is then one JSON document; the one-liners go to stderr
-        print(json.dumps({"settings": {**settings, "stores": args.stores}, "families": summaries}, indent=2))
+        print(json.dumps({"settings": {**settings, "stores": args.stores}, "families": summaries,
+                          "margin": margins}, indent=2))
+    for row in margins:
+        print(margin_line(row), file=sys.stderr if args.json else sys.stdout)
     for summary in summaries:
         print(line(summary), file=sys.stderr if args.json else sys.stdout)
 

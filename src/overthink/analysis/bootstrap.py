@@ -35,26 +35,13 @@ from overthink.analysis.metrics import (
     strata_masks,
     task_metric,
 )
+from overthink.analysis.missing import Missing, missing_bounds, missing_by_budget, missing_shares
 from overthink.analysis.order import budget_order
 from overthink.analysis.results import Phases, Verdict
 from overthink.analysis.versions import latest_versions
 from overthink.types import TaskTraits
 
 CURVE_KEYS = ("model", "task", "mechanism", "strategy")
-
-
-@dataclass(frozen=True)
-class Missing:
-    """Items of a curve's stratum left out at one budget, by reason."""
-
-    budget: str
-    error: int
-    unparsed: int
-    absent: int
-
-    @property
-    def total(self) -> int:
-        return self.error + self.unparsed + self.absent
 
 
 @dataclass(frozen=True)
@@ -93,6 +80,14 @@ class Curve:
     item_values: np.ndarray | None = field(default=None, repr=False, compare=False)
     item_clusters: np.ndarray | None = field(default=None, repr=False, compare=False)
     cluster_weights: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # The common items' per-budget item means for every metric (squared errors for RMSE): what the
+    # cross-fitted loss size reads (sizes.py).
+    item_matrix: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # When items are missing: per-budget worst/best-case values (missing.py); when records errored or
+    # went unparsed: each stratum item's share of them per budget (items, budgets, 2), and its cluster.
+    bounds: np.ndarray | None = field(default=None, repr=False, compare=False)
+    missing_flags: np.ndarray | None = field(default=None, repr=False, compare=False)
+    flag_clusters: np.ndarray | None = field(default=None, repr=False, compare=False)
     main: bool = True
     n_items_total: int = 0  # items of the stratum at any budget
     n_clusters: int = 0  # independent units among the common items (= n_items unless items are variants)
@@ -130,6 +125,11 @@ class Curve:
             "n_items_total": self.n_items_total, "n_clusters": self.n_clusters, "n_records": self.n_records,
             "missing": [{"budget": m.budget, "error": m.error, "unparsed": m.unparsed, "absent": m.absent}
                         for m in self.missing if m.total],
+            # the metric per budget with every missing item at the worst / best value seen (no assumption
+            # on why it is missing), beside the common-items value; null when nothing is missing
+            "missing_bounds": None if self.bounds is None else [
+                {"budget": b, "low": _num(lo), "high": _num(hi)} for b, (lo, hi) in zip(self.budgets, self.bounds,
+                                                                                         strict=True)],
             "points": [asdict(point) for point in self.points],
             "verdict": self.verdict.to_json() if self.verdict is not None else None,
             "phases": self.phases.to_json() if self.phases is not None else None,
@@ -302,13 +302,15 @@ def family_curve(family: FamilyData, mask: np.ndarray, metric: str, stratum: str
     common = stratum_items[present[stratum_items].all(axis=1)]
     in_common = np.zeros(n_all, dtype=bool)
     in_common[common] = True
-    missing = _missing(rows, items, cols, scored, stratum_items, present, budgets)
+    missing = missing_by_budget(rows, items, cols, scored, stratum_items, present, budgets)
+    flags = missing_shares(rows, items, cols, stratum_items, n_all, k)
     tokens = rows["realized"].to_numpy(float)
     has_t = use & np.isfinite(tokens)
     t, tmask = item_means(items[has_t], cols[has_t], tokens[has_t], n_all, k)
     requested = rows["budget_tokens"][in_curve].groupby(labels[in_curve]).first()
     info = info or metric_info(family.traits, metric)
     key = (*family.key, stratum)
+    y_all = y
     if common.size < n_all:  # a copy of the weights only when some items are not compared
         y, t, tmask, weights = y[common], t[common], tmask[common], family.weights[:, common]
     else:
@@ -316,27 +318,10 @@ def family_curve(family: FamilyData, mask: np.ndarray, metric: str, stratum: str
     curve = _assemble(key, info, budgets, requested.reindex(budgets).to_numpy(float), y, t, tmask, weights, main,
                       int(use[in_common[items]].sum()), len(stratum_items), missing)
     return replace(curve, n_clusters=int(np.unique(family.clusters[common]).size),
-                   item_values=None if info.rmse else y, item_clusters=family.clusters[common],
-                   cluster_weights=family.cluster_weights)
-
-
-def _missing(rows: pd.DataFrame, items: np.ndarray, cols: np.ndarray, scored: np.ndarray,
-             stratum_items: np.ndarray, present: np.ndarray, budgets: list[str]) -> tuple[Missing, ...]:
-    """Per budget: stratum items without a scored value there, split into error / unparsed / absent."""
-    status = rows["status"].astype(str).to_numpy() if "status" in rows.columns else np.full(len(rows), "ok")
-    out = []
-    for j, budget in enumerate(budgets):
-        lacking = stratum_items[present[stratum_items, j] == 0]
-        if lacking.size == 0:
-            out.append(Missing(budget, 0, 0, 0))
-            continue
-        lacks = np.zeros(present.shape[0], dtype=bool)
-        lacks[lacking] = True
-        at = (cols == j) & lacks[items]
-        ok_rows = set(items[at & (status == "ok") & ~scored].tolist())
-        error_rows = set(items[at & (status != "ok")].tolist()) - ok_rows
-        out.append(Missing(budget, len(error_rows), len(ok_rows), int(lacking.size) - len(ok_rows | error_rows)))
-    return tuple(out)
+                   item_values=None if info.rmse else y, item_matrix=y, item_clusters=family.clusters[common],
+                   cluster_weights=family.cluster_weights,
+                   bounds=missing_bounds(y_all, present, stratum_items, info.rmse), missing_flags=flags,
+                   flag_clusters=None if flags is None else family.clusters[stratum_items])
 
 
 def _assemble(key: tuple[str, ...], info: MetricInfo, budgets: list[str], requested: np.ndarray, y: np.ndarray,

@@ -29,7 +29,7 @@ import numpy as np
 
 from overthink.analysis.bootstrap import Curve
 from overthink.analysis.contrasts import contrasts
-from overthink.analysis.inference import critical_value, p_value
+from overthink.analysis.inference import critical_value, exact_ratio, p_value
 from overthink.analysis.results import Loss, Verdict
 
 ALPHA = 0.05
@@ -81,17 +81,24 @@ class PairStats:
     kept: np.ndarray  # pairs in the maximum (not clearly improving)
 
 
-def pair_stats(curve: Curve) -> PairStats:
-    """Every pair i < j of budgets as a studentized loss (goodness units, bootstrap-t)."""
+def pair_stats(curve: Curve, shift: float = 0.0) -> PairStats:
+    """Every pair i < j of budgets as a studentized loss (goodness units, bootstrap-t).
+
+    `t` tests the shifted null "loss <= shift" ((loss - shift) / se; the gate's shift is its
+    tolerance, the analysis's is 0), and Hansen's rule drops the pairs that are clearly *inside* that
+    null (t < -threshold): under the shifted null a pair far below the tolerance is what a clearly
+    improving pair is under "loss <= 0". The centred replicate statistics do not depend on the shift.
+    """
     k = len(curve.values)
     pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
     matrix = np.zeros((k, len(pairs)))
     for n, (i, j) in enumerate(pairs):
         matrix[i, n], matrix[j, n] = sign_of(curve), -sign_of(curve)
     tested = contrasts(curve, matrix)
-    kept = ~(tested.t < -improvement_threshold(curve.n_items))
+    t = tested.t if shift == 0 else exact_ratio(tested.estimate - shift, tested.se)
+    kept = ~(t < -improvement_threshold(curve.n_items))
     in_max = np.where(kept[None, :], np.nan_to_num(tested.null, nan=-np.inf), -np.inf)
-    return PairStats(pairs, tested.estimate, tested.se, tested.t, np.max(in_max, axis=1), kept)
+    return PairStats(pairs, tested.estimate, tested.se, t, np.max(in_max, axis=1), kept)
 
 
 CLEAR_GAIN_T = 3.0  # a studentized gain this large is no chance fluctuation at any alpha in use
@@ -106,28 +113,35 @@ def improvement_threshold(n_items: int) -> float:
     return max(CLEAR_GAIN_T, math.sqrt(2 * math.log(max(math.log(max(n_items, 3)), 1.0001))))
 
 
-def loss_results(curves: list[Curve], level: float, scale: float, threshold: list[float]) -> list[Loss]:
-    """Max-type loss test over all pairs of all `curves` at `level`; p-values multiplied by `scale`."""
-    stats = [pair_stats(c) for c in curves]
+def loss_results(curves: list[Curve], level: float, scale: float, threshold: list[float],
+                 shift: list[float] | None = None) -> list[Loss]:
+    """Max-type loss test over all pairs of all `curves` at `level`; p-values multiplied by `scale`.
+
+    With `shift` (one per curve, the gate's tolerances) each curve tests "its loss is at most its
+    shift": p < alpha exactly when the simultaneous lower bound `loss - c * se` exceeds the shift.
+    Without it the null is "no loss" (the analysis verdict's test)."""
+    shifts = shift if shift is not None else [0.0] * len(curves)
+    stats = [pair_stats(c, d) for c, d in zip(curves, shifts, strict=True)]
     group_null = np.max(np.stack([s.null for s in stats], axis=1), axis=1)
     c = critical_value(group_null, level)
     out = []
-    for curve, s, thr in zip(curves, stats, threshold, strict=True):
+    for curve, s, thr, d in zip(curves, stats, threshold, shifts, strict=True):
         kept = [n for n in range(len(s.pairs)) if s.kept[n]]
         candidates = [n for n in kept if s.loss[n] >= thr] or kept or list(range(len(s.pairs)))
         best = max(candidates, key=lambda n: (s.t[n], s.loss[n]))
         i, j = s.pairs[best]
-        if not s.kept[best]:  # every pair clearly improves: no loss to test
+        if not s.kept[best]:  # every pair is clearly inside the null: no loss to test
             out.append(Loss(curve.budgets[i], curve.budgets[j], float(s.loss[best]), -math.inf, 1.0))
             continue
-        lower = lower_bound(float(s.loss[best]), float(s.se[best]), float(s.t[best]), c)
+        lower = lower_bound(float(s.loss[best]), float(s.se[best]), float(s.t[best]), c, d)
         p = min(1.0, p_value(float(s.t[best]), group_null) * scale)
         out.append(Loss(curve.budgets[i], curve.budgets[j], float(s.loss[best]), float(lower), p))
     return out
 
 
-def lower_bound(loss: float, se: float, t: float, critical: float) -> float:
-    """`loss - c * se`, exact for zero-variance losses: positive exactly when t > c."""
+def lower_bound(loss: float, se: float, t: float, critical: float, shift: float = 0.0) -> float:
+    """`loss - c * se`, exact for zero-variance losses: above `shift` exactly when t > c
+    (t = (loss - shift) / se, the statistic of the shifted null)."""
     if se > 0:
         return loss - critical * se
     return loss if t > critical else -math.inf

@@ -1,9 +1,12 @@
 """`overthink gate | recommend | anchoring`: the mitigation commands that read a store.
 
 `gate` is the release check for CI: exit 1 when a (model, task) gets significantly worse beyond the
-tolerance as its budget grows (or dips in a U), 0 when every curve passes, 2 on bad input (missing
-store, bad options, budgets the store does not have). It prints the reason for every curve and can
-write JUnit XML for CI systems. Names from a store are printed as plain text, never as markup.
+tolerance as its budget grows (or dips in a U), 3 when nothing could be tested (every curve has
+fewer than 10 common problems, or was left out by --budgets: a gate that checked nothing must not go
+green), 0 when at least one curve was tested and every tested curve passes, 2 on bad input (missing
+store, bad options, budgets no family has). It prints the reason for every curve and can write JUnit
+XML for CI systems (untested curves are <skipped>). Names from a store are printed as plain text,
+never as markup.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ ToleranceOpt = Annotated[Optional[float], typer.Option(  # noqa: UP045
 BootOpt = Annotated[int, typer.Option("--boot", help="bootstrap replicates (problems resampled)")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="seed of the bootstrap")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
+NOTHING_TESTED = 3  # exit code of a gate that could test no curve (distinct from 1, a real failure)
 
 
 def _check_boot(n_boot: int) -> None:
@@ -54,15 +58,22 @@ def parse_budget_list(text: str | None) -> list[str] | None:
 def gate_cmd(
     store: StoreOpt,
     budgets: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--budgets", help="budgets to gate, e.g. 1024,4096,8192,16384 (default: all in the store)")] = None,
+        "--budgets", help="budgets to gate, e.g. 1024,4096,8192,16384 (default: all in the store); families without "
+        "all of them are left out and named")] = None,
     tolerance: ToleranceOpt = None,
     alpha: Annotated[float, typer.Option("--alpha", help="false-fail rate per store (split over its curves)")] = 0.05,
     strata: Annotated[bool, typer.Option("--strata/--main-only",
                                          help="also gate strata with at least 10 common problems")] = True,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,  # noqa: UP045
+    missing_tolerance: Annotated[float, typer.Option(
+        "--missing-tolerance", help="allowed rise of the share of items that error, or whose answer is unparsed, "
+        "from a budget to a larger one (0.05 = 5 points; 1 turns the check off)")] = 0.05,
     n_boot: BootOpt = 1000, seed: SeedOpt = 0, as_json: JsonOpt = False,
 ) -> None:
-    """Release gate: exit 1 if more reasoning makes any model significantly worse (beyond --tolerance)."""
+    """Release gate: exit 1 if more reasoning makes any model significantly worse (beyond --tolerance).
+
+    Exit 0: every tested curve passed; 1: a curve failed; 3: no curve could be tested (too few
+    common problems, or every family left out by --budgets); 2: bad input."""
     from overthink.analysis.frame import load
     from overthink.cli.traits import store_traits
     from overthink.mitigations.gate import junit_xml, run_gate
@@ -70,44 +81,63 @@ def gate_cmd(
     _check_boot(n_boot)
     wanted = parse_budget_list(budgets)
     results = run_gate(load(store, text=False), budgets=wanted, tolerance=tolerance, alpha=alpha, n_boot=n_boot,
-                       seed=seed, strata=strata, traits=store_traits(store))
+                       seed=seed, strata=strata, traits=store_traits(store), missing_tolerance=missing_tolerance)
     if junit is not None:
         try:
             junit.write_text(junit_xml(results), encoding="utf-8")
         except OSError as exc:
             raise UserError(f"cannot write --junit {junit}: {exc.strerror}; choose another path") from None
     failed = [r for r in results if r.failed]
+    tested = sum(r.gated for r in results)
     if as_json:
-        typer.echo(json.dumps({"passed": not failed, "results": [r.to_json() for r in results]}, indent=2))
+        typer.echo(json.dumps({"passed": not failed and tested > 0, "tested": tested,
+                               "skipped": len(results) - tested, "results": [r.to_json() for r in results]},
+                              indent=2))
     else:
         _print_gate(results, tolerance, alpha)
     if failed:
-        stderr_console.print(f"gate failed: {len(failed)} of {sum(r.gated for r in results)} gated curve(s) get "
-                             "worse with more reasoning")
+        stderr_console.print(f"gate failed: {len(failed)} of {tested} gated check(s) failed (worse with more "
+                             "reasoning beyond the tolerance, or missing data rising beyond --missing-tolerance)")
         raise typer.Exit(1)
+    if not tested:
+        stderr_console.print(f"gate tested nothing: none of {len(results)} curve(s) could be tested (see the "
+                             f"reasons above); exit {NOTHING_TESTED}, not a pass")
+        raise typer.Exit(NOTHING_TESTED)
     if not as_json:
-        stdout_console.print(f"gate passed: {sum(r.gated for r in results)} curve(s) checked")
+        stdout_console.print(f"gate passed: {tested} check(s) tested, {len(results) - tested} not tested")
 
 
 def _print_gate(results: list[GateResult], tolerance: float | None, alpha: float) -> None:
     """Gated curves as a table (cells fold, nothing is cut), then one reason line per curve."""
+    from overthink.analysis.inference import MIN_ITEMS
+
     limit = "per metric" if tolerance is None else str(tolerance)
-    table = Table(title=f"Release gate (tolerance {limit}, false-fail rate {alpha} per store)", title_justify="left")
-    for column in ("curve", "n", "metric by budget", "worst loss [≥ bound]", "p", "trend", "result"):
+    table = Table(title=f"Release gate (tolerance {limit}, blocked at most {alpha} of the time per store when "
+                        "every true loss is within it)", title_justify="left")
+    for column in ("check", "n", "value by budget", "worst loss [≥ bound]", "size", "p", "trend", "result"):
         table.add_column(column, overflow="fold")
     gated = [r for r in results if r.gated]
     for r in gated:
-        values = ", ".join(f"{b}: {v:.3f}" for b, v in zip(r.budgets, r.values, strict=True))
+        share = r.check != "metric"
+        values = ", ".join(f"{b}: {v:.1%}" if share else f"{b}: {v:.3f}" for b, v in zip(r.budgets, r.values,
+                                                                                         strict=True))
         loss = ("-" if r.worst_drop is None else
                 f"{r.worst_drop:.3f} ({r.from_budget}→{r.to_budget}) [≥{r.lower:.3f}]")
-        table.add_row(escape(r.name), str(r.n_items), escape(values), escape(loss), f"{r.p:.4f}", r.trend,
+        if r.loss_bounds is not None:
+            loss += f" (missing at best/worst: {r.loss_bounds[0]:.3f} / {r.loss_bounds[1]:.3f})"
+        table.add_row(escape(r.name), str(r.n_items), escape(values), escape(loss),
+                      "-" if r.size is None else f"{r.size:.3f}", f"{r.p:.4f}", r.trend,
                       "FAIL" if r.failed else "pass")
     stdout_console.print(table)
     for r in gated:
         stdout_console.print(escape(f"{'FAIL' if r.failed else 'pass'} {r.name}: {r.reason}"))
-    skipped = len(results) - len(gated)
-    if skipped:
-        stdout_console.print(f"{skipped} curve(s) with fewer than 10 common problems were not gated (descriptive).")
+    for r in results:  # untested main curves and left-out families by name, small strata as a count
+        if not r.gated and (r.main or r.kind == "left out"):
+            stdout_console.print(escape(f"skipped {r.name}: {r.reason}"))
+    strata = sum(not r.gated and not r.main and r.kind != "left out" for r in results)
+    if strata:
+        stdout_console.print(f"{strata} stratum curve(s) with fewer than {MIN_ITEMS} common problems were not "
+                             "gated (descriptive; <skipped> in JUnit).")
 
 
 def recommend_cmd(
