@@ -148,8 +148,10 @@ def execute_scaled(config: ExperimentConfig, executor: str | None, shards: int |
 
     if executor is None:
         raise UserError("--shards and --executor-option need --executor ray or --executor slurm")
-    log = None if quiet else (lambda line: stderr_console.print(line, soft_wrap=True, markup=False))
-    scaled = run_scaled(config, executor, shards or 1, parse_options(options), log=log)
+    def log(line: str) -> None:  # a few lines per shard (submitted, finished, retried), also with --quiet
+        stderr_console.print(line, soft_wrap=True, markup=False)
+
+    scaled = run_scaled(config, executor, 1 if shards is None else shards, parse_options(options), log=log)
     if scaled.user_error is not None:
         raise UserError(scaled.user_error)
     if as_json:

@@ -16,6 +16,8 @@ Ray is imported here only, and only when this executor is used: without it the c
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -60,7 +62,15 @@ def _outcome(ray: ModuleType, ref: Any, k: int, job: ShardJob, retries: int) -> 
 
 
 def dispatch(job: ShardJob, log: Log) -> list[ShardOutcome]:
-    """Run the job's shards as Ray tasks (a local cluster unless `address` is given); one outcome each."""
+    """Run the job's shards as Ray tasks (a local cluster unless `address` is given); one outcome each.
+
+    Ray prints its workers' and raylet's messages ("a worker died ...") to stdout; they go to stderr
+    here, so stdout keeps only what overthink prints (the tables, or the one JSON document of --json)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        return _dispatch(job, log)
+
+
+def _dispatch(job: ShardJob, log: Log) -> list[ShardOutcome]:
     ray = load_ray()
     address, retries, task_options = _settings(dict(job.options))
     started = not ray.is_initialized()

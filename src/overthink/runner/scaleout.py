@@ -106,14 +106,18 @@ def _shard_config(config: ExperimentConfig, target: Path, n: int) -> str:
 
 
 def _dispatcher(executor: str) -> Dispatch:
-    """The executor's module, imported only when asked for (each imports its package lazily too)."""
+    """The executor's module, imported only when asked for; its package must import before anything is written."""
     if executor == "ray":
         from overthink.runner.ray_executor import dispatch as ray_dispatch
+        from overthink.runner.ray_executor import load_ray
 
+        load_ray()
         return ray_dispatch
     if executor == "slurm":
         from overthink.runner.slurm_executor import dispatch as slurm_dispatch
+        from overthink.runner.slurm_executor import load_submitit
 
+        load_submitit()
         return slurm_dispatch
     raise UserError(f"unknown --executor {executor!r}; choose {' or '.join(EXECUTORS)}")
 
