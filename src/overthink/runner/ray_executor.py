@@ -70,12 +70,23 @@ def dispatch(job: ShardJob, log: Log) -> list[ShardOutcome]:
         return _dispatch(job, log)
 
 
+def _start(ray: ModuleType, address: str | None) -> bool:
+    """Join or start a cluster unless this process is in one already; True when this call started it."""
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise UserError(f"--executor ray: cannot reach a Ray cluster at {address or 'a new local one'} "
+                        f"({first_line(exc)})") from None
+    return True
+
+
 def _dispatch(job: ShardJob, log: Log) -> list[ShardOutcome]:
     ray = load_ray()
     address, retries, task_options = _settings(dict(job.options))
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    started = _start(ray, address)
+    pending: dict[Any, int] = {}
     try:
         try:
             task = ray.remote(run_shard).options(max_retries=retries, retry_exceptions=True, **task_options)
@@ -91,6 +102,10 @@ def _dispatch(job: ShardJob, log: Log) -> list[ShardOutcome]:
                 log(describe(outcome, job.layout.n))
                 outcomes.append(outcome)
         return outcomes
+    except BaseException:  # Ctrl-C in the driver: shards on a shared cluster must not run on unattended
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
     finally:
         if started:
             ray.shutdown()
