@@ -141,6 +141,33 @@ def _print_stop_only(report: RunReport) -> None:
         stderr_console.print(f"Stopped: {report.stop_detail}", soft_wrap=True, markup=False)
 
 
+def execute_scaled(config: ExperimentConfig, executor: str | None, shards: int | None, options: list[str], *,
+                   quiet: bool, as_json: bool) -> int:
+    """`--executor ray|slurm --shards N` (runner/scaleout.py): shards on a cluster, merged, printed as a run."""
+    from overthink.runner.scaleout import parse_options, run_scaled
+
+    if executor is None:
+        raise UserError("--shards and --executor-option need --executor ray or --executor slurm")
+    def log(line: str) -> None:  # a few lines per shard (submitted, finished, retried), also with --quiet
+        stderr_console.print(line, soft_wrap=True, markup=False)
+
+    scaled = run_scaled(config, executor, 1 if shards is None else shards, parse_options(options), log=log)
+    if scaled.user_error is not None:
+        raise UserError(scaled.user_error)
+    if as_json:
+        typer.echo(json.dumps(scaled.to_json(), indent=2))
+        _print_stop_only(scaled.run)
+    else:
+        for sweep in scaled.run.sweeps:
+            _print_sweep(sweep, config.mode, config.store)
+        _print_outcome(scaled.run)
+    if scaled.lost:
+        stderr_console.print(f"Shards {', '.join(f'{k}/{len(scaled.shards)}' for k in scaled.lost)} never finished "
+                             "(every attempt failed); their items are missing. Run the same command again to resume "
+                             "them.", soft_wrap=True, markup=False)
+    return scaled.exit_code
+
+
 def _judge_spec(value: str | None) -> str | None:
     """--judge BACKEND:MODEL, checked here so the message names the option (the backend is checked later)."""
     if value is None:
@@ -176,6 +203,9 @@ def run(
     max_attempts: Annotated[Optional[int], typer.Option("--max-attempts", help="failures of an item, counted over every run of the sweep, after which re-runs stop retrying it (default 3). Not the backend option max_attempts: HTTP tries of one request within one run")] = None,  # noqa: UP045, E501
     shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: run only shard K of N (one store per shard; overthink merge)")] = None,  # noqa: UP045, E501
     judge: Annotated[Optional[str], typer.Option("--judge", help="BACKEND:MODEL judging refusal records beside the rules, e.g. llamacpp:tiny")] = None,  # noqa: UP045, E501
+    executor: Annotated[Optional[str], typer.Option("--executor", help="ray | slurm: run --shards N shards as Ray tasks or submitit jobs, retried, merged into --store")] = None,  # noqa: UP045, E501
+    shards: Annotated[Optional[int], typer.Option("--shards", help="shards for --executor (default 1)")] = None,  # noqa: UP045
+    executor_option: Annotated[Optional[list[str]], typer.Option("--executor-option", help="KEY=VALUE for --executor, repeatable: max_retries=2, address=auto, num_gpus=1 (ray); cluster=local, slurm_partition=gpu, timeout_min=1440 (slurm)")] = None,  # noqa: UP045, E501
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run report as JSON (no tables)")] = False,
 ) -> None:
@@ -197,6 +227,8 @@ def run(
         "stop_after_failures": stop_after_failures, "max_attempts": max_attempts, "shard": shard,
         "judge": _judge_spec(judge),
     })
+    if executor is not None or shards is not None or executor_option:
+        raise typer.Exit(execute_scaled(config, executor, shards, executor_option or [], quiet=quiet, as_json=as_json))
     raise typer.Exit(execute(config, quiet=quiet, as_json=as_json))
 
 
