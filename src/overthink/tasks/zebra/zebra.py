@@ -29,8 +29,8 @@ from overthink.tasks.base import (
     split_evenly,
     whole_levels,
 )
-from overthink.tasks.zebra_parse import parse_puzzle
-from overthink.tasks.zebra_solver import (
+from overthink.tasks.zebra.zebra_parse import parse_puzzle
+from overthink.tasks.zebra.zebra_solver import (
     POSITION,
     Attribute,
     Clue,
@@ -40,7 +40,7 @@ from overthink.tasks.zebra_solver import (
     Solver,
     solve,
 )
-from overthink.tasks.zebra_text import GENERATED_KINDS, puzzle_text
+from overthink.tasks.zebra.zebra_text import GENERATED_KINDS, puzzle_text
 from overthink.types import Sample, Score
 
 NAME = "zebra"
