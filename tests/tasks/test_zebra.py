@@ -121,7 +121,7 @@ def test_generated_vocabulary_is_unambiguous() -> None:
 def test_registered_task_spec() -> None:
     spec = TASKS[zebra.NAME]
     assert spec is zebra.TASK
-    assert spec.strata == ("grid_size",) and spec.metric == "accuracy" and spec.default_n == 200
+    assert spec.strata == ("grid_size",) and spec.metric.name == "accuracy" and spec.default_n == 200
 
 
 # -- solver against brute force ------------------------------------------------------------------------

@@ -165,12 +165,13 @@ def analyze_cmd(
     from overthink.analysis.summary import analyze
     from overthink.cli.traits import store_traits
     from overthink.runner.judging import store_agreement
+    from overthink.tasks.catalog import metric_named
 
     _check_args(n_boot, alpha)
     traits = store_traits(store)
     analysis = analyze(load(store, text=False), n_boot=n_boot, seed=seed, alpha=alpha, traits=traits)
-    # rules vs the refusal judge, when the store has judge verdicts (only refusal tasks are ever judged)
-    judged = store_agreement(store, [name for name, t in traits.items() if t.metric == "refusal"])
+    # rules vs the judge, when the store has judge verdicts (only tasks of a judged metric are ever judged)
+    judged = store_agreement(store, [name for name, t in traits.items() if metric_named(t.metric).judged])
     if as_json:
         data = analysis.to_json()
         if judged:

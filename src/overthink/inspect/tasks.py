@@ -125,9 +125,9 @@ def refusal_by_label() -> Metric:
 def metrics_for(spec: TaskSpec) -> list[Metric]:
     """Rates (accuracy, matching behaviour) as accuracy; errors (abs_error) as their mean; refusal as
     two rates by label (`refusal_by_label`), never pooled."""
-    if spec.metric == "abs_error":
+    if spec.metric.rmse:
         return [mean(), stderr()]
-    if spec.metric == "refusal":
+    if spec.metric.per_label:
         return [refusal_by_label()]
     return [accuracy(), stderr()]
 

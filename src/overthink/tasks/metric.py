@@ -8,8 +8,8 @@ quantity it averages, whether an unparsed answer is missing rather than wrong, w
 score it, and whether it is pooled or read per item label (refusal: harmful prompts give the refusal
 rate, benign ones the over-refusal rate, never one number over both). Readers ask the fields.
 
-The store keeps only the metric's *name* (`TaskTraits.metric`); `metric_named` turns a stored name
-back into a Metric. A name no catalog knows (an imported log's "mean", a plugin that is not
+The store keeps only the metric's *name* (`TaskTraits.metric`); `catalog.metric_named` turns a
+stored name back into a Metric. A name no catalog knows (an imported log's "mean", a plugin that is not
 installed) reads as a score averaged like accuracy, in "score" units, in the direction the task's
 traits declare -- so a store still explains itself without the code that wrote it.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 __all__ = ["ABS_ERROR", "ACCURACY", "MATCHING_BEHAVIOR", "MEAN", "OVER_REFUSAL", "PARSE_FAILURE", "REFUSAL",
-           "RMSE", "Metric", "ValueKind", "known_metrics", "metric_named", "register_metric"]
+           "RMSE", "Metric", "ValueKind", "register_metric", "registered", "resolve"]
 
 # How a record's value is read: the score; the score or else the correct flag; the squared score
 # (RMSE); a refusal indicator; an unparsed-answer indicator.
@@ -110,23 +110,19 @@ for _builtin in (ACCURACY, RMSE, ABS_ERROR, MATCHING_BEHAVIOR, OVER_REFUSAL, REF
     register_metric(_builtin)
 
 
-def known_metrics() -> dict[str, Metric]:
-    """Every registered metric by name (built-ins and those of loaded plugin families)."""
-    from overthink.tasks.catalog import load_families
-
-    load_families()
+def registered() -> dict[str, Metric]:
+    """Every metric registered so far by name (built-ins; plugins once the catalog has loaded them --
+    readers call `overthink.tasks.catalog.metric_named`, which loads them first)."""
     return dict(_METRICS)
 
 
-def metric_named(name: str, higher_is_better: bool | None = None) -> Metric:
-    """The metric a stored name means, as analysis reads it (abs_error as its RMSE).
-
-    `higher_is_better` is the task's declared direction, applied where the metric is the task's to
-    direct. An unknown name is averaged like accuracy in "score" units (see the module docstring)."""
-    metrics = known_metrics()
-    metric = metrics.get(name)
+def resolve(name: str, higher_is_better: bool | None = None) -> Metric:
+    """The metric a stored name means among those registered, as analysis reads it (abs_error as
+    its RMSE); `higher_is_better` is the task's declared direction, applied where the metric is the
+    task's to direct. An unknown name is averaged like accuracy in "score" units (module docstring)."""
+    metric = _METRICS.get(name)
     if metric is None:
         metric = Metric(name, True, ACCURACY.min_effect, unit="score", task_directed=True)
     elif metric.reads_as:
-        metric = metrics[metric.reads_as]
+        metric = _METRICS[metric.reads_as]
     return metric if higher_is_better is None else metric.directed(higher_is_better)

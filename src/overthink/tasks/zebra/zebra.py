@@ -29,6 +29,7 @@ from overthink.tasks.base import (
     split_evenly,
     whole_levels,
 )
+from overthink.tasks.metric import ACCURACY
 from overthink.tasks.zebra.zebra_parse import parse_puzzle
 from overthink.tasks.zebra.zebra_solver import (
     POSITION,
@@ -274,5 +275,5 @@ TASK = TaskSpec(
     check=check,
     strata=("grid_size",),
     default_n=200,
-    metric="accuracy",
+    metric=ACCURACY,
 )
