@@ -132,3 +132,10 @@ def test_calibration_runs_the_plugin_family(plugin_path: Path, tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stdout.splitlines() + done.stderr.splitlines() if x.startswith("family=coin"))
     assert "stores=2" in line and "power10=" in line
+
+
+def test_the_plugin_task_is_listed_and_runnable_by_name(plugin_path: Path) -> None:
+    done = _run(plugin_path, "-m", "overthink", "tasks", "list", "--json")
+    assert done.returncode == 0, done.stderr
+    coin = next(row for row in json.loads(done.stdout) if row["name"] == "coin")
+    assert (coin["metric"], coin["strata"]) == ("calls_right", ["coin"])
