@@ -73,5 +73,6 @@ def known_metrics() -> dict[str, Metric]:
 
 def metric_named(name: str, higher_is_better: bool | None = None) -> Metric:
     """The metric a stored name means, as analysis reads it (`metric.resolve` once plugins are loaded)."""
-    load_families()
+    if not _state["loaded"]:  # asked per curve and per record column: the loaded check stays a flag read
+        load_families()
     return resolve(name, higher_is_better)
