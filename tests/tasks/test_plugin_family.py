@@ -139,3 +139,19 @@ def test_the_plugin_task_is_listed_and_runnable_by_name(plugin_path: Path) -> No
     assert done.returncode == 0, done.stderr
     coin = next(row for row in json.loads(done.stdout) if row["name"] == "coin")
     assert (coin["metric"], coin["strata"]) == ("calls_right", ["coin"])
+
+
+def test_a_broken_plugin_is_reported_and_skipped(plugin_path: Path, tmp_path: Path) -> None:
+    (tmp_path / "broken_plugin.py").write_text("def register():\n    raise RuntimeError('plugin bug')\n",
+                                               encoding="utf-8")
+    info = tmp_path / "broken_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[overthink.tasks]\nbroken = broken_plugin:register\n", encoding="utf-8")
+    paths = [str(tmp_path), str(plugin_path), str(ROOT / "src")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+    done = subprocess.run([sys.executable, "-m", "overthink", "tasks", "list", "--json"], capture_output=True,
+                          text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "coin" in {row["name"] for row in json.loads(done.stdout)}  # the working plugin still loads
+    assert "broken" in done.stderr and "plugin bug" in done.stderr
