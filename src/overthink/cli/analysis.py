@@ -246,7 +246,7 @@ def simulate_cmd(
     from overthink.analysis.simulate import parse_curve, simulate_frame, write_store
 
     if (curve is None) == (family is None):
-        raise UserError("give --curve (one generic curve) or --family (a task family's structure), not both")
+        raise UserError("give exactly one of --curve (one generic curve) or --family (a task family's structure)")
     if family is not None:
         from overthink.analysis.families import simulate_family
         from overthink.analysis.family_items import as_family
