@@ -5,6 +5,8 @@ Analysis, report and mitigations read a task's metric, direction and strata from
 store declares, handed to them by their caller, so they can read stores of tasks no registry knows;
 models, strategies and tasks sit below the registry. Strategies must not reach into the llama.cpp
 engine.
+A task family's meaning (its typed Metric, its catalog Family) lives in tasks/: outside it no code
+compares a family's or a metric's name.
 """
 
 from __future__ import annotations
