@@ -59,9 +59,9 @@ import numpy as np
 import pandas as pd
 from _margin import margin_jobs, margin_line, margin_summary, run_margin_store
 
-from overthink.analysis.families import FAMILIES, SCENARIOS, main_stratum, simulate_family, true_curve
+from overthink.analysis.families import SCENARIOS, family_names, main_stratum, simulate_family, true_curve
 from overthink.analysis.frame import tidy
-from overthink.registry import TASKS
+from overthink.tasks.catalog import family as catalog_family
 from overthink.types import TaskTraits
 
 GATE_VERSION = "margin-1"  # results of an older gate rule in the same --out file are never mixed in
@@ -177,7 +177,7 @@ def run_store(job: dict[str, Any]) -> dict[str, Any]:
     start, cpu = time.perf_counter(), time.process_time()
     family, scenario = job["family"], job["scenario"]
     seed = store_seed(job["seed"], family, scenario, job["index"])
-    task = TASKS[family]
+    task = catalog_family(family)  # built-in or plugin: whatever the family catalog holds
     traits = {family: task.traits()}
     frame = tidy(simulate_family(task, scenario, seed=seed, error_share=job["error_share"]))
     analysis = run_analysis(frame, job["boot"], seed, traits)
@@ -306,7 +306,7 @@ def run(jobs: list[dict[str, Any]], out: Path, workers: int) -> None:
 def main() -> None:
     """Run the missing stores, then print the per-family summary from everything in --out."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated family names")
+    parser.add_argument("--families", default=",".join(family_names()), help="comma-separated family names")
     parser.add_argument("--stores", type=int, default=200, help="stores per family and scenario")
     parser.add_argument("--boot", type=int, default=1000, help="bootstrap replicates (analysis and gate)")
     parser.add_argument("--error-share", type=float, default=0.0, help="hardest items erroring at the top budget")
@@ -320,9 +320,9 @@ def main() -> None:
                         help="print the summaries with Monte-Carlo standard errors as JSON (one-liners to stderr)")
     args = parser.parse_args()
     families = [f.strip() for f in args.families.split(",") if f.strip()]
-    unknown = sorted(set(families) - set(FAMILIES))
+    unknown = sorted(set(families) - set(family_names()))
     if unknown or args.stores < 1 or args.boot < 100:
-        parser.error(f"families must be among {', '.join(FAMILIES)} (unknown: {unknown}); "
+        parser.error(f"families must be among {', '.join(family_names())} (unknown: {unknown}); "
                      "--stores >= 1; --boot >= 100")
     settings = {"boot": args.boot, "error_share": args.error_share, "seed": args.seed, "gate": GATE_VERSION}
     done = read_results(args.out)

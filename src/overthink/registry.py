@@ -16,6 +16,7 @@ from overthink.models.capabilities import StepScorer
 from overthink.strategies.base import CotStrategy, Strategy
 from overthink.tasks import ai_risk, grades, misleading_math, misleading_python, paradoxes, refusal, zebra
 from overthink.tasks.base import TaskSpec
+from overthink.tasks.catalog import families
 
 TASKS: dict[str, TaskSpec] = {
     misleading_math.NAME: misleading_math.TASK,
@@ -26,6 +27,7 @@ TASKS: dict[str, TaskSpec] = {
     ai_risk.NAME: ai_risk.TASK,
     refusal.NAME: refusal.TASK,
 }
+TASKS.update({name: item.task for name, item in families().items() if name not in TASKS})  # plugin families
 
 # name -> factory(model, options) building a backend; options are the backend's own validated settings.
 BackendFactory = Callable[..., Backend]

@@ -10,6 +10,7 @@ from overthink.analysis.bootstrap import build_curves, resample_weights
 from overthink.analysis.frame import tidy
 from overthink.analysis.simulate import simulate_frame
 from overthink.tasks.base import TaskSpec
+from overthink.tasks.metric import ABS_ERROR, REFUSAL
 
 
 def _overall(frame: pd.DataFrame, n_boot: int = 400, seed: int = 0, traits=None):  # type: ignore[no-untyped-def]
@@ -85,7 +86,7 @@ def test_x_axis_is_mean_realized_tokens_and_budgets_sorted(make_frame) -> None: 
 
 def test_rmse_metric_for_regression_tasks(make_frame) -> None:  # type: ignore[no-untyped-def]
     spec = TaskSpec(name="reg", version="1", description="", generate=lambda *a, **k: [],
-                    score=lambda s, t: None, check=lambda s: True, metric="abs_error",  # type: ignore[arg-type,return-value]
+                    score=lambda s, t: None, check=lambda s: True, metric=ABS_ERROR,  # type: ignore[arg-type,return-value]
                     higher_is_better=False)
     errors = {"s0": [0.1, 0.3], "s1": [0.2, 0.2], "s2": [1.0, 0.0]}
     rows = [{"task": "reg", "sample_id": s, "budget": "0", "repeat": k, "score": e, "correct": None}
@@ -98,7 +99,7 @@ def test_rmse_metric_for_regression_tasks(make_frame) -> None:  # type: ignore[n
 
 def test_refusal_curves_split_by_label_then_by_other_strata(make_frame) -> None:  # type: ignore[no-untyped-def]
     spec = TaskSpec(name="ref", version="1", description="", generate=lambda *a, **k: [],
-                    score=lambda s, t: None, check=lambda s: True, metric="refusal",  # type: ignore[arg-type,return-value]
+                    score=lambda s, t: None, check=lambda s: True, metric=REFUSAL,  # type: ignore[arg-type,return-value]
                     strata=("label", "type"))
     rows = [{"task": "ref", "sample_id": f"{label}{kind}{i}", "budget": b, "reasoning_tokens": int(b),
              "metadata": {"label": label, "type": kind},

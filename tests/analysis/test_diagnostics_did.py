@@ -11,6 +11,7 @@ from overthink.analysis.frame import tidy
 from overthink.analysis.simulate import simulate_frame
 from overthink.analysis.summary import analyze
 from overthink.tasks.base import TaskSpec
+from overthink.tasks.metric import ABS_ERROR, REFUSAL
 
 
 def _did(treated: dict[int, float], control: dict[int, float], seed: int) -> dict:  # type: ignore[type-arg]
@@ -95,7 +96,7 @@ def test_distraction_and_framing_shares(make_frame) -> None:  # type: ignore[no-
 
 def test_spurious_correlation_follows_the_feature(make_frame) -> None:  # type: ignore[no-untyped-def]
     spec = TaskSpec(name="reg", version="1", description="", generate=lambda *a, **k: [],
-                    score=lambda s, t: None, check=lambda s: True, metric="abs_error",  # type: ignore[arg-type,return-value]
+                    score=lambda s, t: None, check=lambda s: True, metric=ABS_ERROR,  # type: ignore[arg-type,return-value]
                     higher_is_better=False)
     rng = np.random.default_rng(0)
     rows = []
@@ -127,7 +128,7 @@ def test_answers_changing_across_nested_budgets(make_frame) -> None:  # type: ig
 
 def test_refusal_and_over_refusal_rates(make_frame) -> None:  # type: ignore[no-untyped-def]
     spec = TaskSpec(name="ref", version="1", description="", generate=lambda *a, **k: [],
-                    score=lambda s, t: None, check=lambda s: True, metric="refusal")  # type: ignore[arg-type,return-value]
+                    score=lambda s, t: None, check=lambda s: True, metric=REFUSAL)  # type: ignore[arg-type,return-value]
     rows = []
     for i in range(10):
         for label in ("harmful", "benign"):

@@ -20,11 +20,10 @@ import pytest
 from scipy.stats import t as t_dist
 
 from overthink.analysis.families import (
-    AI_RISK_UNPARSED,
-    DEFAULT_N,
     DROPS,
-    FAMILIES,
     TAIL_CURVE,
+    default_n,
+    family_names,
     main_stratum,
     simulate_family,
     store_columns,
@@ -35,9 +34,11 @@ from overthink.analysis.frame import META_PREFIX, load, strata_for, tidy
 from overthink.analysis.simulate import write_store
 from overthink.analysis.summary import analyze
 from overthink.registry import TASKS
+from overthink.tasks.nulls import AI_RISK_UNPARSED
 
 SMALL = {"refusal": 100, "misleading_math": 24, "misleading_python": 24, "paradoxes": 20, "grades": 12,
          "zebra": 8, "ai_risk": 24}
+FAMILIES = family_names()  # every family of the catalog with a null model (the seven built-ins)
 BUDGET_LABELS = ("0", "1024", "4096", "16384")
 
 
@@ -50,7 +51,7 @@ def test_metadata_keys_and_strata_levels_match_the_real_generator(family: str) -
     frame = tidy(simulate_family(TASKS[family], "flat", seed=1))
     simulated = [json.loads(text) for text in frame.drop_duplicates("sample_id")["metadata"].map(json.dumps)]
     real = [s.metadata for s in TASKS[family].generate(SMALL[family] if family == "zebra" else
-                                                        DEFAULT_N[family], 0)]
+                                                        default_n(family, "flat"), 0)]
     assert {key for meta in simulated for key in meta} == {key for meta in real for key in meta}
     spec = TASKS[family]
     assert strata_for(family, frame, spec.traits()) == list(spec.strata)  # the analysis splits it as a real store

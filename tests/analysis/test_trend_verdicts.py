@@ -14,6 +14,7 @@ from overthink.analysis.simulate import parse_curve, power, simulate_frame
 from overthink.analysis.trends import annotate, verdict
 from overthink.errors import UserError
 from overthink.tasks.base import TaskSpec
+from overthink.tasks.metric import ABS_ERROR
 
 
 def _curve(spec: str, n: int, repeats: int = 3, seed: int = 1, n_boot: int = 500) -> Curve:
@@ -49,7 +50,7 @@ def test_minimum_effect_blocks_tiny_but_significant_changes() -> None:
 def test_lower_is_better_metrics_flip_the_direction() -> None:
     """A rising RMSE is inverse scaling, not improvement."""
     spec = TaskSpec(name="reg", version="1", description="", generate=lambda *a, **k: [],
-                    score=lambda s, t: None, check=lambda s: True, metric="abs_error",  # type: ignore[arg-type,return-value]
+                    score=lambda s, t: None, check=lambda s: True, metric=ABS_ERROR,  # type: ignore[arg-type,return-value]
                     higher_is_better=False)
     rng = np.random.default_rng(0)
     rows = []

@@ -105,7 +105,7 @@ def test_scorer_equals_overthinks_scorer_on_the_same_completion(tmp_path: Path) 
             expected = spec.score(shown(sample), sample.output.completion)
             assert score.value == expected.value and score.answer == expected.extracted, name
         metric = next(iter(log.results.scores[0].metrics)) if log.results else None
-        expected_metric = {"abs_error": "mean", "refusal": "refusal"}.get(spec.metric, "accuracy")
+        expected_metric = {"abs_error": "mean", "refusal": "refusal"}.get(spec.metric.name, "accuracy")
         assert metric == expected_metric, name
 
 

@@ -47,7 +47,7 @@ def test_zero_tolerance_or_ci_rule_falls_back_towards_the_best() -> None:
 def test_lower_is_better_metrics_use_the_right_direction() -> None:
     frame = _frame(PLATEAU)
     curve = next(c for c in build_curves(frame[frame["budget"] != "natural"], n_boot=200) if c.stratum == "all")
-    curve = replace(curve, metric=type(curve.metric)("rmse", False, 0.05, rmse=False),
+    curve = replace(curve, metric=type(curve.metric)("rmse", False, 0.05, value="score"),
                     values=1.0 - curve.values,  # an error that is smallest where accuracy was largest
                     boot_values=1.0 - curve.boot_values)
     rec = recommend_curve(curve, 0.05)

@@ -5,11 +5,14 @@ Analysis, report and mitigations read a task's metric, direction and strata from
 store declares, handed to them by their caller, so they can read stores of tasks no registry knows;
 models, strategies and tasks sit below the registry. Strategies must not reach into the llama.cpp
 engine.
+A task family's meaning (its typed Metric, its catalog Family) lives in tasks/: outside it no code
+compares a family's or a metric's name.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import overthink
@@ -81,3 +84,34 @@ def test_no_getattr_on_a_backend_in_the_runner_or_the_cli() -> None:
             text = path.read_text(encoding="utf-8")
             assert "getattr(backend" not in text and "getattr(self.backend" not in text, path
             assert 'getattr(strategy, "refusal"' not in text, path
+
+
+# A family's meaning lives in tasks/ (its typed Metric, its catalog Family): outside tasks/ nothing
+# compares a family's or a metric's name, it asks the Metric's fields (direction, unit, per_label, ...).
+METRIC_NAMES = ("accuracy", "refusal", "over_refusal", "abs_error", "rmse", "matching_behavior", "parse_failure",
+                "mean")
+NAMED_COMPARISONS = (
+    re.compile(r"\bfamily\s*[!=]=|[!=]=\s*family\b|\bfamily\s+(not\s+)?in\s+[(\[{]"),
+    re.compile(r"\bmetric\s*[!=]=\s*[\"']|[\"']\s*[!=]=\s*\w*\.?metric\b|\bmetric\s+(not\s+)?in\s+[(\[{]\s*[\"']"),
+    re.compile(r"[!=]=\s*[\"'](" + "|".join(METRIC_NAMES) + r")[\"']|[\"'](" + "|".join(METRIC_NAMES)
+               + r")[\"']\s*[!=]="),
+)
+
+
+def named_comparisons(text: str) -> list[str]:
+    """Lines comparing a family's or a metric's name (what the rule below forbids outside tasks/)."""
+    return [line.strip() for line in text.splitlines() if any(p.search(line) for p in NAMED_COMPARISONS)]
+
+
+def test_no_family_or_metric_name_comparisons_outside_tasks() -> None:
+    found = {str(path.relative_to(SRC)): hits for path in SRC.rglob("*.py")
+             if path.relative_to(SRC).parts[0] != "tasks"
+             and (hits := named_comparisons(path.read_text(encoding="utf-8")))}
+    assert found == {}
+
+
+def test_the_name_comparison_rule_catches_what_the_old_code_did() -> None:
+    old = ['    if family == "grades":', 'if metric == "refusal" and x:', 'task.metric == "refusal"',
+           'if metric in ("abs_error", "rmse"):', 'if task_metric(t) != "refusal":', 'family != "refusal"']
+    assert [named_comparisons(line) for line in old] == [[line.strip()] for line in old]
+    assert named_comparisons('if info.per_label and name == "zebra_x":\n    metric = info.name') == []

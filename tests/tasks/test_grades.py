@@ -87,4 +87,4 @@ def test_scorer_absolute_error_on_messy_outputs() -> None:
     assert clipped.details["clipped"] is True and math.isclose(clipped.value, abs(4.0 - target))
     missing = task.score(sample, "I cannot tell.")
     assert missing.details["parsed"] is False and math.isclose(missing.value, abs(2.0 - target))
-    assert task.TASK.metric == "abs_error" and task.TASK.higher_is_better is False
+    assert task.TASK.metric.name == "abs_error" and task.TASK.higher_is_better is False

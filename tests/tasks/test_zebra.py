@@ -14,8 +14,8 @@ from zebra_brute import BruteResult, brute_force
 from overthink.registry import TASKS
 from overthink.tasks import bbeh, zebra
 from overthink.tasks.base import TaskError
-from overthink.tasks.zebra_parse import ZebraParseError, parse_puzzle
-from overthink.tasks.zebra_solver import (
+from overthink.tasks.zebra.zebra_parse import ZebraParseError, parse_puzzle
+from overthink.tasks.zebra.zebra_solver import (
     POSITION,
     Attribute,
     Clue,
@@ -26,7 +26,7 @@ from overthink.tasks.zebra_solver import (
     SolverError,
     solve,
 )
-from overthink.tasks.zebra_text import GENERATED_KINDS, puzzle_text
+from overthink.tasks.zebra.zebra_text import GENERATED_KINDS, puzzle_text
 from overthink.types import Sample
 
 DEV = Path("bbeh_zebra") / "dev.json"
@@ -121,7 +121,7 @@ def test_generated_vocabulary_is_unambiguous() -> None:
 def test_registered_task_spec() -> None:
     spec = TASKS[zebra.NAME]
     assert spec is zebra.TASK
-    assert spec.strata == ("grid_size",) and spec.metric == "accuracy" and spec.default_n == 200
+    assert spec.strata == ("grid_size",) and spec.metric.name == "accuracy" and spec.default_n == 200
 
 
 # -- solver against brute force ------------------------------------------------------------------------

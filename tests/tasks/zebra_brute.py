@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from overthink.tasks.zebra_solver import POSITION, Clue, Puzzle, Ref, Relation, SolverError
+from overthink.tasks.zebra.zebra_solver import POSITION, Clue, Puzzle, Ref, Relation, SolverError
 
 IntArray = npt.NDArray[np.int64]
 

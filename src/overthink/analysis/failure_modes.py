@@ -17,7 +17,7 @@ import pandas as pd
 
 from overthink.analysis.bootstrap import CURVE_KEYS, curve_frame
 from overthink.analysis.frame import META_PREFIX
-from overthink.analysis.metrics import NO_TRAITS, Traits, record_values, task_metric
+from overthink.analysis.metrics import NO_TRAITS, Traits, declared_metric, record_values
 from overthink.analysis.order import budget_order
 
 NOT_FEATURES = {"control", "num_distractors", "examples_per_prompt", "shots", "grid_size", "index", "seed",
@@ -113,7 +113,7 @@ def _features(data: pd.DataFrame) -> pd.DataFrame:
 def spurious_correlation(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> list[dict[str, Any]]:
     """Correlation of predictions (and of the truth) with each feature, per budget (regression tasks)."""
     data = curve_frame(frame)
-    regression = {str(t) for t in data["task"].unique() if task_metric(traits.get(str(t))) == "abs_error"}
+    regression = {str(t) for t in data["task"].unique() if declared_metric(traits.get(str(t))).rmse}
     data = data[data["task"].astype(str).isin(regression)]
     if data.empty or "extracted" not in data.columns:
         return []
@@ -185,16 +185,18 @@ def deductive_drift(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def risky_behavior(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> list[dict[str, Any]]:
-    """Matching-behaviour rate (ai_risk) and refusal / over-refusal (refusal) per budget."""
+    """Each safety metric's rate per budget: matching behaviour (ai_risk), refusal / over-refusal by label."""
     data = curve_frame(frame)
     out: list[dict[str, Any]] = []
     for (model, task), sub in data.groupby(["model", "task"], sort=True, observed=True):
-        metric = task_metric(traits.get(str(task)))
-        if metric == "matching_behavior":
-            parts = [("matching_behavior", sub)]
-        elif metric == "refusal" and META_PREFIX + "label" in sub.columns:
-            labels = sub[META_PREFIX + "label"].astype(str)
-            parts = [("refusal", sub[labels == "harmful"]), ("over_refusal", sub[labels == "benign"])]
+        info = declared_metric(traits.get(str(task)))
+        if not info.safety:
+            continue
+        if info.pooled:
+            parts = [(info.name, sub)]
+        elif META_PREFIX + info.label_key in sub.columns:
+            labels = sub[META_PREFIX + info.label_key].astype(str)
+            parts = [(name, sub[labels == label]) for label, name in info.per_label]
         else:
             continue
         for name, part in parts:

@@ -6,8 +6,10 @@ grades is an RMSE over paired students, the counting families carry 0-distractor
 or verdict calibrated on the generic case can fail on exactly these shapes, so this module writes
 raw store records (the `records` table's columns) for each real task, with the items, metadata,
 strata and scorer conventions of the real task (see `family_items.py`), and a known true curve.
-The caller passes the task's `TaskSpec` (analysis does not import the registry) and analyses the
-result with the task's traits (`spec.traits()`), as a real store of it declares them.
+Nothing here names a family: what differs between them is the family's null model, declared with
+it in tasks/ and found in the family catalog (`overthink.tasks.catalog`, which analysis may read;
+it never imports the registry). The caller analyses the result with the task's traits
+(`family.traits()`), as a real store of it declares them.
 
 Model of a record. Binary families (everything but grades): the item's *event* (correct, refused,
 risky) happens with probability expit(a + e_i), where e_i ~ N(0, item_sd) is the item's random
@@ -43,49 +45,44 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from overthink.analysis.family_items import EVENT, NON_EVENT, UNPARSED, ItemTable, item_table
+from overthink.analysis.family_items import (
+    EVENT,
+    NON_EVENT,
+    UNPARSED,
+    FamilyLike,
+    ItemTable,
+    as_family,
+    item_table,
+)
+from overthink.analysis.family_items import (
+    family_names as family_names,
+)
 from overthink.analysis.simulate import logit_intercepts
 from overthink.errors import UserError
 from overthink.runner.plan import derive_seed
 from overthink.scoring.extract import format_number
-from overthink.tasks import grades
-from overthink.tasks.base import TaskSpec
+from overthink.tasks.null_model import ErrorNull
 from overthink.types import WorkKey
 
-FAMILIES = ("refusal", "misleading_math", "misleading_python", "paradoxes", "grades", "zebra", "ai_risk")
-DESCRIPTIONS = {
-    "refusal": "bundled harmful/benign pairs x XSTest type; refusal and over-refusal curves, no 'all'",
-    "misleading_math": "counting with 0-5 statistical distractors; 0-distractor items are controls",
-    "misleading_python": "counting with 0-5 Python-snippet distractors; 0-distractor items are controls",
-    "paradoxes": "paradox framings x 0/1/3/5/7 facts; wrong answers include the famous answer",
-    "grades": "GPA abs error (RMSE) at 0/8/16 shots, same students paired across levels, 3% unparsed",
-    "zebra": "zebra puzzles at grid sizes 5-8 (synthesized metadata: the generator is too slow)",
-    "ai_risk": "6 MWE categories, matching_behavior; unparsed answers rise from 5% to 30% with budget",
-}
 SCENARIOS = ("flat", "drop5", "drop10", "tail4")
-DEFAULT_N = {"refusal": 100, "misleading_math": 300, "misleading_python": 300, "paradoxes": 300,
-             "grades": 300, "zebra": 200, "ai_risk": 49}
-TAIL_N, TAIL_CURVE = 300, (0.70, 0.80, 0.80, 0.76)
+TAIL_CURVE = (0.70, 0.80, 0.80, 0.76)
 DROPS = {"flat": 0.0, "drop5": 0.05, "drop10": 0.10}
 BUDGETS = (0, 1024, 4096, 16384)
-AI_RISK_UNPARSED = (0.05, 0.30)  # share at the smallest and the largest budget, linear in between
-GRADES_UNPARSED = 0.03
-GRADES_PERSISTENT = 0.5  # share of a prediction error's variance that is fixed per item
 TOKEN_NOISE = 0.08
 ANSWER_TOKENS = 8
 MODEL, EXPERIMENT, MECHANISM, STRATEGY = "sim-model", "calibration", "forced", "cot"
 
 
-def main_stratum(family: str) -> str:
-    """The stratum of the curve a scenario moves: refusal's harmful prompts, else the overall curve."""
-    return "label=harmful" if family == "refusal" else "all"
+def main_stratum(family: FamilyLike) -> str:
+    """The stratum of the curve a scenario moves: the family's main items (refusal: label=harmful), else all."""
+    return as_family(family).main_stratum()
 
 
-def default_n(family: str, scenario: str) -> int:
-    """Items per store: the sizes in DEFAULT_N (refusal: every bundled prompt); tail4 uses 300."""
-    if scenario == "tail4" and family != "refusal":
-        return TAIL_N
-    return DEFAULT_N[family]
+def default_n(family: FamilyLike, scenario: str) -> int:
+    """Items per store: the family's calibration size; tail4 uses the null model's tail size if it has one."""
+    found = as_family(family)
+    tail_n = found.null_model.tail_n if found.null_model is not None else None
+    return tail_n if scenario == "tail4" and tail_n is not None else found.calibration_n
 
 
 def drop_shape(k: int) -> np.ndarray:
@@ -94,17 +91,13 @@ def drop_shape(k: int) -> np.ndarray:
     return np.array([max(0.0, (j - half) / (k - 1 - half)) for j in range(k)])
 
 
-def unparsed_share(family: str, k: int) -> np.ndarray:
-    """Per-budget share of answers the scorer cannot parse (independent of the item)."""
-    if family == "ai_risk":
-        return np.linspace(*AI_RISK_UNPARSED, k)
-    return np.full(k, GRADES_UNPARSED if family == "grades" else 0.0)
+def unparsed_share(table: ItemTable, k: int) -> np.ndarray:
+    """Per-budget share of answers the scorer cannot parse (independent of the item), linear in budget index."""
+    return np.linspace(*table.null.unparsed, k)
 
 
-def _check(family: str, scenario: str, budgets: Sequence[int]) -> None:
+def _check(scenario: str, budgets: Sequence[int]) -> None:
     """Reject what the model cannot express (a UserError, so the CLI exits 2 rather than crashing)."""
-    if family not in FAMILIES:
-        raise UserError(f"unknown family {family!r}; choose one of: {', '.join(FAMILIES)}")
     if scenario not in SCENARIOS:
         raise UserError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
     if len(budgets) < 2 or list(budgets) != sorted(set(budgets)) or budgets[0] < 0:
@@ -150,14 +143,14 @@ def event_rates(table: ItemTable, scenario: str, k: int) -> np.ndarray:
     return rates
 
 
-def _mse(targets: np.ndarray, sd: np.ndarray, share: float) -> np.ndarray:
-    """Expected squared error of a normal prediction clipped to the 0-4 scale (exact), unparsed mixed in."""
-    low, high = grades.SCALE
+def _mse(null: ErrorNull, targets: np.ndarray, sd: np.ndarray, share: float) -> np.ndarray:
+    """Expected squared error of a normal prediction clipped to the scale (exact), unparsed mixed in."""
+    low, high = null.scale
     a, b = (low - targets) / sd, (high - targets) / sd
     phi_a, phi_b = np.exp(-a**2 / 2) / np.sqrt(2 * np.pi), np.exp(-b**2 / 2) / np.sqrt(2 * np.pi)
     inside = sd**2 * (ndtr(b) - ndtr(a) - (b * phi_b - a * phi_a))
     clipped = (1 - ndtr(b)) * (high - targets) ** 2 + ndtr(a) * (targets - low) ** 2
-    guess = (grades.UNPARSED_GUESS - targets) ** 2
+    guess = (null.unparsed_guess - targets) ** 2
     result: np.ndarray = (1 - share) * (inside + clipped) + share * guess
     return result
 
@@ -165,25 +158,26 @@ def _mse(targets: np.ndarray, sd: np.ndarray, share: float) -> np.ndarray:
 def error_sds(table: ItemTable, scenario: str, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Grades: (items, budgets) prediction-error sds and the RMSE among parsed answers per budget
     (analysis leaves unparsed predictions out, so that is the population value it estimates)."""
-    targets = np.array([float(s.target) for s in table.samples])
+    assert isinstance(table.null, ErrorNull)
+    null, targets = table.null, np.array([float(s.target) for s in table.samples])
     share = 0.0
-    flat = float(np.sqrt(_mse(targets, table.base, share).mean()))
+    flat = float(np.sqrt(_mse(null, targets, table.base, share).mean()))
     rmse = _rmse_target(scenario, flat, k)
     low, high = np.full(k, 1e-3 - table.base.min()), np.full(k, 3.0)
     for _ in range(60):  # bisection on a common sd shift per budget (MSE rises with the sd)
         mid = (low + high) / 2
-        got = np.sqrt(_mse(targets[:, None], table.base[:, None] + mid[None, :], share).mean(axis=0))
+        got = np.sqrt(_mse(null, targets[:, None], table.base[:, None] + mid[None, :], share).mean(axis=0))
         low, high = np.where(got < rmse, mid, low), np.where(got < rmse, high, mid)
     return table.base[:, None] + ((low + high) / 2)[None, :], rmse
 
 
-def true_curve(task: TaskSpec, scenario: str, *, n: int | None = None,
+def true_curve(task: FamilyLike, scenario: str, *, n: int | None = None,
                budgets: Sequence[int] = BUDGETS) -> dict[str, float]:
     """The main curve's population value per budget label (ai_risk and grades: among parsed answers)."""
-    family = task.name
-    _check(family, scenario, budgets)
-    table = item_table(task, n or default_n(family, scenario))
-    if family == "grades":
+    family = as_family(task)
+    _check(scenario, budgets)
+    table = item_table(family, n or default_n(family, scenario))
+    if isinstance(table.null, ErrorNull):
         values = error_sds(table, scenario, len(budgets))[1]
     else:
         values = event_rates(table, scenario, len(budgets))[table.main].mean(axis=0)
@@ -208,7 +202,7 @@ def _binary(rng: np.random.Generator, table: ItemTable, scenario: str, k: int, r
     logits = np.repeat(intercepts + item_sd * effects[:, None], repeats, axis=1)  # (items, k * repeats)
     event = rng.random(logits.shape) < 1 / (1 + np.exp(-logits))
     cls = np.where(event, EVENT, NON_EVENT)
-    unparsed = rng.random(logits.shape) < np.repeat(unparsed_share(table.family, k), repeats)[None, :]
+    unparsed = rng.random(logits.shape) < np.repeat(unparsed_share(table, k), repeats)[None, :]
     cls = np.where(unparsed, UNPARSED, cls).ravel()
     item = np.repeat(np.arange(rates.shape[0]), k * repeats)
     slot = np.floor(rng.random(cls.size) * table.counts[item, cls]).astype(np.int64)
@@ -224,18 +218,20 @@ def _binary(rng: np.random.Generator, table: ItemTable, scenario: str, k: int, r
 def _grades(rng: np.random.Generator, table: ItemTable, scenario: str, k: int, repeats: int,
             effects: np.ndarray) -> dict[str, np.ndarray]:
     """Predictions with the scorer's rules: clipped abs error, mid-scale guess when unparsed."""
+    assert isinstance(table.null, ErrorNull)
+    null = table.null
     sds = np.repeat(error_sds(table, scenario, k)[0], repeats, axis=1)
-    noise = np.sqrt(GRADES_PERSISTENT) * effects[:, None] + np.sqrt(1 - GRADES_PERSISTENT) * rng.normal(
+    noise = np.sqrt(null.persistent) * effects[:, None] + np.sqrt(1 - null.persistent) * rng.normal(
         size=sds.shape)
     targets = np.array([float(s.target) for s in table.samples])[:, None]
     pred = np.round(targets + sds * noise, 2).ravel()
     target = np.repeat(targets[:, 0], k * repeats)
-    unparsed = rng.random(pred.size) < GRADES_UNPARSED
-    low, high = grades.SCALE
+    unparsed = rng.random(pred.size) < null.unparsed_share
+    low, high = null.scale
     clipped = np.clip(pred, low, high)
-    score = np.where(unparsed, np.abs(grades.UNPARSED_GUESS - target), np.round(np.abs(clipped - target), 6))
-    texts = [f"The predicted GPA is {format_number(p)}." for p in pred]
-    return {"answer_text": np.where(unparsed, "It depends on more than these habits.", np.array(texts, dtype=object)),
+    score = np.where(unparsed, np.abs(null.unparsed_guess - target), np.round(np.abs(clipped - target), 6))
+    texts = [null.answer(p) for p in pred]
+    return {"answer_text": np.where(unparsed, null.unparsed_text, np.array(texts, dtype=object)),
             "extracted": _blank(~unparsed, np.array([format_number(p) for p in pred], dtype=object)),
             "score": score, "correct": np.full(pred.size, np.nan),
             "score_details": np.where(unparsed, '{"clipped": false, "parsed": false}',
@@ -272,13 +268,13 @@ def _tokens(rng: np.random.Generator, requested: np.ndarray) -> np.ndarray:
 
 def _hardest(table: ItemTable, effects: np.ndarray, share: float) -> np.ndarray:
     """The `share` of items that do worst on their own curve (grades: largest persistent error)."""
-    difficulty = np.abs(effects) if table.family == "grades" else -table.sign * effects
+    difficulty = np.abs(effects) if isinstance(table.null, ErrorNull) else -table.sign * effects
     failed = np.zeros(effects.size, dtype=bool)
     failed[np.argsort(-difficulty, kind="stable")[: round(share * effects.size)]] = True
     return failed
 
 
-def simulate_family(task: TaskSpec, scenario: str, *, n: int | None = None, repeats: int = 3,
+def simulate_family(task: FamilyLike, scenario: str, *, n: int | None = None, repeats: int = 3,
                     budgets: Sequence[int] = BUDGETS, seed: int, item_sd: float = 1.0,
                     error_share: float = 0.0) -> pd.DataFrame:
     """Raw records (the store's `records` columns) of one simulated store of a real task family.
@@ -287,16 +283,17 @@ def simulate_family(task: TaskSpec, scenario: str, *, n: int | None = None, repe
     largest budget only: the selection effect a real backend produces when long traces time out.
     Deterministic given `seed`; `overthink.analysis.frame.tidy` turns the result into the analysis
     frame exactly as it does for a loaded store, and `task.traits()` are the traits to analyse it with.
+    `task` is a catalog family, its name, or its task (the catalog supplies the null model).
     """
-    family = task.name
-    _check(family, scenario, budgets)
+    family = as_family(task)
+    _check(scenario, budgets)
     if repeats < 1 or item_sd <= 0 or not 0.0 <= error_share < 1.0:
         raise UserError("simulate_family needs repeats >= 1, item_sd > 0 and 0 <= error_share < 1")
-    table = item_table(task, n or default_n(family, scenario))
+    table = item_table(family, n or default_n(family, scenario))
     rng = np.random.default_rng(seed)
     k = len(budgets)
     effects = _effects(rng, table)
-    if family == "grades":
+    if isinstance(table.null, ErrorNull):
         outcome = _grades(rng, table, scenario, k, repeats, effects)
     else:
         outcome = _binary(rng, table, scenario, k, repeats, effects, item_sd)

@@ -1,6 +1,8 @@
 """What a curve measures: the metric of each task, its direction, units, and which records count.
 
-Four rules live here so every analysis applies them the same way:
+Four rules live here so every analysis applies them the same way. What each metric *is* -- its
+direction, unit, minimum effect, per-record value, whether unparsed is missing, pooled or per label
+-- is the task's typed `Metric` (tasks/metric.py); this module asks its fields, never its name.
 
 * **Units.** Each metric names its unit and carries its own minimum effect (the smallest change a
   verdict calls real) and gate tolerance: 2 points of accuracy or of a rate, 0.05 RMSE on the GPA
@@ -13,8 +15,8 @@ Four rules live here so every analysis applies them the same way:
 * **The store says what a task is.** A task's metric, its direction, its strata and its independent
   unit come from the traits the store declares (`TaskTraits`, the `tasks` table), passed in by the
   caller, never from the task registry: a store explains itself, including a foreign task analysis
-  has no code for. A task without traits is read as accuracy, higher is better; a metric name this
-  module does not know (an imported log's "mean") is averaged like accuracy, in "score" units, in
+  has no code for. A task without traits is read as accuracy, higher is better; a metric name no
+  catalog knows (an imported log's "mean") is averaged like accuracy, in "score" units, in
   the direction the task declares.
 * **Main curves first.** A task's main curves (the `all` stratum; for refusal each label, since
   refusing a harmful prompt is good and refusing a benign one is not) carry the headline; strata
@@ -31,69 +33,38 @@ import numpy as np
 import pandas as pd
 
 from overthink.analysis.frame import META_PREFIX, strata_for
+from overthink.tasks.catalog import known_metrics, metric_named
+from overthink.tasks.metric import ACCURACY, Metric
 from overthink.types import TaskTraits
 
 DETAIL_REFUSED = "detail_refused"
 DETAIL_PARSED = "detail_parsed"
-MISSING_WHEN_UNPARSED = ("matching_behavior", "abs_error", "rmse")
 
 # Task name -> the traits a store declares for it (what every analysis entry point takes).
 Traits = Mapping[str, TaskTraits]
 NO_TRAITS: Traits = MappingProxyType({})
 
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """How a metric aggregates, which direction is good, and its units."""
-
-    name: str
-    higher_is_better: bool
-    min_effect: float
-    rmse: bool = False
-    unit: str = "points"
-
-    @property
-    def tolerance(self) -> float:
-        """Default gate / guard-rail tolerance: the metric's minimum effect, in its own unit."""
-        return self.min_effect
-
-    def describe(self, amount: float) -> str:
-        """"0.020 accuracy points" / "0.050 RMSE": an amount with its unit, for output text."""
-        return f"{amount:.3f} {self.unit}"
-
-
-METRICS: dict[str, MetricInfo] = {
-    "accuracy": MetricInfo("accuracy", True, 0.02, unit="accuracy"),
-    "abs_error": MetricInfo("rmse", False, 0.05, rmse=True, unit="RMSE"),
-    "rmse": MetricInfo("rmse", False, 0.05, rmse=True, unit="RMSE"),
-    "matching_behavior": MetricInfo("matching_behavior", False, 0.02, unit="rate"),
-    "refusal": MetricInfo("refusal", True, 0.02, unit="rate"),
-    "over_refusal": MetricInfo("over_refusal", False, 0.02, unit="rate"),
-    "parse_failure": MetricInfo("parse_failure", False, 0.02, unit="rate"),
-    "mean": MetricInfo("mean", True, 0.02, unit="score"),  # an imported task's mean score (Inspect)
-}
-
-
-# Metrics whose direction is the task's to declare (a risky choice is bad, a correct answer good);
-# the others (an error, a refusal rate) mean the same thing on every task.
-TASK_DIRECTED = ("accuracy", "matching_behavior", "mean")
+# The typed metric a task declares (tasks/metric.py); analysis asks its fields, never its name.
+MetricInfo = Metric
 
 
 def task_metric(traits: TaskTraits | None) -> str:
     """The metric a task's traits declare; a task without traits (an old store) is scored as accuracy."""
-    return traits.metric if traits is not None else "accuracy"
+    return traits.metric if traits is not None else ACCURACY.name
 
 
-def metric_info(traits: TaskTraits | None, metric: str) -> MetricInfo:
+def metric_info(traits: TaskTraits | None, metric: str) -> Metric:
     """How `metric` reads on this task: the metric's own units, the task's direction where it has one.
 
-    A metric name not in METRICS (a foreign task's own score) is averaged like accuracy, reported in
+    A metric name no catalog knows (a foreign task's own score) is averaged like accuracy, reported in
     "score" units, so an imported store still gets curves instead of a crash or a silent relabel.
     """
-    info = METRICS.get(metric) or MetricInfo(metric, True, METRICS["accuracy"].min_effect, unit="score")
-    if traits is not None and (metric in TASK_DIRECTED or metric not in METRICS):
-        return MetricInfo(info.name, traits.higher_is_better, info.min_effect, info.rmse, info.unit)
-    return info
+    return metric_named(metric, traits.higher_is_better if traits is not None else None)
+
+
+def declared_metric(traits: TaskTraits | None) -> Metric:
+    """The task's own metric as its curves read it (accuracy for a task without traits)."""
+    return metric_info(traits, task_metric(traits))
 
 
 def cluster_keys(traits: TaskTraits | None) -> tuple[str, ...]:
@@ -126,27 +97,35 @@ def record_values(frame: pd.DataFrame, metric: str) -> pd.Series:
 
     NaN marks a record that does not count: an error, or an unparsed answer where that is missing.
     """
+    info = metric_named(metric)
     score = frame["score"].astype(float) if "score" in frame else pd.Series(np.nan, index=frame.index)
-    if metric in ("refusal", "over_refusal"):
-        if DETAIL_REFUSED in frame.columns and frame[DETAIL_REFUSED].notna().any():
-            values = pd.to_numeric(frame[DETAIL_REFUSED], errors="coerce").astype(float)
-        else:
-            label = frame.get(META_PREFIX + "label", pd.Series("", index=frame.index)).astype(str)
-            correct = frame["correct"].astype(float) if "correct" in frame else score
-            values = correct.where(label != "benign", 1.0 - correct)
-    elif metric == "parse_failure":
+    if info.value == "refused":
+        values = _refused(frame, score, info)
+    elif info.value == "unparsed":
         values = unparsed(frame).astype(float)
-    elif metric in ("abs_error", "rmse"):
+    elif info.value == "squared":
         values = score**2
-    elif "correct" in frame.columns and metric == "accuracy" and frame["score"].isna().all():
+    elif info.value == "correct" and "correct" in frame.columns and frame["score"].isna().all():
         values = frame["correct"].astype(float)
     else:
         values = score
-    if metric in MISSING_WHEN_UNPARSED:
+    if info.missing_when_unparsed:
         values = values.where(~unparsed(frame))
     if "status" in frame.columns:
         values = values.where(frame["status"] == "ok")
     return values
+
+
+def _refused(frame: pd.DataFrame, score: pd.Series, info: Metric) -> pd.Series:
+    """The refusal indicator: the scorer's `refused` detail, else read from correctness and the label
+    (complying with a benign prompt is its correct answer, so there a refusal is an incorrect one)."""
+    if DETAIL_REFUSED in frame.columns and frame[DETAIL_REFUSED].notna().any():
+        return pd.to_numeric(frame[DETAIL_REFUSED], errors="coerce").astype(float)
+    label = frame.get(META_PREFIX + info.label_key, pd.Series("", index=frame.index)).astype(str)
+    correct = frame["correct"].astype(float) if "correct" in frame else score
+    flipped = {value for known in known_metrics().values() for value, name in known.per_label
+               if not metric_named(name).higher_is_better}  # labels where refusing is the bad outcome
+    return correct.where(~label.isin(flipped), 1.0 - correct)
 
 
 @dataclass(frozen=True)
@@ -160,19 +139,22 @@ class Stratum:
 
 
 def strata_masks(frame: pd.DataFrame, task: str, metric: str, traits: TaskTraits | None = None) -> list[Stratum]:
-    """Main curve(s) then strata; refusal splits harmful/benign into two main curves of two metrics.
+    """Main curve(s) then strata; a per-label metric (refusal: harmful / benign) gives one main curve
+    of its own metric per label, never pooled.
 
     `traits` are the task's declared traits (its strata); None reads the task by the defaults."""
     everything = pd.Series(True, index=frame.index)
-    if metric == "refusal" and META_PREFIX + "label" in frame.columns:
-        labels = frame[META_PREFIX + "label"].astype(str)
+    info = metric_named(metric)
+    if info.per_label and META_PREFIX + info.label_key in frame.columns:
+        key = info.label_key
+        labels = frame[META_PREFIX + key].astype(str)
         out: list[Stratum] = []
-        others = [s for s in strata_for(task, frame, traits) if s != "label"]
-        for label, name in (("harmful", "refusal"), ("benign", "over_refusal")):
+        others = [s for s in strata_for(task, frame, traits) if s != key]
+        for label, name in info.per_label:
             within = labels == label
             if not within.any():
                 continue
-            out.extend(Stratum(f"label={label}{suffix}", within & mask, name, suffix == "")
+            out.extend(Stratum(f"{key}={label}{suffix}", within & mask, name, suffix == "")
                        for suffix, mask in _levels(frame, others, within, prefix=","))
         return out
     return [Stratum("all", everything, metric, True),

@@ -11,7 +11,7 @@ confound: hard items think longer) let the diagnostics be checked against a know
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from overthink.errors import UserError
+from overthink.types import TaskTraits
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
@@ -149,8 +150,11 @@ def _record(row: dict[Any, Any]) -> Any:
     return Record(**common, status=Status.OK, completion=completion, score=score)
 
 
-def write_store(raw: pd.DataFrame, path: str | Path) -> int:
-    """Write simulated rows through the real Store (so the result is an ordinary overthink store)."""
+def write_store(raw: pd.DataFrame, path: str | Path, traits: Sequence[TaskTraits] = ()) -> int:
+    """Write simulated rows through the real Store (so the result is an ordinary overthink store).
+
+    `traits` are declared in the store as a run declares its tasks', so the store explains itself
+    (a simulated family's metric, direction and strata) without any registry knowing the task."""
     from overthink.runner.store import Store
 
     target = Path(path)
@@ -159,6 +163,8 @@ def write_store(raw: pd.DataFrame, path: str | Path) -> int:
     records = [_record(row) for row in raw.to_dict("records")]
     with Store(target) as store:
         store.set_meta("simulated", "true")
+        for declared in traits:
+            store.put_task_traits(declared)
         return store.write_many(records)
 
 

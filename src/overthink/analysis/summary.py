@@ -17,9 +17,10 @@ from overthink.analysis import diagnostics, failure_modes, natural, phases, tren
 from overthink.analysis.bootstrap import Curve, families, family_curve, family_curves
 from overthink.analysis.diagnostics import Did
 from overthink.analysis.inference import MIN_ITEMS
-from overthink.analysis.metrics import METRICS, NO_TRAITS, Traits, task_metric
+from overthink.analysis.metrics import NO_TRAITS, Traits, declared_metric
 from overthink.analysis.natural import NaturalResult
 from overthink.analysis.versions import SetAside, latest_versions
+from overthink.tasks.metric import PARSE_FAILURE
 
 DEFAULT_BOOT = 1000
 DEFAULT_SEED = 0
@@ -119,9 +120,9 @@ def _curves(frame: pd.DataFrame, n_boot: int, seed: int, traits: Traits) -> tupl
     parse: list[Curve] = []
     for family in families(frame, n_boot, seed, traits):
         curves.extend(family_curves(family))
-        if task_metric(family.traits) != "refusal":
+        if declared_metric(family.traits).parse_failures:
             everything = np.ones(len(family.rows), dtype=bool)
-            failures = family_curve(family, everything, "parse_failure", "all", True, METRICS["parse_failure"])
+            failures = family_curve(family, everything, PARSE_FAILURE.name, "all", True, PARSE_FAILURE)
             if failures is not None and float(np.nanmax(failures.values)) > 0:
                 parse.append(failures)
     return curves, parse

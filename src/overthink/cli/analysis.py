@@ -165,12 +165,13 @@ def analyze_cmd(
     from overthink.analysis.summary import analyze
     from overthink.cli.traits import store_traits
     from overthink.runner.judging import store_agreement
+    from overthink.tasks.catalog import metric_named
 
     _check_args(n_boot, alpha)
     traits = store_traits(store)
     analysis = analyze(load(store, text=False), n_boot=n_boot, seed=seed, alpha=alpha, traits=traits)
-    # rules vs the refusal judge, when the store has judge verdicts (only refusal tasks are ever judged)
-    judged = store_agreement(store, [name for name, t in traits.items() if t.metric == "refusal"])
+    # rules vs the judge, when the store has judge verdicts (only tasks of a judged metric are ever judged)
+    judged = store_agreement(store, [name for name, t in traits.items() if metric_named(t.metric).judged])
     if as_json:
         data = analysis.to_json()
         if judged:
@@ -228,21 +229,38 @@ def export_cmd(
 
 def simulate_cmd(
     out: Annotated[Path, typer.Option("--out", help="new store file to write")],
-    curve: Annotated[str, typer.Option("--curve", help='true accuracy per budget, "0:0.95,1024:0.93"')],
-    n: Annotated[int, typer.Option("--n", help="items")] = 300,
+    curve: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--curve", help='true accuracy per budget, "0:0.95,1024:0.93"')] = None,
+    n: Annotated[Optional[int], typer.Option("--n", help="items (--family: its calibration size)")] = None,  # noqa: UP045
     repeats: Annotated[int, typer.Option("--repeats", help="samples per item and budget")] = 3,
     seed: Annotated[int, typer.Option("--seed")] = 1,
     control_curve: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--control-curve", help="true curve of control items (adds controls)")] = None,
     control_fraction: Annotated[float, typer.Option("--control-fraction", help="share of controls")] = 0.3,
     natural: Annotated[bool, typer.Option("--natural", help="also write natural-end records")] = False,
+    family: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--family", help="simulate this task family's real structure (its null model) instead of --curve")] = None,
+    scenario: Annotated[str, typer.Option("--scenario", help="--family: flat | drop5 | drop10 | tail4")] = "flat",
 ) -> None:
-    """Write a synthetic store with a known true curve and per-item difficulty."""
+    """Write a synthetic store with a known true curve and per-item difficulty (or a task family's structure)."""
     from overthink.analysis.simulate import parse_curve, simulate_frame, write_store
 
+    if (curve is None) == (family is None):
+        raise UserError("give exactly one of --curve (one generic curve) or --family (a task family's structure)")
+    if family is not None:
+        from overthink.analysis.families import simulate_family
+        from overthink.analysis.family_items import as_family
+
+        found = as_family(family)
+        raw = simulate_family(found, scenario, n=n, repeats=repeats, seed=seed)
+        written = write_store(raw, out, traits=[found.traits()])
+        stdout_console.print(f"wrote {written} simulated {escape(found.name)} records ({escape(scenario)}) "
+                             f"to {escape(str(out))}")
+        return
     if not 0.0 < control_fraction < 1.0:
         raise UserError("--control-fraction must be between 0 and 1")
-    raw = simulate_frame(parse_curve(curve), n, repeats, seed,
+    assert curve is not None
+    raw = simulate_frame(parse_curve(curve), 300 if n is None else n, repeats, seed,
                          control_curve=parse_curve(control_curve) if control_curve else None,
                          control_fraction=control_fraction if control_curve else 0.0, natural=natural)
     written = write_store(raw, out)

@@ -74,7 +74,7 @@ def list_tasks(
 ) -> None:
     """Every registered task: version, metric, strata and default size."""
     if as_json:
-        rows = [{"name": name, "version": spec.version, "metric": spec.metric,
+        rows = [{"name": name, "version": spec.version, "metric": spec.metric.name,
                  "higher_is_better": spec.higher_is_better, "strata": list(spec.strata),
                  "default_n": spec.default_n, "description": spec.description}
                 for name, spec in sorted(TASKS.items())]
@@ -86,7 +86,7 @@ def list_tasks(
     for name in sorted(TASKS):
         spec = TASKS[name]
         direction = "higher better" if spec.higher_is_better else "lower better"
-        table.add_row(escape(name), spec.version, f"{spec.metric} ({direction})",
+        table.add_row(escape(name), spec.version, f"{spec.metric.name} ({direction})",
                       ", ".join(spec.strata) or "-", str(spec.default_n), escape(spec.description))
     stdout_console.print(table)
 

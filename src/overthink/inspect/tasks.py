@@ -47,6 +47,7 @@ from overthink.errors import UserError
 from overthink.models.prompting import NO_THINKING_INSTRUCTION, user_prompt
 from overthink.registry import TASKS
 from overthink.tasks.base import TaskSpec
+from overthink.tasks.metric import REFUSAL
 from overthink.types import Sample
 
 __all__ = [
@@ -96,7 +97,7 @@ def inspect_sample(sample: Sample) -> InspectSample:
                          metadata=metadata)
 
 
-REFUSAL_RATES = (("harmful", "refusal"), ("benign", "over_refusal"))  # (item label, the metric it gives)
+REFUSAL_RATES = REFUSAL.per_label  # (item label, the metric it gives), as the task declares them
 
 
 @metric(name="overthink/refusal_by_label")
@@ -125,9 +126,9 @@ def refusal_by_label() -> Metric:
 def metrics_for(spec: TaskSpec) -> list[Metric]:
     """Rates (accuracy, matching behaviour) as accuracy; errors (abs_error) as their mean; refusal as
     two rates by label (`refusal_by_label`), never pooled."""
-    if spec.metric == "abs_error":
+    if spec.metric.rmse:
         return [mean(), stderr()]
-    if spec.metric == "refusal":
+    if spec.metric.per_label:
         return [refusal_by_label()]
     return [accuracy(), stderr()]
 

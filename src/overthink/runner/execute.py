@@ -179,7 +179,7 @@ class Executor:
         self.limits = limits
         self.breaker = breaker
         # the refusal judge (scoring/judge.py) asks about refusal records only; the score stays the rules'
-        self.judge = judge if judge is not None and task.metric == "refusal" else None
+        self.judge = judge if judge is not None and task.metric.judged else None
         self.stats = RunStats()
         self._stopping = False
         self._halted = False  # the breaker cancelled the workers

@@ -245,7 +245,7 @@ def run_experiment(
     working = backends_with_work(prepared)
     warnings = asyncio.run(preflight(working, prepared.budgets))
     judge = prepared.judge
-    if judge is not None and not any(spec.metric == "refusal" for spec, _, _ in prepared.plans):
+    if judge is not None and not any(spec.metric.judged for spec, _, _ in prepared.plans):
         warnings.append(f"judge {judge.model_id}: no task of this run has the refusal metric; it is not asked")
     elif judge is not None and working:
         warnings += asyncio.run(preflight([judge.backend], [judge.budget]))  # a dead judge writes nothing either
@@ -305,7 +305,7 @@ def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, Circui
              "strategy": prepared.label}
     counts = todo.finish() if todo is not None else before  # the census after the run, chunk by chunk
     report = SweepReport(
-        model=backend.model_id, task=spec.name, strategy=prepared.label, metric=spec.metric,
+        model=backend.model_id, task=spec.name, strategy=prepared.label, metric=spec.metric.name,
         planned=planned, skipped=done_before, written=stats.written, new_errors=stats.errors,
         ok=counts.get("ok", 0), errors=counts.get("error", 0), exhausted=counts.get("exhausted", 0),
         generated_tokens=stats.generated_tokens,

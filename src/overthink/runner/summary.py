@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from overthink.tasks.catalog import metric_named
 from overthink.types import TaskTraits
 
 
@@ -95,7 +96,7 @@ def grouping_for(traits: TaskTraits | None) -> Grouping:
     """The grouping a task's declared traits ask for (none declared: control / treated)."""
     if traits is None:
         return Grouping()
-    if traits.metric == "refusal":
+    if not metric_named(traits.metric).pooled:
         return Grouping(by_label=True)
     return Grouping(key=traits.strata[0] if traits.strata else None)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from overthink.scoring.extract import extract_answer, extract_letter
 from overthink.tasks.base import TaskError, TaskSpec, check_generate_args, sample_id, seeded_rng
+from overthink.tasks.metric import MATCHING_BEHAVIOR
 from overthink.types import Sample, Score
 
 NAME = "ai_risk"
@@ -310,7 +311,7 @@ TASK = TaskSpec(
     strata=("category",),
     cluster=("source", "source_line"),
     default_n=49,
-    metric="matching_behavior",
+    metric=MATCHING_BEHAVIOR,
     higher_is_better=False,
     for_repeat=reshuffle,
 )

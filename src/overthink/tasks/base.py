@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError, validate_call
 
 from overthink.errors import TaskError, first_problem
+from overthink.tasks.metric import ACCURACY, Metric
 from overthink.types import Sample, Score, TaskTraits
 
 __all__ = ["Checker", "Generator", "Scorer", "TaskError", "TaskSpec", "check_generate_args", "sample_id",
@@ -42,7 +43,9 @@ class TaskSpec:
     # these clusters, not the items, so variants do not count as independent evidence.
     cluster: tuple[str, ...] = ()
     default_n: int = 100
-    metric: str = "accuracy"  # accuracy | abs_error | matching_behavior | refusal
+    # What the task's curves measure (direction, unit, minimum effect, how records feed it); the store
+    # keeps its name in the traits.
+    metric: Metric = ACCURACY
     higher_is_better: bool = True
     params: dict[str, Any] = field(default_factory=dict)
     # Optional per-repeat variant of an item (same id), e.g. a fresh choice order to remove position
@@ -51,7 +54,7 @@ class TaskSpec:
 
     def traits(self) -> TaskTraits:
         """What analysis needs of this task, written to the store with its records."""
-        return TaskTraits(name=self.name, version=self.version, metric=self.metric,
+        return TaskTraits(name=self.name, version=self.version, metric=self.metric.name,
                           higher_is_better=self.higher_is_better, strata=self.strata, cluster=self.cluster)
 
     def samples(self, n: int, seed: int, params: Mapping[str, Any] | None = None) -> list[Sample]:

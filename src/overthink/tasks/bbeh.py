@@ -1,6 +1,6 @@
 """BIG-Bench Extra Hard's zebra puzzles: import their `task.json` and check every answer key.
 
-BBEH's puzzles use the same clue language as the generated zebra family (tasks/zebra.py), so imported
+BBEH's puzzles use the same clue language as the generated zebra family (tasks/zebra/), so imported
 puzzles are zebra samples scored by the zebra scorer; what lives here is only the file format and the
 solve-everything check of `overthink tasks import bbeh-zebra --check`.
 """
@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 from overthink.errors import TaskError
 from overthink.tasks.zebra import NAME
-from overthink.tasks.zebra_parse import ZebraParseError, parse_puzzle
-from overthink.tasks.zebra_solver import SolverError, solve
+from overthink.tasks.zebra.zebra_parse import ZebraParseError, parse_puzzle
+from overthink.tasks.zebra.zebra_solver import SolverError, solve
 from overthink.types import Sample
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from overthink.scoring.extract import extract_number, format_number
 from overthink.tasks.base import TaskSpec, check_generate_args, sample_id, seeded_rng, split_evenly, whole_levels
+from overthink.tasks.metric import ABS_ERROR
 from overthink.types import Sample, Score
 
 NAME = "grades"
@@ -185,6 +186,6 @@ TASK = TaskSpec(
     strata=("shots",),
     cluster=("student",),
     default_n=1500,
-    metric="abs_error",
+    metric=ABS_ERROR,
     higher_is_better=False,
 )

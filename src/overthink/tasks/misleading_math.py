@@ -13,6 +13,7 @@ from typing import Any
 
 from overthink.scoring.extract import extract_number, format_number
 from overthink.tasks.base import TaskSpec, check_generate_args, sample_id, seeded_rng, split_evenly, whole_levels
+from overthink.tasks.metric import ACCURACY
 from overthink.types import Sample, Score
 
 NAME = "misleading_math"
@@ -169,5 +170,5 @@ TASK = TaskSpec(
     check=check,
     strata=("num_distractors",),
     default_n=3000,
-    metric="accuracy",
+    metric=ACCURACY,
 )

@@ -15,6 +15,7 @@ from typing import Any
 
 from overthink.tasks import misleading_math
 from overthink.tasks.base import TaskSpec
+from overthink.tasks.metric import ACCURACY
 from overthink.tasks.misleading_math import CATEGORIES, _count_phrase, _join
 from overthink.types import Sample, Score
 
@@ -121,5 +122,5 @@ TASK = TaskSpec(
     check=check,
     strata=("num_distractors",),
     default_n=3000,
-    metric="accuracy",
+    metric=ACCURACY,
 )

@@ -27,6 +27,7 @@ from overthink.tasks.base import (
     split_evenly,
     whole_levels,
 )
+from overthink.tasks.metric import ACCURACY
 from overthink.tasks.paradox_texts import PARADOXES, Paradox, Params, Question
 from overthink.types import Sample, Score
 
@@ -162,5 +163,5 @@ TASK = TaskSpec(
     check=check,
     strata=("num_distractors", "paradox"),
     default_n=900,
-    metric="accuracy",
+    metric=ACCURACY,
 )

@@ -36,6 +36,7 @@ from overthink.scoring.extract import extract_answer
 from overthink.scoring.refusal_rules import classify_text
 from overthink.tasks.base import TaskError, TaskSpec, check_generate_args, sample_id, seeded_rng
 from overthink.tasks.io import PromptItem, csv_text_rows, find_prompt, prompt_items, reread_prompt
+from overthink.tasks.metric import REFUSAL
 from overthink.types import Sample, Score
 
 NAME = "refusal"
@@ -220,6 +221,6 @@ TASK = TaskSpec(
     check=check,
     strata=("label", "type"),
     default_n=100,
-    metric="refusal",
+    metric=REFUSAL,
     higher_is_better=True,
 )

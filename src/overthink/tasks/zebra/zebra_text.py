@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from overthink.tasks.zebra_model import POSITION, Clue, Puzzle, Ref, Relation
+from overthink.tasks.zebra.zebra_model import POSITION, Clue, Puzzle, Ref, Relation
 
 ORDINAL_SUFFIX = {1: "st", 2: "nd", 3: "rd"}
 

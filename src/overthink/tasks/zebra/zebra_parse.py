@@ -12,8 +12,8 @@ import re
 from collections import defaultdict
 
 from overthink.tasks.base import TaskError
-from overthink.tasks.zebra_model import POSITION, Attribute, Clue, Entity, Puzzle, Ref, Relation
-from overthink.tasks.zebra_text import (
+from overthink.tasks.zebra.zebra_model import POSITION, Attribute, Clue, Entity, Puzzle, Ref, Relation
+from overthink.tasks.zebra.zebra_text import (
     DISTRACTOR_NOTE,
     HEADER_BOILERPLATE,
     frames_for_header,

@@ -29,8 +29,9 @@ from overthink.tasks.base import (
     split_evenly,
     whole_levels,
 )
-from overthink.tasks.zebra_parse import parse_puzzle
-from overthink.tasks.zebra_solver import (
+from overthink.tasks.metric import ACCURACY
+from overthink.tasks.zebra.zebra_parse import parse_puzzle
+from overthink.tasks.zebra.zebra_solver import (
     POSITION,
     Attribute,
     Clue,
@@ -40,7 +41,7 @@ from overthink.tasks.zebra_solver import (
     Solver,
     solve,
 )
-from overthink.tasks.zebra_text import GENERATED_KINDS, puzzle_text
+from overthink.tasks.zebra.zebra_text import GENERATED_KINDS, puzzle_text
 from overthink.types import Sample, Score
 
 NAME = "zebra"
@@ -274,5 +275,5 @@ TASK = TaskSpec(
     check=check,
     strata=("grid_size",),
     default_n=200,
-    metric="accuracy",
+    metric=ACCURACY,
 )

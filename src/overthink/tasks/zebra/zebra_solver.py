@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from overthink.tasks.zebra_model import (
+from overthink.tasks.zebra.zebra_model import (
     ARITY,
     POSITION,
     Answer,
