@@ -151,7 +151,7 @@ def _record(row: dict[Any, Any]) -> Any:
 
 def write_store(raw: pd.DataFrame, path: str | Path) -> int:
     """Write simulated rows through the real Store (so the result is an ordinary overthink store)."""
-    from overthink.runner.store import Store
+    from overthink.store import Store
 
     target = Path(path)
     if target.exists():
