@@ -81,7 +81,16 @@ def _absorb_attempts(conn: sqlite3.Connection, source: str) -> int:
                  f"FROM {source} s WHERE NOT EXISTS (SELECT 1 FROM main.attempts b WHERE b.key = s.key "
                  "AND b.at = s.at AND b.error_class = s.error_class AND b.message = s.message)")
     added = conn.total_changes - before
-    if added:
+    out_of_order = added and conn.execute(
+        "SELECT 1 FROM temp.absorb_new n JOIN main.attempts b ON b.key = n.key WHERE (b.at, b.error_class, "
+        "b.message) > (n.at, n.error_class, n.message) LIMIT 1").fetchone() is not None
+    if added and not out_of_order:  # the usual case (a run's new failure is its key's latest): append
+        conn.execute(
+            "INSERT INTO main.attempts (key, attempt, at, error_class, message) SELECT key, "
+            "COALESCE((SELECT MAX(b.attempt) FROM main.attempts b WHERE b.key = n.key), 0) + "
+            "ROW_NUMBER() OVER (PARTITION BY key ORDER BY at, error_class, message), at, error_class, message "
+            "FROM temp.absorb_new n")
+    elif added:  # an older failure arrived (a shard, an old log): renumber its keys in time order
         touched = "SELECT key FROM temp.absorb_new"
         conn.execute(f"INSERT INTO temp.absorb_keep ({ATTEMPT_COLUMNS}) SELECT {ATTEMPT_COLUMNS} "
                      f"FROM main.attempts WHERE key IN ({touched})")
