@@ -17,7 +17,7 @@ from pathlib import Path
 from overthink.config import ExperimentConfig, ModelConfig, TaskConfig
 from overthink.runner.experiment import prepare
 from overthink.runner.plan import WorkGroup, chunked
-from overthink.runner.store import Store
+from overthink.store import Store
 from overthink.tasks.base import TaskSpec
 from overthink.types import Completion, Record, Status, TokenSource, Usage
 

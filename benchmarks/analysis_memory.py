@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from overthink.analysis.simulate import simulate_frame
-from overthink.runner.store import Store
+from overthink.store import Store
 from overthink.types import Completion, Record, Score, Status, TokenSource, Usage, WorkKey
 
 BUDGETS = {0: 0.8, 1024: 0.78, 4096: 0.76, 16384: 0.74}

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from overthink.errors import UserError, first_problem
 from overthink.models.generation import GenerationConfig
 from overthink.models.llamacpp.gguf import DEFAULT_MODEL
-from overthink.runner.store import DEFAULT_MAX_ATTEMPTS
+from overthink.store import DEFAULT_MAX_ATTEMPTS
 
 DEFAULT_STORE = "overthink-results.db"
 

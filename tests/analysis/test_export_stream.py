@@ -15,7 +15,7 @@ import pytest
 
 from overthink.analysis.export import export_store
 from overthink.analysis.frame import load
-from overthink.runner.store import Store
+from overthink.store import Store
 from overthink.types import Completion, Record, Score, Status, TokenSource, Usage, WorkKey
 
 
@@ -75,7 +75,7 @@ def test_parquet_keeps_one_schema_when_chunks_disagree(store: Path, tmp_path: Pa
 
 def test_bad_format_and_paths_are_user_errors(store: Path, tmp_path: Path) -> None:
     from overthink.errors import UserError
-    from overthink.runner.store import StoreError
+    from overthink.store import StoreError
 
     with pytest.raises(UserError, match="unknown export format"):
         export_store(store, "xml", None)

@@ -13,7 +13,7 @@ import pytest
 import overthink
 from overthink.analysis.simulate import simulate_frame, write_store
 from overthink.cli import main
-from overthink.runner.store import StoreError
+from overthink.store import StoreError
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from overthink.analysis import frame as frames
-from overthink.runner.store import Store
+from overthink.store import Store
 from overthink.types import Completion, Record, Score, Status, TokenSource, Usage, WorkKey
 
 
@@ -35,7 +35,8 @@ def test_a_chunked_load_equals_one_read_also_when_a_chunk_is_all_errors(tmp_path
         sql = "SELECT * FROM records ORDER BY rowid"
         one = frames.tidy(pd.read_sql_query(sql, conn))
         for chunk in (10, 7, 1000):
-            chunked = frames.tidy_in_place(frames._read_records(conn, sql, chunk=chunk))
+            with Store(path, create=False) as store:
+                chunked = frames.tidy_in_place(frames._read_records(store, None, chunk=chunk))
             pd.testing.assert_frame_equal(chunked, one)
     finally:
         conn.close()

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from overthink.cli import app
 from overthink.errors import UserError
-from overthink.runner.store import StoreError
+from overthink.store import StoreError
 
 runner = CliRunner()
 

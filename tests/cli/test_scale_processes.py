@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from overthink.runner.migrations import STEPS
+from overthink.store.schema import STEPS
 
 TIMING = {"created_at", "wall_time_s"}
 SWEEP = ["--backend", "scripted", "--budgets", "0,4,16", "--repeats", "2", "--seed", "3", "--quiet"]

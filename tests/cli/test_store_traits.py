@@ -21,7 +21,7 @@ from overthink.analysis.simulate import parse_curve, simulate_frame, write_store
 from overthink.analysis.summary import analyze
 from overthink.cli import app
 from overthink.registry import TASKS
-from overthink.runner.store import Store
+from overthink.store import Store
 from overthink.types import TaskTraits
 
 runner = CliRunner()

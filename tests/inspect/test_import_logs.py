@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from overthink.cli import app
 from overthink.errors import UserError
 from overthink.registry import TASKS
-from overthink.runner.store import StoreError
+from overthink.store import StoreError
 
 runner = CliRunner()
 LONG = "Let me work through this one step at a time and check every step twice. " * 8  # > attachment size

@@ -29,7 +29,7 @@ from overthink.models.retry import RetryPolicy, Transient, parse_retry_after
 from overthink.models.secrets import scrub
 from overthink.runner.execute import Executor
 from overthink.runner.plan import plan_groups
-from overthink.runner.store import Store
+from overthink.store import Store
 from overthink.tasks.misleading_math import TASK, generate
 from overthink.types import Budget, Mechanism
 

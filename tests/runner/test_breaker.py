@@ -75,7 +75,7 @@ def test_a_server_that_breaks_mid_sweep_stops_it_after_a_window_of_failures(tmp_
     assert sweep.ok + sweep.errors == len(_stored(store))  # what it finished is kept, nothing else
     assert sent == 1 + 10  # preflight and five groups of two: no request after the breaker tripped
     assert report.error_classes == {"server": 5}
-    from overthink.runner.store import Store
+    from overthink.store import Store
 
     with Store(store, create=False) as opened:  # the attempts log names the classified kind
         assert {a["error_class"] for a in opened.attempts()} == {"server"}

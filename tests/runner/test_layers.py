@@ -6,7 +6,7 @@ store declares, handed to them by their caller, so they can read stores of tasks
 models, strategies and tasks sit below the registry. Strategies must not reach into the llama.cpp
 engine.
 A task family's meaning (its typed Metric, its catalog Family) lives in tasks/: outside it no code
-compares a family's or a metric's name.
+compares a family's or a metric's name. Only store/ holds an SQLite connection or writes SQL.
 """
 
 from __future__ import annotations
@@ -115,3 +115,38 @@ def test_the_name_comparison_rule_catches_what_the_old_code_did() -> None:
            'if metric in ("abs_error", "rmse"):', 'if task_metric(t) != "refusal":', 'family != "refusal"']
     assert [named_comparisons(line) for line in old] == [[line.strip()] for line in old]
     assert named_comparisons('if info.per_label and name == "zebra_x":\n    metric = info.name') == []
+
+
+# SQL as the store writes it: a statement's opening words (upper case, as every statement here is written).
+SQL = re.compile(r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+(OR\s+\w+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b"
+                 r"|\bCREATE\s+(TEMP\s+|TEMPORARY\s+)?TABLE\b|\bPRAGMA\s+\w+")
+DB_ATTRIBUTES = ("conn", "execute", "executemany", "executescript", "read_sql_query", "read_sql")
+
+
+def sql_users(src: Path) -> list[tuple[str, int, str]]:
+    """(module path, line, what) of every connection, sqlite3 use or SQL string in `src`, store/ included."""
+    found: list[tuple[str, int, str]] = []
+    for path in sorted(src.rglob("*.py")):
+        rel = str(path.relative_to(src))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in DB_ATTRIBUTES:
+                found.append((rel, node.lineno, f".{node.attr}"))
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                if any(n.split(".")[0] == "sqlite3" for n in names):
+                    found.append((rel, node.lineno, "import sqlite3"))
+            elif isinstance(node, ast.Name) and node.id == "sqlite3":
+                found.append((rel, node.lineno, "sqlite3"))
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and (m := SQL.search(node.value)):
+                found.append((rel, node.lineno, f"SQL {m.group(0)[:30]!r}"))
+    return found
+
+
+def test_only_the_store_holds_a_connection_or_writes_sql() -> None:
+    """Before issue 17 runner/merge.py, inspect/importer.py, analysis/frame.py and others wrote SQL on
+    `store.conn`; the store's interface is now its query methods, so its schema can change alone."""
+    found = sql_users(SRC)
+    outside = [hit for hit in found if not hit[0].startswith("store/")]
+    assert outside == []
+    inside = {hit[0] for hit in found}
+    assert {"store/absorb.py", "store/queries.py", "store/schema.py"} <= inside  # the check sees real SQL

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from overthink.errors import UserError
-from overthink.runner.merge import MergeConflict, merge_stores
-from overthink.runner.store import Store
+from overthink.store import Store
+from overthink.store.merge import MergeConflict, merge_stores
 from overthink.types import Completion, Record, Score, Status, TaskTraits, TokenSource, Usage, WorkKey
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-schema1.sqlite"
@@ -116,7 +116,7 @@ def test_merging_into_one_of_the_inputs_updates_it_in_place(tmp_path: Path) -> N
     report = merge_stores([merged, retried], merged)
     assert report.out == merged.resolve() and (report.ok, report.errors, report.superseded) == (3, 0, 1)
     with Store(merged, create=False) as store:
-        assert {r["sample_id"] for r in store.rows("WHERE status='ok'")} == {"s1", "s2", "s3"}
+        assert {r["sample_id"] for r in store.rows(status=Status.OK)} == {"s1", "s2", "s3"}
         assert [a["message"] for a in store.attempts()] == ["TimeoutError: slow"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["merged.db", "retry.db"]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from overthink.runner.migrations import MIGRATIONS, STEPS, error_class
-from overthink.runner.store import Store, StoreError
+from overthink.store import Store, StoreError
+from overthink.store.schema import MIGRATIONS, STEPS, error_class
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-schema1.sqlite"
 
@@ -29,11 +29,11 @@ def test_new_store_records_every_step_by_name(tmp_path: Path) -> None:
         assert [name for name, _, _ in applied] == [step.name for step in STEPS]
         assert all(at > 1.7e9 and by.startswith("overthink ") for _, at, by in applied)
         assert store.schema_version == len(STEPS)
-        tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {r[0] for r in store._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"records", "attempts", "meta", "migrations", "schema_version"} <= tables
     with Store(tmp_path / "r.db") as again:  # reopening applies nothing twice
         assert again.migrations() == applied
-        assert again.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(STEPS)
+        assert again._conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(STEPS)
 
 
 def test_store_of_the_previous_version_upgrades_in_place(tmp_path: Path) -> None:
@@ -47,7 +47,7 @@ def test_store_of_the_previous_version_upgrades_in_place(tmp_path: Path) -> None
         names = [(name, by) for name, _, by in store.migrations()]
         assert names[0] == ("0001_records", names[0][1]) and "adopted" in names[0][1]
         assert names[1][0] == "0002_attempts" and "adopted" not in names[1][1]
-        assert store.conn.execute("SELECT * FROM records ORDER BY key").fetchall() == old_rows
+        assert store._conn.execute("SELECT * FROM records ORDER BY key").fetchall() == old_rows
         # the old error row became attempt 1 of its key, so it counts toward the attempts limit
         attempts = store.attempts()
         assert [(a["attempt"], a["error_class"], a["message"]) for a in attempts] == [

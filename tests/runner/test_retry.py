@@ -14,7 +14,7 @@ from overthink.models.scripted import ScriptedBackend, default_script
 from overthink.models.secrets import register_secret
 from overthink.runner.execute import Executor
 from overthink.runner.plan import WorkGroup, pending, plan_groups
-from overthink.runner.store import DEFAULT_MAX_ATTEMPTS, Store
+from overthink.store import DEFAULT_MAX_ATTEMPTS, Store
 from overthink.tasks.misleading_math import TASK, generate
 from overthink.types import Budget, Completion, Record, Score, Status, TokenSource, Usage, WorkKey
 
@@ -114,7 +114,7 @@ def test_rerunning_a_sweep_retries_failures_until_ok_or_out_of_attempts(tmp_path
     script = _Flaky({samples[0]: 1, samples[1]: 2, samples[2]: 99})  # recovers after 1, 2, never
     with Store(tmp_path / "r.db") as store:
         assert _sweep(store, script) == 12
-        first_ok = {r["key"]: r for r in store.rows("WHERE status='ok'")}
+        first_ok = {r["key"]: r for r in store.rows(status=Status.OK)}
         assert len(first_ok) == 6 and store.error_counts() == (6, 0)
         assert _sweep(store, script) == 6  # only the error keys are run again
         assert _sweep(store, script) == 4  # samples 1 and 2 still failing

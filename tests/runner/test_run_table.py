@@ -14,8 +14,8 @@ from overthink.analysis.simulate import simulate_frame, write_store
 from overthink.cli import app
 from overthink.cli.run import _print_sweep
 from overthink.runner.report import SweepReport
-from overthink.runner.store import Store
 from overthink.runner.summary import BudgetRow, summarize
+from overthink.store import Store
 from overthink.types import TaskTraits
 
 
@@ -76,7 +76,7 @@ def test_censored_natural_lengths_are_marked(tmp_path: Path, capsys: pytest.Capt
     raw.loc[natural[:5], "extra"] = json.dumps({"censored": True})
     write_store(raw, tmp_path / "s.db")
     with Store(tmp_path / "s.db", create=False) as store:
-        rows = sweep_rows(store.conn, experiment="simulated", model="sim", task="sim_task", strategy="single")
+        rows = sweep_rows(store, experiment="simulated", model="sim", task="sim_task", strategy="single")
     assert [(r.budget, r.censored, r.n_records) for r in rows] == [("0", 0, 6), ("1024", 0, 6), ("natural", 5, 6)]
     sweep = SweepReport("sim", "sim_task", "single", "accuracy", 18, 0, 18, 0, 18, 0, 0, 0, 1.0, rows=tuple(rows))
     _print_sweep(sweep, "forced", "s.db")

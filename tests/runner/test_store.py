@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from overthink.runner.store import MIGRATIONS, Store, StoreError
+from overthink.store import MIGRATIONS, Store, StoreError
 from overthink.types import Completion, Record, Score, Status, TokenSource, Usage, WorkKey
 
 
@@ -55,11 +55,11 @@ def test_error_records_are_kept(tmp_path: Path) -> None:
 
 def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
     with Store(tmp_path / "r.db") as store:
-        mode = store.conn.execute("PRAGMA journal_mode").fetchone()[0]
+        mode = store.journal_mode()
         assert mode == "wal"
         assert store.schema_version == len(MIGRATIONS)
     with Store(tmp_path / "r.db") as again:  # reopening migrates nothing twice
-        count = again.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0]
+        count = again._conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0]
         assert count == len(MIGRATIONS)
 
 

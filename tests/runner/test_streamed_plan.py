@@ -16,7 +16,7 @@ from overthink.runner.execute import CircuitBreaker, Executor
 from overthink.runner.experiment import _sweep
 from overthink.runner.plan import WorkGroup, iter_groups, keys_of, pending, plan_groups
 from overthink.runner.resume import StreamedSweep, census, chunk_size, todo_chunks
-from overthink.runner.store import Store
+from overthink.store import Store
 from overthink.tasks.misleading_math import TASK, generate
 from overthink.types import Budget, Record, Status
 
@@ -65,7 +65,7 @@ def test_todo_chunks_are_bounded_and_give_what_the_whole_plan_gave(tmp_path: Pat
 def test_census_counts_this_plan_only(tmp_path: Path) -> None:
     with _half_done_store(tmp_path / "s.db") as store:
         keys = set(keys_of(_plan()))
-        rows = list(store.conn.execute(
+        rows = list(store._conn.execute(
             "SELECT r.key, r.status, (SELECT COUNT(*) FROM attempts a WHERE a.key = r.key) FROM records r"))
         mine = [(status, attempts) for key, status, attempts in rows if key in keys]
         assert len(mine) < len(rows)  # the other plan's records are in the file

@@ -41,15 +41,15 @@ def test_the_sql_aggregation_gives_the_same_table_as_the_records(tmp_path) -> No
     """The end-of-run table from per-problem cells aggregated in SQLite equals the one from all rows."""
 
     from overthink.analysis.simulate import simulate_frame, write_store
-    from overthink.runner.store import Store
     from overthink.runner.summary import store_cells, summarize_cells
+    from overthink.store import Store
 
     raw = simulate_frame({0: 0.8, 64: 0.7, 128: 0.6}, 40, 3, 2, control_curve={0: 0.8, 64: 0.8, 128: 0.8},
                          control_fraction=0.3, natural=True)
     raw.loc[raw.index[::17], "score"] = None  # some errors
     write_store(raw, tmp_path / "s.db")
     with Store(tmp_path / "s.db", create=False) as store:
-        cells = store_cells(store.conn, experiment="simulated", model="sim", task="sim_task", strategy="single")
+        cells = store_cells(store, experiment="simulated", model="sim", task="sim_task", strategy="single")
         rows = list(store.rows())
     assert cells and any(c.errors for c in cells)
     from_sql, from_rows = summarize_cells(cells), summarize(rows)

@@ -16,8 +16,8 @@ from overthink.models.generation import GenerationConfig
 from overthink.models.scripted import ScriptedBackend
 from overthink.runner.execute import Executor
 from overthink.runner.plan import plan_groups
-from overthink.runner.store import Store
 from overthink.scoring.judge import LABELS, Judge
+from overthink.store import Store
 from overthink.tasks.refusal import TASK, generate
 from overthink.types import Budget, BudgetKind, Mechanism
 

@@ -19,7 +19,7 @@ from overthink.models.generation import GenerationConfig
 from overthink.models.scripted import ScriptedBackend, default_script
 from overthink.runner.execute import Executor
 from overthink.runner.plan import plan_groups
-from overthink.runner.store import Store
+from overthink.store import Store
 from overthink.strategies.base import CotStrategy, Strategy
 from overthink.strategies.best_of_n import BestOfNStrategy
 from overthink.strategies.common import sub_seed

@@ -24,7 +24,7 @@ import pandas as pd
 
 from overthink.analysis.frame import EXPORT_FORMATS, read_chunks, tidy_in_place
 from overthink.errors import UserError
-from overthink.runner.store import Store, StoreError
+from overthink.store import Store, StoreError
 
 __all__ = ["EXPORT_CHUNK_BYTES", "chunk_rows", "export_store"]
 
@@ -66,11 +66,8 @@ def chunk_rows(path: Path) -> int:
     Measured on a store of 40 kB traces: 2,000-record chunks peaked at 555 MB, 200-record ones at 219
     MB (107 MB of it is Python and pandas); a store of short rows wants large chunks for speed.
     """
-    sql = ("SELECT AVG(COALESCE(LENGTH(prompt), 0) + COALESCE(LENGTH(reasoning), 0) + "
-           "COALESCE(LENGTH(answer_text), 0) + COALESCE(LENGTH(metadata), 0) + 200) "
-           "FROM (SELECT * FROM records ORDER BY rowid LIMIT 1000)")
     with Store(path, create=False) as store:
-        per_row = store.conn.execute(sql).fetchone()[0] or 1
+        per_row = store.mean_text_bytes(1000)
     low, high = EXPORT_CHUNK_ROWS
     return int(min(high, max(low, EXPORT_CHUNK_BYTES // per_row)))
 
@@ -79,7 +76,7 @@ def _chunks(path: Path, chunk: int) -> Iterator[pd.DataFrame]:
     """The store's records, tidied, `chunk` rows at a time in insertion order."""
     with Store(path, create=False) as store:
         try:
-            for part in read_chunks(store.conn, "SELECT * FROM records ORDER BY rowid", chunk):
+            for part in read_chunks(store, None, chunk):
                 yield tidy_in_place(part)
         except StoreError:
             raise

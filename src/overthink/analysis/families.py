@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 from collections.abc import Sequence
 
 import numpy as np
@@ -242,15 +241,9 @@ def _grades(rng: np.random.Generator, table: ItemTable, scenario: str, k: int, r
 @functools.cache
 def store_columns() -> tuple[str, ...]:
     """The `records` table's columns, read from the store's own schema so the two cannot drift."""
-    from overthink.runner.store import MIGRATIONS
+    from overthink.store import record_columns
 
-    conn = sqlite3.connect(":memory:")
-    try:
-        for migration in MIGRATIONS:
-            conn.executescript(migration)
-        return tuple(str(row[1]) for row in conn.execute("PRAGMA table_info(records)"))
-    finally:
-        conn.close()
+    return record_columns()
 
 
 def _blank(keep: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from overthink.runner.store import Store, StoreError
+from overthink.store import Store, StoreError
 from overthink.types import TaskTraits
 
 JSON_COLUMNS = ("metadata", "score_details", "extra")
@@ -99,7 +99,28 @@ def tidy_in_place(frame: pd.DataFrame) -> pd.DataFrame:
 TEXT_FIELDS = ("prompt", "reasoning", "answer_text", "error")  # long text no statistic reads
 
 
-def load(path: str | Path, *, text: bool = True) -> pd.DataFrame:
+StoreLike = Store | str | Path  # an open store (a command opens it once) or the path of one
+
+
+def open_store(path: str | Path) -> Store:
+    """The store at `path`, opened for reading: StoreError (exit 2) when missing or not a store."""
+    store_path = Path(path)
+    if not store_path.exists():
+        raise StoreError(f"store {store_path} does not exist; pass the --store file a run wrote")
+    return Store(store_path, create=False)
+
+
+@contextmanager
+def _opened(store: StoreLike) -> Iterator[Store]:
+    """An open store as it is (its owner closes it), a path opened for this read only."""
+    if isinstance(store, Store):
+        yield store
+        return
+    with open_store(store) as opened:
+        yield opened
+
+
+def load(path: StoreLike, *, text: bool = True) -> pd.DataFrame:
     """Read a store into a tidy DataFrame: one row per record, strata as `meta_*` columns.
 
     `text=False` leaves out prompts, reasoning traces, answers and error messages: analysis, the
@@ -107,25 +128,20 @@ def load(path: str | Path, *, text: bool = True) -> pd.DataFrame:
     all of its bytes (`texts` fetches them for the few records a report shows). Raises StoreError when
     the file is missing or not an overthink store (the CLI exits 2).
     """
-    store_path = Path(path)
-    if not store_path.exists():
-        raise StoreError(f"store {store_path} does not exist; pass the --store file a run wrote")
-    with Store(store_path, create=False) as store:
+    with _opened(path) as store:
         try:
-            names = [row[1] for row in store.conn.execute("PRAGMA table_info(records)")]
-            wanted = names if text else [n for n in names if n not in TEXT_FIELDS]
-            columns = ", ".join(f'"{n}"' for n in wanted)
-            frame = _read_records(store.conn, f"SELECT {columns} FROM records ORDER BY rowid")
+            names = store.record_columns()
+            frame = _read_records(store, names if text else [n for n in names if n not in TEXT_FIELDS])
         except Exception as exc:  # sqlite3 / pandas errors on a damaged file
-            raise StoreError(f"cannot read records from {store_path}: {exc}") from None
+            raise StoreError(f"cannot read records from {store.path}: {exc}") from None
     return tidy_in_place(frame)
 
 
 LOAD_CHUNK = 20_000  # rows read (and their JSON decoded) at a time by `load`; 100k peaked 150 MB higher
 
 
-def _read_records(conn: sqlite3.Connection, sql: str, chunk: int = LOAD_CHUNK) -> pd.DataFrame:
-    """The query's rows as one frame, equal to a single `pd.read_sql_query`, read `chunk` rows at a time.
+def _read_records(store: Store, columns: list[str] | None, chunk: int = LOAD_CHUNK) -> pd.DataFrame:
+    """The records' `columns` as one frame, equal to a single `pd.read_sql_query`, read `chunk` rows at a time.
 
     Why not one read: sqlite3 hands pandas every row as a tuple of Python objects before any column
     is built, ~2 kB per record of ~35 columns, so a million-record store peaked at 2.4 GB for a moment. Chunks
@@ -134,9 +150,9 @@ def _read_records(conn: sqlite3.Connection, sql: str, chunk: int = LOAD_CHUNK) -
     A column whose type differs between chunks (NULL in all of one chunk's rows) is inferred again
     over all rows, as the single read infers it.
     """
-    parts = list(read_chunks(conn, sql, chunk))
-    if len(parts) <= 1:
-        return parts[0] if parts else pd.read_sql_query(sql, conn)
+    parts = list(read_chunks(store, columns, chunk, at_least_one=True))
+    if len(parts) == 1:
+        return parts[0]
     frame = pd.concat(parts, ignore_index=True)
     for column in frame.columns:
         if len({str(part[column].dtype) for part in parts}) > 1:
@@ -144,11 +160,13 @@ def _read_records(conn: sqlite3.Connection, sql: str, chunk: int = LOAD_CHUNK) -
     return frame
 
 
-def read_chunks(conn: sqlite3.Connection, sql: str, chunk: int = LOAD_CHUNK) -> Iterator[pd.DataFrame]:
-    """The query's rows `chunk` at a time, each chunk's JSON columns decoded (the raw JSON never piles
-    up; identical texts share one dict, which readers never edit). `load` and the export read by it."""
+def read_chunks(store: Store, columns: list[str] | None = None, chunk: int = LOAD_CHUNK, *,
+                at_least_one: bool = False) -> Iterator[pd.DataFrame]:
+    """The records' `columns` (all when None) `chunk` at a time in insertion order, each chunk's JSON columns
+    decoded (the raw JSON never piles up; identical texts share one dict, which readers never edit).
+    `load` and the export read by it; `at_least_one` gives an empty store one empty frame."""
     cache: dict[str, dict[str, Any]] = {}
-    for part in pd.read_sql_query(sql, conn, chunksize=chunk):
+    for part in store.record_frames(columns, chunk, at_least_one=at_least_one):
         for column in JSON_COLUMNS:
             if column in part.columns:
                 part[column] = pd.Series(_decode_shared(part[column].tolist(), cache), index=part.index,
@@ -172,33 +190,22 @@ def _decode_shared(values: list[Any], cache: dict[str, dict[str, Any]]) -> list[
     return out
 
 
-def load_traits(path: str | Path) -> dict[str, TaskTraits]:
+def load_traits(path: StoreLike) -> dict[str, TaskTraits]:
     """The traits the store declares for its tasks (empty for a store written before they were kept).
 
     They travel beside the frame, not inside it: analysis takes them as an argument, so a filtered or
     copied frame can never lose them (DataFrame.attrs do not survive every operation).
     """
-    store_path = Path(path)
-    if not store_path.exists():
-        raise StoreError(f"store {store_path} does not exist; pass the --store file a run wrote")
-    with Store(store_path, create=False) as store:
+    with _opened(path) as store:
         return store.task_traits()
 
 
-def texts(path: str | Path, keys: Iterable[str]) -> dict[str, dict[str, str]]:
+def texts(path: StoreLike, keys: Iterable[str]) -> dict[str, dict[str, str]]:
     """Prompt, reasoning, answer and error text of the given record keys (for a report's browser)."""
-    wanted = list(dict.fromkeys(keys))
-    out: dict[str, dict[str, str]] = {}
+    if isinstance(path, Store):
+        return path.texts(list(dict.fromkeys(keys)), TEXT_FIELDS)
     with Store(Path(path), create=False) as store:
-        for start in range(0, len(wanted), 500):  # SQLite caps the number of parameters
-            chunk = wanted[start:start + 500]
-            marks = ", ".join("?" for _ in chunk)
-            rows = store.conn.execute(
-                f"SELECT key, {', '.join(TEXT_FIELDS)} FROM records WHERE key IN ({marks})", chunk)
-            for key, *values in rows:
-                out[str(key)] = {name: "" if value is None else str(value)
-                                 for name, value in zip(TEXT_FIELDS, values, strict=True)}
-    return out
+        return store.texts(list(dict.fromkeys(keys)), TEXT_FIELDS)
 
 
 def strata_for(task: str, frame: pd.DataFrame, traits: TaskTraits | None = None) -> list[str]:

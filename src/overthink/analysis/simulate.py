@@ -155,7 +155,7 @@ def write_store(raw: pd.DataFrame, path: str | Path, traits: Sequence[TaskTraits
 
     `traits` are declared in the store as a run declares its tasks', so the store explains itself
     (a simulated family's metric, direction and strata) without any registry knowing the task."""
-    from overthink.runner.store import Store
+    from overthink.store import Store
 
     target = Path(path)
     if target.exists():

@@ -18,7 +18,7 @@ from overthink.cli import run as run_commands
 from overthink.cli import tasks as task_commands
 from overthink.cli.common import console_error
 from overthink.errors import UserError
-from overthink.runner.store import StoreError
+from overthink.store import StoreError
 
 app = typer.Typer(
     name="overthink",

@@ -161,17 +161,19 @@ def analyze_cmd(
 ) -> None:
     """Verdict table (model x task x stratum): trend, effect with CI, p-values, phases; diagnostics."""
     from overthink.analysis.findings import family_names, findings
-    from overthink.analysis.frame import load
+    from overthink.analysis.frame import load, open_store
     from overthink.analysis.summary import analyze
     from overthink.cli.traits import store_traits
     from overthink.runner.judging import store_agreement
     from overthink.tasks.catalog import metric_named
 
     _check_args(n_boot, alpha)
-    traits = store_traits(store)
-    analysis = analyze(load(store, text=False), n_boot=n_boot, seed=seed, alpha=alpha, traits=traits)
-    # rules vs the judge, when the store has judge verdicts (only tasks of a judged metric are ever judged)
-    judged = store_agreement(store, [name for name, t in traits.items() if metric_named(t.metric).judged])
+    with open_store(store) as opened:  # one open for the traits, the records and the judge's verdicts
+        traits = store_traits(opened)
+        frame = load(opened, text=False)
+        # rules vs the judge, when the store has judge verdicts (only tasks of a judged metric are ever judged)
+        judged = store_agreement(opened, [name for name, t in traits.items() if metric_named(t.metric).judged])
+    analysis = analyze(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits)
     if as_json:
         data = analysis.to_json()
         if judged:
@@ -200,19 +202,20 @@ def report_cmd(
         "--figures", help="also save every figure as PNG and SVG in this folder")] = None,
 ) -> None:
     """One self-contained HTML report: verdicts, curves, diagnoses and a sample browser."""
-    from overthink.analysis.frame import load, texts
+    from overthink.analysis.frame import load, open_store, texts
     from overthink.cli.traits import store_traits
     from overthink.report.html import write_report
 
     _check_args(n_boot, alpha)
     if max_samples < 0:
         raise UserError("--max-samples must be >= 0")
-    frame = load(store, text=False)
-    if figures_dir is not None and figures_dir.exists() and not figures_dir.is_dir():
-        raise UserError(f"--figures {figures_dir} is a file; give a folder for the PNG and SVG figures")
-    write_report(frame, out, title=f"overthink report: {store.name}", n_boot=n_boot, seed=seed, alpha=alpha,
-                 max_samples=max_samples, figures_dir=figures_dir, texts=lambda keys: texts(store, keys),
-                 traits=store_traits(store))
+    with open_store(store) as opened:  # one open: the records, the browser's texts and the traits
+        frame = load(opened, text=False)
+        if figures_dir is not None and figures_dir.exists() and not figures_dir.is_dir():
+            raise UserError(f"--figures {figures_dir} is a file; give a folder for the PNG and SVG figures")
+        write_report(frame, out, title=f"overthink report: {store.name}", n_boot=n_boot, seed=seed, alpha=alpha,
+                     max_samples=max_samples, figures_dir=figures_dir, texts=lambda keys: texts(opened, keys),
+                     traits=store_traits(opened))
     stdout_console.print(f"wrote {escape(str(out))}")
 
 

@@ -1,6 +1,6 @@
 """`overthink merge STORE... --out STORE`: combine the stores of a sharded (or split) sweep into one.
 
-The rules live in runner/merge.py: dedupe by key, ok supersedes error, two different ok records for
+The rules live in store/merge.py: dedupe by key, ok supersedes error, two different ok records for
 one key are a conflict that names the key and writes nothing (exit 2, like any bad input). The
 command only parses, calls it and prints one summary line (or `--json` for scripts).
 """
@@ -22,7 +22,7 @@ def merge_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Merge stores into one: dedupe by key, ok rows supersede error rows, all attempts are kept."""
-    from overthink.runner.merge import merge_stores
+    from overthink.store.merge import merge_stores
 
     report = merge_stores(stores, out)
     if as_json:

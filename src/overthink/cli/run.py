@@ -22,7 +22,7 @@ from overthink.errors import UserError
 from overthink.runner.execute import ProgressCallback
 from overthink.runner.experiment import MODES, ProgressFactory, load_samples, run_experiment
 from overthink.runner.report import RunReport, StopReason, SweepReport
-from overthink.runner.store import Store
+from overthink.store import Store
 
 
 def _apply_overrides(config: ExperimentConfig, overrides: dict[str, Any]) -> ExperimentConfig:

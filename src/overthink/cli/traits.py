@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from overthink.store import Store
 from overthink.types import TaskTraits
 
 
@@ -21,8 +22,8 @@ def registry_traits() -> dict[str, TaskTraits]:
     return {name: spec.traits() for name, spec in TASKS.items()}
 
 
-def store_traits(path: str | Path) -> dict[str, TaskTraits]:
-    """The traits to analyse the store at `path` with: its declared ones over the registry's."""
+def store_traits(path: Store | str | Path) -> dict[str, TaskTraits]:
+    """The traits to analyse the store (open, or at `path`) with: its declared ones over the registry's."""
     from overthink.analysis.frame import load_traits
     from overthink.analysis.metrics import traits_with_fallback
 

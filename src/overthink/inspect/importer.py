@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from pathlib import Path
 from overthink.errors import UserError
 from overthink.inspect.log_files import LogHeader, find_logs, iter_samples, read_header
 from overthink.inspect.logs import to_record
-from overthink.runner.store import Store
+from overthink.store import Store, TaskProfile
 from overthink.types import Record, Status, TaskTraits
 
 __all__ = ["DEFAULT_EXPERIMENT", "ImportReport", "import_logs", "traits_from_records"]
@@ -153,8 +152,8 @@ async def _import(files: list[Path], store: Path, experiment: str, scorer: str |
                 _fold(staging, store, report)
             else:
                 report.written = staging.count()
-                _write_traits(staging.conn, staging, report.tasks)
-                staging.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                staging.declare_tasks(report.tasks, lambda name: _traits(staging, name))
+                staging.checkpoint()
         if not store.exists():
             os.replace(scratch, store)
     finally:
@@ -195,88 +194,38 @@ async def _stage(header: LogHeader, staging: Store, experiment: str, report: Imp
 
 def _new_ok(staging: Store, batch: list[Record]) -> int:
     """Ok records of a batch whose key the scratch store does not hold as ok yet (first one wins)."""
-    keys = {r.key.digest() for r in batch if r.status is Status.OK}
-    if not keys:
-        return 0
-    marks = ", ".join("?" for _ in keys)
-    held = staging.conn.execute(f"SELECT COUNT(*) FROM records WHERE status = 'ok' AND key IN ({marks})",
-                                tuple(keys)).fetchone()[0]
-    return len(keys) - int(held)
+    keys = sorted({r.key.digest() for r in batch if r.status is Status.OK})
+    return len(keys) - staging.ok_among(keys) if keys else 0
 
 
 def _fill_report(staging: Store, report: ImportReport) -> None:
-    conn = staging.conn
-    counts = dict(conn.execute("SELECT status, COUNT(*) FROM records GROUP BY status").fetchall())
-    report.ok, report.errors = int(counts.get("ok", 0)), int(counts.get("error", 0))
-    report.tasks = [str(r[0]) for r in conn.execute("SELECT DISTINCT task FROM records ORDER BY task")]
-    report.models = [str(r[0]) for r in conn.execute("SELECT DISTINCT model FROM records ORDER BY model")]
-    labels = [str(r[0]) for r in conn.execute("SELECT DISTINCT budget FROM records")]
-    report.budgets = sorted(labels, key=_budget_order)
+    contents = staging.contents()
+    report.ok, report.errors = contents.ok, contents.errors
+    report.tasks, report.models = list(contents.tasks), list(contents.models)
+    report.budgets = sorted(contents.budgets, key=_budget_order)
 
 
 def _fold(staging: Store, target: Path, report: ImportReport) -> None:
-    """Add the scratch store's rows to an existing store in one transaction, under the store's rules."""
-    staging.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    """Add the scratch store's rows to an existing store in one transaction, under the store's rules
+    (store/absorb.py: the ones a run and a merge follow), with each imported task's traits."""
+    staging.checkpoint()
     with Store(target) as store:
-        conn = store.conn
-        columns = [str(r[1]) for r in conn.execute("PRAGMA main.table_info(records)")]
-        names = ", ".join(columns)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "key")
-        conn.execute("ATTACH DATABASE ? AS src", (str(staging.path),))
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                # What the store takes: a new key; over an error row, an ok row or a later failure.
-                conn.execute("CREATE TEMP TABLE incoming AS SELECT s.key FROM src.records s "
-                             "LEFT JOIN main.records m ON m.key = s.key WHERE m.key IS NULL OR "
-                             "(m.status = 'error' AND (s.status = 'ok' OR s.created_at > m.created_at))")
-                before = conn.total_changes
-                conn.execute(f"INSERT INTO main.records ({names}) SELECT {names} FROM src.records "
-                             "WHERE key IN (SELECT key FROM temp.incoming) ORDER BY rowid "
-                             f"ON CONFLICT (key) DO UPDATE SET {updates} WHERE records.status = 'error'")
-                report.written = conn.total_changes - before
-                report.present = report.ok + report.errors - report.written
-                # Failed attempts not logged yet (by key, time and message), numbered after the key's last.
-                conn.execute(
-                    "INSERT INTO main.attempts (key, attempt, at, error_class, message) "
-                    "SELECT a.key, COALESCE((SELECT MAX(b.attempt) FROM main.attempts b WHERE b.key = a.key), 0) "
-                    "+ ROW_NUMBER() OVER (PARTITION BY a.key ORDER BY a.at, a.attempt), a.at, a.error_class, "
-                    "a.message FROM src.attempts a WHERE NOT EXISTS (SELECT 1 FROM main.attempts b "
-                    "WHERE b.key = a.key AND b.at = a.at AND b.message IS a.message)")
-                tasks = [str(r[0]) for r in conn.execute("SELECT DISTINCT task FROM src.records")]
-                _write_traits(conn, store, tasks)
-                conn.execute("DROP TABLE temp.incoming")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        finally:
-            conn.execute("DETACH DATABASE src")
+        absorbed = store.absorb_store(staging.path, lambda name: _traits(store, name))
+    report.written = absorbed.written
+    report.present = report.ok + report.errors - report.written
 
 
-def _write_traits(conn: sqlite3.Connection, store: Store, tasks: Sequence[str]) -> None:
-    """Each task's traits: overthink's own declare theirs, a foreign task's are read off its records."""
+def _traits(store: Store, task: str) -> TaskTraits:
+    """A task's traits: overthink's own declare theirs, a foreign task's are read off its records."""
     from overthink.registry import TASKS
 
-    for name in sorted(set(tasks)):
-        spec = TASKS.get(name)
-        store.put_task_traits(spec.traits() if spec is not None else traits_from_records(conn, name))
+    spec = TASKS.get(task)
+    return spec.traits() if spec is not None else traits_from_records(store.task_profile(task), task)
 
 
-def traits_from_records(conn: sqlite3.Connection, task: str) -> TaskTraits:
+def traits_from_records(profile: TaskProfile, task: str) -> TaskTraits:
     """A foreign task's traits read off the store's records of it (all of them, not only this import's)."""
-    version_row = conn.execute("SELECT task_version FROM main.records WHERE task = ? ORDER BY created_at DESC "
-                               "LIMIT 1", (task,)).fetchone()
-    non_binary = conn.execute("SELECT COUNT(*) FROM main.records WHERE task = ? AND status = 'ok' AND score IS NOT "
-                              "NULL AND score NOT IN (0.0, 1.0)", (task,)).fetchone()[0]
-    items = int(conn.execute("SELECT COUNT(DISTINCT sample_id) FROM main.records WHERE task = ?",
-                             (task,)).fetchone()[0])
-    rows = conn.execute(
-        "SELECT j.key, COUNT(DISTINCT j.value), SUM(j.type IN ('object', 'array')) "
-        "FROM main.records r, json_each(r.metadata) j WHERE r.task = ? AND j.type != 'null' GROUP BY j.key",
-        (task,)).fetchall()
-    strata = tuple(sorted(str(key) for key, levels, nested in rows
-                          if not nested and 2 <= int(levels) <= MAX_LEVELS and int(levels) < items))
-    return TaskTraits(name=task, version=str(version_row[0]) if version_row else "",
-                      metric="accuracy" if not non_binary else "mean", higher_is_better=True, strata=strata,
-                      source="inspect")
+    strata = tuple(sorted(key for key, levels, nested in profile.metadata_keys
+                          if not nested and 2 <= levels <= MAX_LEVELS and levels < profile.items))
+    return TaskTraits(name=task, version=profile.version, metric="accuracy" if not profile.non_binary else "mean",
+                      higher_is_better=True, strata=strata, source="inspect")

@@ -38,8 +38,8 @@ from overthink.models.generation import GenerationConfig
 from overthink.models.secrets import scrub
 from overthink.runner.limits import CostTracker, group_bound
 from overthink.runner.plan import WorkGroup, WorkItem
-from overthink.runner.store import Store
 from overthink.scoring.judge import Judge
+from overthink.store import Store
 from overthink.strategies.base import CotStrategy, Strategy
 from overthink.tasks.base import TaskSpec
 from overthink.types import Completion, Record, Status

@@ -36,9 +36,9 @@ from overthink.runner.limits import CostTracker
 from overthink.runner.plan import WorkGroup, iter_groups, parse_shard, shard, sweep_budgets
 from overthink.runner.report import RunReport, StopReason, SweepReport
 from overthink.runner.resume import CHUNK_GROUPS, StreamedSweep, census, chunk_size, todo_chunks
-from overthink.runner.store import Store
 from overthink.runner.summary import sweep_rows
 from overthink.scoring.judge import Judge
+from overthink.store import Store
 from overthink.strategies.base import Strategy
 from overthink.tasks.base import TaskSpec
 from overthink.types import Budget, BudgetKind, Mechanism, Sample
@@ -310,6 +310,6 @@ def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, Circui
         ok=counts.get("ok", 0), errors=counts.get("error", 0), exhausted=counts.get("exhausted", 0),
         generated_tokens=stats.generated_tokens,
         elapsed_s=stats.elapsed, error_classes=dict(stats.error_classes),
-        rows=tuple(sweep_rows(store.conn, **where)),
+        rows=tuple(sweep_rows(store, **where)),
     )
     return report, stats

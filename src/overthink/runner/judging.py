@@ -8,7 +8,6 @@ that model's backend, not a second copy of it: one embedded model loaded once, o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -16,8 +15,8 @@ from overthink.config import ExperimentConfig, JudgeConfig, ModelConfig
 from overthink.errors import UserError
 from overthink.models.base import Backend
 from overthink.registry import get_backend_factory
-from overthink.runner.store import Store
 from overthink.scoring.judge import Agreement, Judge, agreement
+from overthink.store import Store
 
 
 def judge_model_config(config: ExperimentConfig) -> ModelConfig | None:
@@ -53,22 +52,17 @@ def build_judge(config: ExperimentConfig, backends: list[Backend]) -> Judge | No
     return Judge(backend, concurrency=model.concurrency)
 
 
-def store_agreement(path: Path, tasks: Iterable[str] | None = None) -> list[Agreement]:
+def store_agreement(store: Store | Path, tasks: Iterable[str] | None = None) -> list[Agreement]:
     """Rules vs judge over a store's ok records that hold a judge verdict (an empty list when none do).
 
     `tasks` narrows the search to those tasks (the refusal ones: no other kind is ever judged); a store
-    holding none of them is answered from its index, without scanning every record's details.
+    holding none of them is answered from its index, without scanning every record's details. An open
+    `Store` is read as it is (a command opens its store once); a path is opened for this one read.
     """
-    with Store(path, create=False) as store:
-        where: str = ""
-        params: tuple[str, ...] = ()
-        if tasks is not None:
-            present = {str(row[0]) for row in store.conn.execute("SELECT DISTINCT task FROM records")}
-            names = sorted(present.intersection(tasks))
-            if not names:
-                return []
-            where, params = f" AND task IN ({', '.join('?' for _ in names)})", tuple(names)
-        cursor = store.conn.execute(
-            "SELECT score_details FROM records WHERE status = 'ok' AND score_details LIKE '%\"judge_model\"%'"
-            + where, params)
-        return agreement(json.loads(text) for (text,) in cursor if text)
+    if not isinstance(store, Store):
+        with Store(store, create=False) as opened:
+            return store_agreement(opened, tasks)
+    names = None if tasks is None else sorted(store.tasks_present().intersection(tasks))
+    if names is not None and not names:
+        return []
+    return agreement(store.judged_details(names))

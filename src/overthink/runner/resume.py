@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from overthink.runner.plan import WorkGroup, chunked, keys_of
-from overthink.runner.store import Store
+from overthink.store import Store
 
 # Groups per chunk at least; more at high concurrency, so every worker has dozens of groups per chunk
 # and the drain at a chunk's end (workers idle while the last groups finish) stays near 1% of the time.

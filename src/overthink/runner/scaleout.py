@@ -3,7 +3,7 @@
 The driver never runs the sweep itself. It skips shards an earlier run finished, hands the others to
 an executor (runner/ray_executor.py: Ray tasks with `max_retries`; runner/slurm_executor.py: submitit
 jobs, only the failed ones resubmitted), then merges every shard store into the target store with the
-ordinary merge (runner/merge.py), so the result is one store equal to an unsharded run's (keys and
+ordinary merge (store/merge.py), so the result is one store equal to an unsharded run's (keys and
 answers; timings differ). Everything that makes this safe is the store's: a shard is a deterministic
 partition of the plan (runner/plan.py), a shard store is resumable, so a retried or re-run shard
 continues where it died, and merging is idempotent, so merging again after a partial run is harmless.
@@ -27,11 +27,11 @@ import yaml
 
 from overthink.config import ExperimentConfig
 from overthink.errors import UserError
-from overthink.runner.merge import MergeReport, merge_stores
 from overthink.runner.report import RunReport, StopReason, SweepReport
 from overthink.runner.shard_task import Dispatch, Log, ShardJob, ShardLayout, ShardOutcome, ShardResult
-from overthink.runner.store import Store
 from overthink.runner.summary import sweep_rows
+from overthink.store import Store
+from overthink.store.merge import MergeReport, merge_stores
 
 EXECUTORS = ("ray", "slurm")
 
@@ -230,7 +230,7 @@ def _combine(config: ExperimentConfig, outcomes: Sequence[ShardOutcome], layout:
             totals[key] = _add(totals[key], sweep) if key in totals else sweep
     if merged is not None:
         with Store(layout.target, create=False) as store:
-            totals = {key: replace(s, rows=tuple(sweep_rows(store.conn, experiment=config.experiment, model=s.model,
+            totals = {key: replace(s, rows=tuple(sweep_rows(store, experiment=config.experiment, model=s.model,
                                                             task=s.task, strategy=s.strategy)))
                       for key, s in totals.items()}
     reports = [o.result.report for o in outcomes if o.result is not None and o.result.report is not None]

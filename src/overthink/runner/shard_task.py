@@ -30,7 +30,7 @@ from overthink.config import validate_config
 from overthink.errors import UserError
 from overthink.runner.execute import ProgressCallback
 from overthink.runner.report import RunReport
-from overthink.runner.store import StoreError
+from overthink.store import StoreError
 
 Log = Callable[[str], None]
 KILL_ENV = "OVERTHINK_SCALEOUT_KILL"

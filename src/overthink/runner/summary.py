@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from overthink.store import Store
 from overthink.tasks.catalog import metric_named
 from overthink.types import TaskTraits
 
@@ -197,48 +198,18 @@ def summarize(rows: Iterable[dict[str, Any]], seed: int = 0, grouping: Grouping 
     return summarize_cells(item_cells(rows, grouping), seed, grouping)
 
 
-GROUP_SQL = {  # the raw group of a record (see `group_label`), chosen by the grouping, never by data
-    "control": """CASE WHEN json_type(metadata, '$.control') IS NULL THEN 'all'
-            WHEN json_extract(metadata, '$.control') THEN 'control' ELSE 'treated' END""",
-    "label": "COALESCE(CAST(json_extract(metadata, '$.label') AS TEXT), 'all')",
-}
-
-CELLS_SQL = """
-SELECT budget, sample_id, {group},
-       MAX(requested_tokens),
-       SUM(status = 'ok'), SUM(status != 'ok'),
-       AVG(CASE WHEN status = 'ok' THEN score END),
-       TOTAL(CASE WHEN status = 'ok' THEN reasoning_tokens END),
-       COUNT(CASE WHEN status = 'ok' AND reasoning_tokens IS NOT NULL THEN 1 END),
-       SUM(CASE WHEN status = 'ok' AND looping THEN 1 ELSE 0 END),
-       COALESCE(CAST(json_extract(metadata, ?) AS TEXT), ''),
-       SUM(CASE WHEN status = 'ok' AND json_extract(extra, '$.censored') THEN 1 ELSE 0 END)
-FROM records WHERE experiment = ? AND model = ? AND task = ? AND strategy = ?
-GROUP BY budget, sample_id
-"""
-
-
-def _json_path(key: str | None) -> str:
-    """A JSON path to one metadata key, quoted so any key name is a key (NULL result without a key)."""
-    return '$."' + key.replace('"', '""') + '"' if key else "$.__no_grouping_key__"
-
-
-def store_cells(conn: Any, *, experiment: str, model: str, task: str, strategy: str,
+def store_cells(store: Store, *, experiment: str, model: str, task: str, strategy: str,
                 grouping: Grouping = Grouping()) -> list[ItemCell]:
-    """Item cells of one curve family aggregated by SQLite: one row per (budget, problem) reaches
-    Python, never one per record, so the end-of-run table costs memory per problem, not per record."""
-    sql = CELLS_SQL.format(group=GROUP_SQL["label" if grouping.by_label else "control"])
-    cursor = conn.execute(sql, (_json_path(grouping.key), experiment, model, task, strategy))
-    return [ItemCell(str(b), str(s), str(g), None if q is None else int(q), int(ok), int(err),
-                     None if mean is None else float(mean), float(total), int(n), int(loops), str(level),
-                     int(censored or 0))
-            for b, s, g, q, ok, err, mean, total, n, loops, level, censored in cursor]
+    """Item cells of one curve family aggregated by SQLite (store/cells.py): one row per (budget, problem)
+    reaches Python, never one per record, so the end-of-run table costs memory per problem, not per record."""
+    cells = store.curve_cells(experiment=experiment, model=model, task=task, strategy=strategy,
+                              by_label=grouping.by_label, key=grouping.key)
+    return [ItemCell(**vars(cell)) for cell in cells]
 
 
-def sweep_rows(conn: Any, *, experiment: str, model: str, task: str, strategy: str) -> list[BudgetRow]:
+def sweep_rows(store: Store, *, experiment: str, model: str, task: str, strategy: str) -> list[BudgetRow]:
     """The end-of-run table of one sweep, grouped as the task's declared traits (the store's `tasks`
     table) ask: the runner's one call, so the table explains itself as the analysis does."""
-    row = conn.execute("SELECT traits FROM tasks WHERE task = ?", (task,)).fetchone()
-    grouping = grouping_for(TaskTraits.from_json(str(row[0])) if row else None)
-    cells = store_cells(conn, experiment=experiment, model=model, task=task, strategy=strategy, grouping=grouping)
+    grouping = grouping_for(store.declared_traits(task))
+    cells = store_cells(store, experiment=experiment, model=model, task=task, strategy=strategy, grouping=grouping)
     return summarize_cells(cells, grouping=grouping)

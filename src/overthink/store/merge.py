@@ -5,7 +5,8 @@ error rows the later failure is kept; two identical ok rows are one; two ok rows
 anything but their timing (`created_at`, `wall_time_s`) are a conflict, because the store holds one
 immutable answer per key and picking one would silently drop a result. A conflict names the key and
 writes nothing. Every failed attempt of every input is kept (identical attempts once), renumbered
-per key in time order.
+per key in time order. Apart from the conflict check, the rules are the store's own (store/absorb.py),
+the ones a run and an import follow.
 
 The `tasks` table (what each task's records mean to analysis: metric, direction, strata) is the
 union of the inputs'. When two inputs declare one task differently, the later input (in the order
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from overthink.errors import UserError
-from overthink.runner.store import Store, StoreError
+from overthink.store.store import Store, StoreError
 from overthink.types import TaskTraits
 
 TIMING = ("created_at", "wall_time_s")  # measured, not produced: equal results may differ here
@@ -98,6 +99,7 @@ def _content_columns(conn: sqlite3.Connection) -> list[str]:
 
 
 def _find_conflict(conn: sqlite3.Connection, columns: list[str]) -> tuple[str, list[str]] | None:
+    """An ok row of `src` that differs from main's ok row of its key in content (not in timing)."""
     differs = " OR ".join(f"m.{c} IS NOT s.{c}" for c in columns)
     row = conn.execute(
         f"SELECT m.key FROM main.records m JOIN src.records s ON s.key = m.key "
@@ -117,68 +119,39 @@ def _describe(conn: sqlite3.Connection, key: str) -> str:
     return "experiment={} model={} task={} sample={} budget={} strategy={} repeat={}".format(*row)
 
 
-def _merge_one(conn: sqlite3.Connection, source: Path, columns: list[str], earlier: list[Path]) -> tuple[int, int]:
-    """Fold one attached input into main in one transaction; returns (superseded, duplicates)."""
-    conflict = _find_conflict(conn, columns)
-    if conflict is not None:
-        key, names = conflict
-        holders = [str(p) for p in earlier if _holds_ok(p, key)]
-        raise MergeConflict(
-            f"key {key} ({_describe(conn, key)}) has two different ok records, in {source} and in "
-            f"{', '.join(holders) or 'an earlier input'} (they differ in {', '.join(names[:4])}); "
-            "nothing was written. Merge stores of one sweep configuration, or drop one of them.")
-    all_cols = ", ".join(["key", *columns, *TIMING])
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        before = conn.total_changes
-        conn.execute("DELETE FROM main.records AS m WHERE m.status = 'error' AND EXISTS (SELECT 1 FROM src.records s "
-                     "WHERE s.key = m.key AND (s.status = 'ok' OR s.created_at > m.created_at))")
-        superseded = conn.total_changes - before
-        incoming = int(conn.execute("SELECT COUNT(*) FROM src.records").fetchone()[0])
-        before = conn.total_changes
-        conn.execute(f"INSERT OR IGNORE INTO main.records ({all_cols}) "
-                     f"SELECT {all_cols} FROM src.records ORDER BY rowid")
-        duplicates = incoming - (conn.total_changes - before)
-        conn.execute("INSERT OR IGNORE INTO temp.staged (key, at, error_class, message) "
-                     "SELECT key, at, error_class, message FROM src.attempts")
-        conn.execute("INSERT OR REPLACE INTO main.tasks (task, traits) SELECT task, traits FROM src.tasks")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return superseded, duplicates
-
-
-def _redeclared(conn: sqlite3.Connection) -> list[str]:
-    """Tasks the attached input declares with other traits than the inputs merged so far."""
-    rows = conn.execute("SELECT s.task, s.traits, m.traits FROM src.tasks s JOIN main.tasks m ON m.task = s.task")
-    return [str(task) for task, theirs, mine in rows
-            if TaskTraits.from_json(str(theirs)) != TaskTraits.from_json(str(mine))]
+def _check_input(store: Store, source: Path, earlier: list[Path]) -> list[str]:
+    """Refuse an input whose ok row differs from an earlier input's; returns the tasks it redeclares."""
+    with store.attached(source) as conn:
+        conflict = _find_conflict(conn, _content_columns(conn))
+        if conflict is not None:
+            key, names = conflict
+            holders = [str(p) for p in earlier if _holds_ok(p, key)]
+            raise MergeConflict(
+                f"key {key} ({_describe(conn, key)}) has two different ok records, in {source} and in "
+                f"{', '.join(holders) or 'an earlier input'} (they differ in {', '.join(names[:4])}); "
+                "nothing was written. Merge stores of one sweep configuration, or drop one of them.")
+        rows = conn.execute("SELECT s.task, s.traits, m.traits FROM src.tasks s JOIN main.tasks m ON m.task = s.task")
+        return [str(task) for task, theirs, mine in rows
+                if TaskTraits.from_json(str(theirs)) != TaskTraits.from_json(str(mine))]
 
 
 def _holds_ok(path: Path, key: str) -> bool:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("SELECT 1 FROM records WHERE key = ? AND status = 'ok'", (key,)).fetchone() is not None
-    finally:
-        conn.close()
+    with Store(path, create=False) as store:
+        return store.holds_ok(key)
 
 
 def _merged_meta(sources: list[Path]) -> dict[str, str]:
     """Meta values every input agrees on (saved configurations compared without their shard)."""
     values: dict[str, set[str]] = {}
     for source in sources:
-        conn = sqlite3.connect(source)
-        try:
-            for name, value in conn.execute("SELECT name, value FROM meta WHERE name != 'app'"):
+        with Store(source, create=False) as store:
+            for name, value in store.meta().items():
                 if name == "last_config":
                     config = json.loads(value)
                     if isinstance(config, dict) and SHARD_FIELD in config:
                         config[SHARD_FIELD] = None
                     value = json.dumps(config, sort_keys=True)
-                values.setdefault(str(name), set()).add(str(value))
-        finally:
-            conn.close()
+                values.setdefault(name, set()).add(value)
     return {name: found.pop() for name, found in values.items() if len(found) == 1}
 
 
@@ -191,23 +164,14 @@ def merge_stores(inputs: Sequence[str | Path], out: str | Path) -> MergeReport:
     scratch.unlink(missing_ok=True)
     try:
         with Store(scratch) as store:
-            conn = store.conn
-            conn.execute("CREATE TEMP TABLE staged (key TEXT, at REAL, error_class TEXT, message TEXT, "
-                         "UNIQUE (key, at, error_class, message))")
-            columns = _content_columns(conn)
             for index, source in enumerate(sources):
-                conn.execute("ATTACH DATABASE ? AS src", (str(source),))  # read only by the SQL below
-                try:
-                    replaced.extend(t for t in _redeclared(conn) if t not in replaced)
-                    s, d = _merge_one(conn, source, columns, sources[:index])
-                finally:
-                    conn.execute("DETACH DATABASE src")
-                superseded, duplicates = superseded + s, duplicates + d
-            _finish(store, sources)
-            counts = dict(conn.execute("SELECT status, COUNT(*) FROM records GROUP BY status").fetchall())
-            attempts = int(conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
-            tasks = int(conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0])
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                replaced.extend(t for t in _check_input(store, source, sources[:index]) if t not in replaced)
+                absorbed = store.absorb_store(source)  # the one rule every writer follows (store/absorb.py)
+                superseded, duplicates = superseded + absorbed.superseded, duplicates + absorbed.unchanged
+            _write_meta(store, sources)
+            counts = store.status_counts()
+            attempts, tasks = store.attempt_count(), len(store.task_traits())
+            store.checkpoint()
         if target in sources:
             _check_unused(target)
         os.replace(scratch, target)
@@ -219,19 +183,9 @@ def merge_stores(inputs: Sequence[str | Path], out: str | Path) -> MergeReport:
                        tuple(replaced))
 
 
-def _finish(store: Store, sources: list[Path]) -> None:
-    """Number the staged attempts per key in time order, and write the meta the inputs agree on."""
-    conn = store.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("INSERT INTO main.attempts (key, attempt, at, error_class, message) "
-                     "SELECT key, ROW_NUMBER() OVER (PARTITION BY key ORDER BY at, error_class, message), "
-                     "at, error_class, message FROM temp.staged")
-        for name, value in _merged_meta(sources).items():
-            store.set_meta(name, value)
-        store.set_meta("merged_from", json.dumps([str(p) for p in sources]))
-        store.set_meta("merged_at", str(time.time()))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+def _write_meta(store: Store, sources: list[Path]) -> None:
+    """The meta the inputs agree on, and where the merge came from."""
+    for name, value in _merged_meta(sources).items():
+        store.set_meta(name, value)
+    store.set_meta("merged_from", json.dumps([str(p) for p in sources]))
+    store.set_meta("merged_at", str(time.time()))

@@ -202,3 +202,16 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
         conn.execute("ROLLBACK")
         raise
     return applied
+
+
+@cache
+def record_columns() -> tuple[str, ...]:
+    """The `records` table's columns in order, built from the steps in memory (no file is opened), so
+    code that writes store-shaped frames (analysis/simulate.py) cannot drift from the schema."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for migration in MIGRATIONS:
+            conn.executescript(migration)
+        return tuple(str(row[1]) for row in conn.execute("PRAGMA table_info(records)"))
+    finally:
+        conn.close()
