@@ -44,6 +44,13 @@ def test_three_shard_processes_merged_equal_one_unsharded_run(tmp_path: Path) ->
     again = subprocess.run([sys.executable, "-m", "overthink", *SWEEP, "--shard", "2/3", "--store",
                             str(tmp_path / "shard2.db")], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "0 new records" in again.stdout  # the same partition again
+    resumed = subprocess.run([sys.executable, "-m", "overthink", "resume", "--store", str(merged), "--quiet"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr  # the merged store knows its whole, unsharded sweep
+    assert _rows(merged) == _rows(reference)
+    with sqlite3.connect(merged) as conn:
+        (saved,) = conn.execute("SELECT value FROM meta WHERE name = 'last_config'").fetchone()
+    assert json.loads(saved)["store"] == str(merged) and json.loads(saved)["shard"] is None
 
 
 def test_a_bad_shard_is_a_user_error(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from overthink.types import TaskTraits
 
 TIMING = ("created_at", "wall_time_s")  # measured, not produced: equal results may differ here
 SHARD_FIELD = "shard"  # dropped from saved configurations, so shards of one sweep agree on theirs
+STORE_FIELD = "store"  # each shard wrote its own file: the merged config names the merged store
 
 
 class MergeConflict(StoreError):
@@ -141,15 +142,16 @@ def _holds_ok(path: Path, key: str) -> bool:
 
 
 def _merged_meta(sources: list[Path]) -> dict[str, str]:
-    """Meta values every input agrees on (saved configurations compared without their shard)."""
+    """Meta values every input agrees on (saved configurations compared without their shard and store
+    path, which differ between shards of one sweep by construction)."""
     values: dict[str, set[str]] = {}
     for source in sources:
         with Store(source, create=False) as store:
             for name, value in store.meta().items():
                 if name == "last_config":
                     config = json.loads(value)
-                    if isinstance(config, dict) and SHARD_FIELD in config:
-                        config[SHARD_FIELD] = None
+                    if isinstance(config, dict):
+                        config.update({f: None for f in (SHARD_FIELD, STORE_FIELD) if f in config})
                     value = json.dumps(config, sort_keys=True)
                 values.setdefault(name, set()).add(value)
     return {name: found.pop() for name, found in values.items() if len(found) == 1}
@@ -168,7 +170,7 @@ def merge_stores(inputs: Sequence[str | Path], out: str | Path) -> MergeReport:
                 replaced.extend(t for t in _check_input(store, source, sources[:index]) if t not in replaced)
                 absorbed = store.absorb_store(source)  # the one rule every writer follows (store/absorb.py)
                 superseded, duplicates = superseded + absorbed.superseded, duplicates + absorbed.unchanged
-            _write_meta(store, sources)
+            _write_meta(store, sources, target)
             counts = store.status_counts()
             attempts, tasks = store.attempt_count(), len(store.task_traits())
             store.checkpoint()
@@ -183,9 +185,15 @@ def merge_stores(inputs: Sequence[str | Path], out: str | Path) -> MergeReport:
                        tuple(replaced))
 
 
-def _write_meta(store: Store, sources: list[Path]) -> None:
-    """The meta the inputs agree on, and where the merge came from."""
+def _write_meta(store: Store, sources: list[Path], target: Path) -> None:
+    """The meta the inputs agree on (the saved config pointing at the merged store, so `overthink
+    resume --store OUT` continues the whole sweep), and where the merge came from."""
     for name, value in _merged_meta(sources).items():
+        if name == "last_config":
+            config = json.loads(value)
+            if isinstance(config, dict) and STORE_FIELD in config:
+                config[STORE_FIELD] = str(target)
+            value = json.dumps(config, sort_keys=True)
         store.set_meta(name, value)
     store.set_meta("merged_from", json.dumps([str(p) for p in sources]))
     store.set_meta("merged_at", str(time.time()))
