@@ -13,11 +13,18 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ValidationError
 
-from overthink import plugins
 from overthink.builtin_plugins import register_all
 from overthink.errors import UserError, first_problem
 from overthink.models.base import Backend
-from overthink.plugins import BACKENDS, STRATEGIES, VERIFIERS, BackendEntry, BackendFactory
+from overthink.plugins import (
+    BACKENDS,
+    STRATEGIES,
+    VERIFIERS,
+    BackendEntry,
+    BackendFactory,
+    BuildContext,
+    load_entry_points,
+)
 from overthink.strategies.base import Strategy
 from overthink.tasks import ai_risk, grades, misleading_math, misleading_python, paradoxes, refusal, zebra
 from overthink.tasks.base import TaskSpec
@@ -40,7 +47,7 @@ register_all()  # the built-ins, through the plugins' own hooks
 
 
 def _entries() -> None:
-    plugins.load_entry_points()  # once per process: every installed plugin registers itself
+    load_entry_points()  # once per process: every installed plugin registers itself
 
 
 def _unknown(kind: str, name: str, names: Callable[[], list[str]]) -> UserError:
@@ -107,7 +114,7 @@ class Loaded:
         return load
 
 
-def build_strategy(name: str, ctx: plugins.BuildContext) -> Strategy:
+def build_strategy(name: str, ctx: BuildContext) -> Strategy:
     """The strategy named "name[@param]", its judge's backends resolved through `ctx`."""
     base, _, param = name.partition("@")
     if base not in STRATEGIES:

@@ -1,9 +1,8 @@
-"""The refusal judge's runner side: build its backend from the config, read its agreement from a store.
+"""The refusal judge's runner side: its model config (the edge builds its backend), its agreement in a store.
 
-scoring/judge.py holds the rubric and the `Judge`; it must not import the registry, so the backend is
-built here, once per run, through the same registry factories as the run's own models, during `prepare`
-(a bad judge is a UserError before any store exists). A judge that names exactly a model of the run is
-that model's backend, not a second copy of it: one embedded model loaded once, one server connection.
+scoring/judge.py holds the rubric and the `Judge`; neither it nor the runner imports the registry: the
+edge (cli/resolve.py) builds the judge's backend from `judge_model_config`, once per run, through the
+same registry factories as the run's own models (a bad judge is a UserError before any store exists).
 """
 
 from __future__ import annotations
@@ -13,11 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from overthink.config import ExperimentConfig, JudgeConfig, ModelConfig
-from overthink.errors import UserError
-from overthink.models.base import Backend
-from overthink.registry import get_backend_factory
 from overthink.runner.store import Store
-from overthink.scoring.judge import Agreement, Judge, agreement
+from overthink.scoring.judge import Agreement, agreement
 
 
 def judge_model_config(config: ExperimentConfig) -> ModelConfig | None:
@@ -33,24 +29,6 @@ def judge_model_config(config: ExperimentConfig) -> ModelConfig | None:
             options, base_urls = dict(same.options), list(same.base_urls)
     return ModelConfig(backend=judge.backend, name=judge.name, options=options, base_urls=base_urls,
                        concurrency=judge.concurrency)
-
-
-def build_judge(config: ExperimentConfig, backends: list[Backend]) -> Judge | None:
-    """The run's judge (None without one); `backends` are the run's built models, in config order."""
-    model = judge_model_config(config)
-    if model is None:
-        return None
-    for run_model, backend in zip(config.models, backends, strict=True):
-        if run_model.model_dump(exclude={"concurrency"}) == model.model_dump(exclude={"concurrency"}):
-            return Judge(backend, concurrency=model.concurrency)
-    options = dict(model.options)
-    if model.base_urls:
-        options["base_urls"] = model.base_urls
-    try:
-        backend = get_backend_factory(model.backend)(model.name, **options)
-    except UserError as exc:
-        raise UserError(f"judge '{model.backend}:{model.name}': {exc}") from None
-    return Judge(backend, concurrency=model.concurrency)
 
 
 def store_agreement(path: Path, tasks: Iterable[str] | None = None) -> list[Agreement]:
