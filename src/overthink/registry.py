@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ValidationError
 
 from overthink.builtin_plugins import register_all
+from overthink.config import ExperimentConfig, JudgeConfig, ModelConfig
 from overthink.errors import UserError, first_problem
 from overthink.models.base import Backend
 from overthink.plugins import (
@@ -25,6 +26,7 @@ from overthink.plugins import (
     BuildContext,
     load_entry_points,
 )
+from overthink.runner.experiment import Components
 from overthink.strategies.base import Strategy
 from overthink.tasks import ai_risk, grades, misleading_math, misleading_python, paradoxes, refusal, zebra
 from overthink.tasks.base import TaskSpec
@@ -41,7 +43,7 @@ TASKS: dict[str, TaskSpec] = {
 
 __all__ = ["BACKENDS", "STRATEGIES", "TASKS", "VERIFIERS", "BackendFactory", "Loaded", "build_strategy",
            "get_backend_entry", "get_backend_factory", "get_backend_options", "get_strategy", "get_task",
-           "parse_options"]
+           "parse_options", "resolve_run"]
 
 register_all()  # the built-ins, through the plugins' own hooks
 
@@ -135,3 +137,89 @@ def get_strategy(name: str) -> Strategy:
 def verifier_names() -> list[str]:
     _entries()
     return sorted(VERIFIERS)
+
+
+def judge_model_config(config: ExperimentConfig) -> ModelConfig | None:
+    """The judge as a model config, with the options and servers of the run's first model of the same
+    backend when it has none of its own (documented on `JudgeConfig`)."""
+    judge: JudgeConfig | None = config.judge
+    if judge is None:
+        return None
+    options, base_urls = dict(judge.options), list(judge.base_urls)
+    if not options and not base_urls:
+        same = next((m for m in config.models if m.backend == judge.backend), None)
+        if same is not None:
+            options, base_urls = dict(same.options), list(same.base_urls)
+    return ModelConfig(backend=judge.backend, name=judge.name, options=options, base_urls=base_urls,
+                       concurrency=judge.concurrency)
+
+
+EMBEDDED = "llamacpp"
+
+
+def _build(model: ModelConfig) -> Backend:
+    options = dict(model.options)
+    if model.base_urls:
+        options["base_urls"] = model.base_urls
+    return get_backend_entry(model.backend).factory(model.name, **options)
+
+
+class RunBuilder:
+    """Builds the run's backends from its config; the `BuildContext` its strategy's judges are built in."""
+
+    def __init__(self, config: ExperimentConfig) -> None:
+        self.config = config
+        self.models = list(config.models)
+        self.backends: list[Backend] = []  # built by `build_models`, after the strategy's names were checked
+        self.built: list[Backend] = []  # judge models built on demand, closed with the run
+
+    def build_models(self) -> list[Backend]:
+        self.backends = [_build(model) for model in self.models]
+        return self.backends
+
+    def _same(self, wanted: ModelConfig) -> Backend | None:
+        for model, backend in zip(self.models, self.backends, strict=True):
+            if model.model_dump(exclude={"concurrency"}) == wanted.model_dump(exclude={"concurrency"}):
+                return backend
+        return None
+
+    def backend(self, backend: str, model: str) -> Callable[[], Backend]:
+        """A judge model by backend and name: a run model's own backend, else built on first use."""
+        get_backend_entry(backend)  # an unknown backend is refused now, before anything runs
+        same = next((m for m in self.models if m.backend == backend), None)
+        borrow = same is not None and backend != EMBEDDED
+        wanted = ModelConfig(backend=backend, name=model, options=dict(same.options) if borrow and same else {},
+                             base_urls=list(same.base_urls) if borrow and same else [])
+        box: list[Backend] = []
+
+        def load() -> Backend:
+            if not box:
+                reused = self._same(wanted)
+                box.append(reused if reused is not None else _build(wanted))
+                if reused is None:
+                    self.built.append(box[0])
+            return box[0]
+
+        return load
+
+    def refusal_judge(self) -> Backend | None:
+        """The refusal judge's backend, None without one."""
+        model = judge_model_config(self.config)
+        if model is None:
+            return None
+        reused = self._same(model)
+        if reused is not None:
+            return reused
+        try:
+            return _build(model)
+        except UserError as exc:
+            raise UserError(f"judge '{model.backend}:{model.name}': {exc}") from None
+
+
+def resolve_run(config: ExperimentConfig) -> Components:
+    """Every name of the config looked up and built: tasks, backends, the strategy, the judges."""
+    tasks = [get_task(task.name) for task in config.tasks]
+    builder = RunBuilder(config)
+    strategy = build_strategy(config.strategy, builder)
+    return Components(tasks=tasks, strategy=strategy, backends=builder.build_models(),
+                      judge_backend=builder.refusal_judge(), extra=lambda: builder.built)

@@ -93,13 +93,6 @@ def _samples(task: TaskSpec, config: TaskConfig) -> list[Sample]:
     return task.samples(config.n, config.seed, config.params)  # parameters checked, TaskError is a UserError
 
 
-def _refuse_budgets(backend: Backend, budgets: list[Budget]) -> None:
-    refused = backend.first_unsupported(budgets)
-    if refused is not None:
-        budget, reason = refused
-        raise UserError(f"budget {budget.label} ({budget.mechanism.value}): {reason}")
-
-
 @dataclass(frozen=True)
 class Components:
     """What the edge (cli/resolve.py) built from the config's names, once: the runner never looks a name
@@ -157,10 +150,13 @@ def prepare(config: ExperimentConfig, built: Components) -> Prepared:
     plans = [(spec, t, _samples(spec, t)) for spec, t in zip(built.tasks, config.tasks, strict=True)]
     strategy = built.strategy
     recorded = sweep_budgets(budgets, add_natural=config.mode == "forced" and strategy.name == "cot")
+    part = parse_shard(config.shard) if config.shard is not None else None
     label = strategy_label(strategy.name, config.shots)  # k-shot records get their own curve ("cot+3shot")
     backends = list(built.backends)
     for backend in backends:  # a budget or strategy this backend cannot serve is refused before any write
-        _refuse_budgets(backend, recorded)
+        refused = backend.first_unsupported(recorded)
+        if refused is not None:
+            raise UserError(f"budget {refused[0].label} ({refused[0].mechanism.value}): {refused[1]}")
     for backend in backends:
         reason = strategy.unsupported_reason(backend, recorded)
         if reason:
@@ -169,7 +165,6 @@ def prepare(config: ExperimentConfig, built: Components) -> Prepared:
         shots_of = make_shots_of(spec, task_config.seed, config.shots, task_config.params) if config.shots else None
         for backend in backends:
             refuse_overflow(backend, spec.name, samples, recorded, config.generation(), shots_of)
-    part = parse_shard(config.shard) if config.shard is not None else None
     judge = None
     if built.judge_backend is not None and config.judge is not None:
         judge = Judge(built.judge_backend, concurrency=config.judge.concurrency)

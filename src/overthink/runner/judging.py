@@ -1,8 +1,8 @@
-"""The refusal judge's runner side: its model config (the edge builds its backend), its agreement in a store.
+"""The refusal judge's runner side: its agreement with the rules, read from a store.
 
 scoring/judge.py holds the rubric and the `Judge`; neither it nor the runner imports the registry: the
-edge (cli/resolve.py) builds the judge's backend from `judge_model_config`, once per run, through the
-same registry factories as the run's own models (a bad judge is a UserError before any store exists).
+edge (registry.resolve_run, called by cli/resolve.py) builds the judge's backend once per run, through
+the same factories as the run's own models (a bad judge is a UserError before any store exists).
 """
 
 from __future__ import annotations
@@ -11,24 +11,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from overthink.config import ExperimentConfig, JudgeConfig, ModelConfig
 from overthink.runner.store import Store
 from overthink.scoring.judge import Agreement, agreement
-
-
-def judge_model_config(config: ExperimentConfig) -> ModelConfig | None:
-    """The judge as a model config, with the options and servers of the run's first model of the same
-    backend when it has none of its own (documented on `JudgeConfig`)."""
-    judge: JudgeConfig | None = config.judge
-    if judge is None:
-        return None
-    options, base_urls = dict(judge.options), list(judge.base_urls)
-    if not options and not base_urls:
-        same = next((m for m in config.models if m.backend == judge.backend), None)
-        if same is not None:
-            options, base_urls = dict(same.options), list(same.base_urls)
-    return ModelConfig(backend=judge.backend, name=judge.name, options=options, base_urls=base_urls,
-                       concurrency=judge.concurrency)
 
 
 def store_agreement(path: Path, tasks: Iterable[str] | None = None) -> list[Agreement]:
