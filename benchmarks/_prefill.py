@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from overthink.cli.resolve import resolve
 from overthink.config import ExperimentConfig, ModelConfig, TaskConfig
 from overthink.runner.experiment import prepare
 from overthink.runner.plan import WorkGroup, chunked
@@ -48,7 +49,7 @@ def _records(group: WorkGroup, spec: TaskSpec) -> list[Record]:
 
 def prefill(config: ExperimentConfig, fraction: float) -> int:
     """Write ok records for the first `fraction` of the plan's groups; returns how many records."""
-    prepared = prepare(config)
+    prepared = prepare(config, resolve(config))
     (spec, _, samples), backend = prepared.plans[0], prepared.backends[0]
     groups = sum(1 for _ in prepared.plan(backend, spec, samples))
     wanted, written = int(groups * fraction), 0

@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from loopback_server import serve
 from messy_server import FlakyChat, ForcingModel
+from overthink.cli.resolve import run_experiment
 from overthink.config import ExperimentConfig, ModelConfig, TaskConfig
 from overthink.models.remote import openai_compat
 from overthink.models.retry import RetryPolicy
-from overthink.runner.experiment import run_experiment
 
 FORCED = ["0", "1024", "4096", "16384"]
 

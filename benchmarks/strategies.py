@@ -29,9 +29,9 @@ import pandas as pd
 from overthink.analysis.bootstrap import build_curves
 from overthink.analysis.frame import load
 from overthink.analysis.metrics import Traits
+from overthink.cli.resolve import run_experiment
 from overthink.cli.traits import store_traits
 from overthink.config import ExperimentConfig, ModelConfig, TaskConfig
-from overthink.runner.experiment import run_experiment
 
 
 def sweep(args: argparse.Namespace, strategies: list[str]) -> None:

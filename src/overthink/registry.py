@@ -1,19 +1,33 @@
-"""Plain dictionaries of what can be run, filled by explicit imports (no registry magic).
+"""What can be run, looked up by name: the tasks, and the open registry's backends, strategies, verifiers.
 
-Adding a task or backend means adding one import and one line here, which keeps what exists in one
-readable place.
+Only the edges (cli/, and inspect/ which is Inspect's entry point) look names up here; they build the
+objects a run needs once and hand them down, so the runner never asks the registry mid-run. Backends,
+strategies and verifiers are registered through the hooks of overthink/plugins.py, by the built-ins
+(overthink/builtin_plugins.py) and by any installed plugin's entry point, read the first time a name is
+looked up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from overthink.errors import UserError
+from overthink.builtin_plugins import register_all
+from overthink.config import ExperimentConfig, JudgeConfig, ModelConfig
+from overthink.errors import UserError, first_problem
 from overthink.models.base import Backend
-from overthink.models.capabilities import StepScorer
-from overthink.strategies.base import CotStrategy, Strategy
+from overthink.plugins import (
+    BACKENDS,
+    STRATEGIES,
+    VERIFIERS,
+    BackendEntry,
+    BackendFactory,
+    BuildContext,
+    load_entry_points,
+)
+from overthink.runner.experiment import Components
+from overthink.strategies.base import Strategy
 from overthink.tasks import ai_risk, grades, misleading_math, misleading_python, paradoxes, refusal, zebra
 from overthink.tasks.base import TaskSpec
 from overthink.tasks.catalog import families
@@ -29,76 +43,19 @@ TASKS: dict[str, TaskSpec] = {
 }
 TASKS.update({name: item.task for name, item in families().items() if name not in TASKS})  # plugin families
 
-# name -> factory(model, options) building a backend; options are the backend's own validated settings.
-BackendFactory = Callable[..., Backend]
+__all__ = ["BACKENDS", "STRATEGIES", "TASKS", "VERIFIERS", "BackendFactory", "Loaded", "build_strategy",
+           "get_backend_entry", "get_backend_factory", "get_backend_options", "get_strategy", "get_task",
+           "parse_options", "resolve_run"]
+
+register_all()  # the built-ins, through the plugins' own hooks
 
 
-def _llamacpp(model: str, **options: object) -> Backend:
-    from overthink.models.llamacpp.backend import LlamaCppBackend
-
-    return LlamaCppBackend.from_model_name(model, **options)
+def _entries() -> None:
+    load_entry_points()  # once per process: every installed plugin registers itself
 
 
-def _openai_compat(model: str, **options: object) -> Backend:
-    from overthink.models.remote.openai_compat import OpenAICompatBackend
-
-    return OpenAICompatBackend.from_options(model, **options)
-
-
-def _anthropic(model: str, **options: object) -> Backend:
-    from overthink.models.hosted.anthropic import AnthropicBackend
-
-    return AnthropicBackend.from_options(model, **options)
-
-
-def _openai(model: str, **options: object) -> Backend:
-    from overthink.models.hosted.openai import OpenAIBackend
-
-    return OpenAIBackend.from_options(model, **options)
-
-
-def _scripted(model: str, **options: object) -> Backend:
-    from overthink.models.scripted import ScriptedBackend
-
-    return ScriptedBackend.from_options(model, **options)
-
-
-BACKENDS: dict[str, BackendFactory] = {
-    "llamacpp": _llamacpp,
-    "scripted": _scripted,  # deterministic test/dry-run backend; its model id is always "scripted"
-    "openai-compat": _openai_compat,
-    "anthropic": _anthropic,
-    "openai": _openai,
-}
-
-
-def _options_model(backend: str) -> type[BaseModel]:
-    """The pydantic model of a backend's options (imported only when asked: SDK backends are extras)."""
-    if backend == "llamacpp":
-        from overthink.models.llamacpp.backend import LlamaCppOptions
-
-        return LlamaCppOptions
-    if backend == "openai-compat":
-        from overthink.models.remote.openai_compat import OpenAICompatOptions
-
-        return OpenAICompatOptions
-    if backend == "anthropic":
-        from overthink.models.hosted.anthropic import AnthropicOptions
-
-        return AnthropicOptions
-    if backend == "openai":
-        from overthink.models.hosted.openai import OpenAIOptions
-
-        return OpenAIOptions
-    from overthink.models.scripted import ScriptedOptions
-
-    return ScriptedOptions
-
-
-def get_backend_options(name: str) -> type[BaseModel]:
-    """The options model of a backend by name, for `overthink models options BACKEND`."""
-    get_backend_factory(name)  # an unknown name is a UserError listing the backends
-    return _options_model(name)
+def _unknown(kind: str, name: str, names: Callable[[], list[str]]) -> UserError:
+    return UserError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(names()))}")
 
 
 def get_task(name: str) -> TaskSpec:
@@ -108,61 +65,163 @@ def get_task(name: str) -> TaskSpec:
         raise UserError(f"unknown task {name!r}; choose one of: {', '.join(sorted(TASKS))}") from None
 
 
-def get_backend_factory(name: str) -> BackendFactory:
+def get_backend_entry(name: str) -> BackendEntry:
+    """A backend's registration (its factory and options model); unknown names list the backends."""
+    if name not in BACKENDS:
+        _entries()
     try:
         return BACKENDS[name]
     except KeyError:
-        raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(sorted(BACKENDS))}") from None
+        raise _unknown("backend", name, lambda: list(BACKENDS)) from None
 
 
-# Strategy names may carry a parameter after "@" (e.g. "vote@5"); the factory receives it (or None).
-StrategyFactory = Callable[[str | None], Strategy]
+def get_backend_factory(name: str) -> BackendFactory:
+    return get_backend_entry(name).factory
 
 
-def _cot(param: str | None) -> Strategy:
-    if param is not None:
-        raise UserError("strategy 'cot' takes no parameter")
-    return CotStrategy()
+def get_backend_options(name: str) -> type[BaseModel]:
+    """The options model of a backend by name, for `overthink models options BACKEND`."""
+    return get_backend_entry(name).options_model()
 
 
-def _vote(param: str | None) -> Strategy:
-    from overthink.strategies.vote import VoteStrategy, parse_k
-
-    return VoteStrategy(parse_k(param, "vote"))
-
-
-def _embedded_judge(name: str | None) -> StepScorer:
-    """The step judge of best-of-n when the generating backend cannot score steps: an embedded model."""
-    from overthink.models.llamacpp.backend import LlamaCppBackend
-    from overthink.models.llamacpp.gguf import DEFAULT_MODEL
-
-    return LlamaCppBackend.from_model_name(name or DEFAULT_MODEL)
-
-
-def _best_of_n(param: str | None) -> Strategy:
-    from overthink.strategies.best_of_n import BestOfNStrategy
-
-    return BestOfNStrategy.from_param(param, load_judge=_embedded_judge)
-
-
-def _scheduler(param: str | None) -> Strategy:
-    from overthink.strategies.scheduler import SchedulerStrategy
-
-    return SchedulerStrategy.from_param(param)
+def parse_options(model: type[BaseModel], param: str | None, where: str) -> BaseModel:
+    """"a,b" fills the model's fields in order, "k=v,..." by name; a mistake is a UserError naming `where`."""
+    values: dict[str, str] = {}
+    fields = list(model.model_fields)
+    for index, part in enumerate(p.strip() for p in (param.split(",") if param else [])):
+        key, sep, value = part.partition("=")
+        if sep and key.strip() in fields:
+            values[key.strip()] = value.strip()
+        elif index < len(fields):
+            values[fields[index]] = part
+        else:
+            raise UserError(f"{where}: takes {len(fields) or 'no'} parameter(s) ({', '.join(fields) or '-'})")
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        field, problem = first_problem(exc)
+        raise UserError(f"{where}: {field + ': ' if field else ''}{problem}") from None
 
 
-STRATEGIES: dict[str, StrategyFactory] = {
-    "cot": _cot,
-    "vote": _vote,  # vote@k: majority of k samples per budget
-    "best-of-n": _best_of_n,  # best-of-n@n: n samples reranked by a step judge
-    "scheduler": _scheduler,  # scheduler@m,s: probe every m tokens, stop when s probes agree
-}
+class Loaded:
+    """A `BuildContext` for tools and tests: backends built on first use with default options."""
+
+    def backend(self, backend: str, model: str) -> Callable[[], Backend]:
+        factory = get_backend_factory(backend)
+        built: list[Backend] = []
+
+        def load() -> Backend:
+            if not built:
+                built.append(factory(model))
+            return built[0]
+
+        return load
+
+
+def build_strategy(name: str, ctx: BuildContext) -> Strategy:
+    """The strategy named "name[@param]", its judge's backends resolved through `ctx`."""
+    base, _, param = name.partition("@")
+    if base not in STRATEGIES:
+        _entries()
+    try:
+        entry = STRATEGIES[base]
+    except KeyError:
+        raise _unknown("strategy", name, lambda: list(STRATEGIES)) from None
+    return entry.factory(parse_options(entry.options_model, param or None, f"strategy {name!r}"), ctx)
 
 
 def get_strategy(name: str) -> Strategy:
-    base, _, param = name.partition("@")
-    try:
-        factory = STRATEGIES[base]
-    except KeyError:
-        raise UserError(f"unknown strategy {name!r}; choose one of: {', '.join(sorted(STRATEGIES))}") from None
-    return factory(param or None)
+    """A strategy by name, outside a run (judge models built on first use, with default options)."""
+    _entries()  # a verifier named by "best-of-n@4,NAME" may come from a plugin
+    return build_strategy(name, Loaded())
+
+
+def verifier_names() -> list[str]:
+    _entries()
+    return sorted(VERIFIERS)
+
+
+def judge_model_config(config: ExperimentConfig) -> ModelConfig | None:
+    """The judge as a model config, with the options and servers of the run's first model of the same
+    backend when it has none of its own (documented on `JudgeConfig`)."""
+    judge: JudgeConfig | None = config.judge
+    if judge is None:
+        return None
+    options, base_urls = dict(judge.options), list(judge.base_urls)
+    if not options and not base_urls:
+        same = next((m for m in config.models if m.backend == judge.backend), None)
+        if same is not None:
+            options, base_urls = dict(same.options), list(same.base_urls)
+    return ModelConfig(backend=judge.backend, name=judge.name, options=options, base_urls=base_urls,
+                       concurrency=judge.concurrency)
+
+
+EMBEDDED = "llamacpp"
+
+
+def _build(model: ModelConfig) -> Backend:
+    options = dict(model.options)
+    if model.base_urls:
+        options["base_urls"] = model.base_urls
+    return get_backend_entry(model.backend).factory(model.name, **options)
+
+
+class RunBuilder:
+    """Builds the run's backends from its config; the `BuildContext` its strategy's judges are built in."""
+
+    def __init__(self, config: ExperimentConfig) -> None:
+        self.config = config
+        self.models = list(config.models)
+        self.backends: list[Backend] = []  # built by `build_models`, after the strategy's names were checked
+        self.built: list[Backend] = []  # judge models built on demand, closed with the run
+
+    def build_models(self) -> list[Backend]:
+        self.backends = [_build(model) for model in self.models]
+        return self.backends
+
+    def _same(self, wanted: ModelConfig) -> Backend | None:
+        for model, backend in zip(self.models, self.backends, strict=True):
+            if model.model_dump(exclude={"concurrency"}) == wanted.model_dump(exclude={"concurrency"}):
+                return backend
+        return None
+
+    def backend(self, backend: str, model: str) -> Callable[[], Backend]:
+        """A judge model by backend and name: a run model's own backend, else built on first use."""
+        get_backend_entry(backend)  # an unknown backend is refused now, before anything runs
+        same = next((m for m in self.models if m.backend == backend), None)
+        borrow = same is not None and backend != EMBEDDED
+        wanted = ModelConfig(backend=backend, name=model, options=dict(same.options) if borrow and same else {},
+                             base_urls=list(same.base_urls) if borrow and same else [])
+        box: list[Backend] = []
+
+        def load() -> Backend:
+            if not box:
+                reused = self._same(wanted)
+                box.append(reused if reused is not None else _build(wanted))
+                if reused is None:
+                    self.built.append(box[0])
+            return box[0]
+
+        return load
+
+    def refusal_judge(self) -> Backend | None:
+        """The refusal judge's backend, None without one."""
+        model = judge_model_config(self.config)
+        if model is None:
+            return None
+        reused = self._same(model)
+        if reused is not None:
+            return reused
+        try:
+            return _build(model)
+        except UserError as exc:
+            raise UserError(f"judge '{model.backend}:{model.name}': {exc}") from None
+
+
+def resolve_run(config: ExperimentConfig) -> Components:
+    """Every name of the config looked up and built: tasks, backends, the strategy, the judges."""
+    tasks = [get_task(task.name) for task in config.tasks]
+    builder = RunBuilder(config)
+    strategy = build_strategy(config.strategy, builder)
+    return Components(tasks=tasks, strategy=strategy, backends=builder.build_models(),
+                      judge_backend=builder.refusal_judge(), extra=lambda: builder.built)

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from loopback_server import fail_after, serve
+from overthink.cli.resolve import run_experiment
 from overthink.config import ExperimentConfig, ModelConfig, TaskConfig
 from overthink.models.base import FailureKind
 from overthink.runner.execute import CircuitBreaker
-from overthink.runner.experiment import StopReason, run_experiment
+from overthink.runner.experiment import StopReason
 
 
 def _config(url: str, store: Path, *, concurrency: int = 1, limit: int = 5, n: int = 20) -> ExperimentConfig:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from loopback_server import Reply, Request, answer, error, serve
+from overthink.cli.resolve import run_experiment
 from overthink.config import ExperimentConfig, ModelConfig, TaskConfig
-from overthink.runner.experiment import RunReport, StopReason, run_experiment
+from overthink.runner.experiment import RunReport, StopReason
 
 
 def _samples(path: Path, failing: int, passing: int) -> Path:

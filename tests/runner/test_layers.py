@@ -1,6 +1,6 @@
 """Layer rules read from the source: no import cycles, and the registry stays at the top.
 
-Only cli/, runner/ and inspect/ (the entry points that decide what runs) may import the registry.
+Only cli/ and inspect/ (the entry points that decide what runs) may import the registry.
 Analysis, report and mitigations read a task's metric, direction and strata from the traits the
 store declares, handed to them by their caller, so they can read stores of tasks no registry knows;
 models, strategies and tasks sit below the registry. Strategies must not reach into the llama.cpp
@@ -56,7 +56,7 @@ def test_no_import_cycles() -> None:
     assert cycles == []
 
 
-REGISTRY_USERS = ("overthink.cli", "overthink.runner", "overthink.inspect")
+REGISTRY_USERS = ("overthink.cli", "overthink.inspect")  # the edges (test_layers_registry.py)
 
 
 def test_only_the_entry_layers_import_the_registry() -> None:

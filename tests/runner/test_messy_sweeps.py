@@ -26,10 +26,11 @@ import pytest
 
 from loopback_server import serve
 from messy_server import FlakyChat, ForcingModel
+from overthink.cli.resolve import run_experiment
 from overthink.config import ExperimentConfig, ModelConfig, TaskConfig
 from overthink.models.remote import openai_compat
 from overthink.models.retry import RetryPolicy
-from overthink.runner.experiment import StopReason, run_experiment
+from overthink.runner.experiment import StopReason
 
 FORCED = ["0", "1024", "4096", "16384"]
 

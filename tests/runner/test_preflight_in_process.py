@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from loopback_server import Reply, Request, always, answer, closed_port, error, serve
+from overthink.cli.resolve import run_experiment
 from overthink.config import ExperimentConfig, ModelConfig, TaskConfig
 from overthink.models.base import FailureKind, PreflightError
 from overthink.models.scripted import ScriptedBackend
-from overthink.runner.experiment import StopReason, run_experiment
+from overthink.runner.experiment import StopReason
 from overthink.types import Budget
 
 

@@ -17,10 +17,11 @@ import typer
 
 from overthink.cli.common import stderr_console, stdout_console
 from overthink.cli.progress import SweepProgress
+from overthink.cli.resolve import run_experiment
 from overthink.config import ExperimentConfig, load_config, validate_config
 from overthink.errors import UserError
 from overthink.runner.execute import ProgressCallback
-from overthink.runner.experiment import MODES, ProgressFactory, load_samples, run_experiment
+from overthink.runner.experiment import MODES, ProgressFactory, load_samples
 from overthink.runner.report import RunReport, StopReason, SweepReport
 from overthink.store import Store
 

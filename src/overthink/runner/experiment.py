@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +28,8 @@ from overthink.errors import UserError
 from overthink.mitigations.shots import make_shots_for, make_shots_of, strategy_label
 from overthink.models.base import Backend
 from overthink.models.budget import parse_budgets
-from overthink.registry import get_backend_factory, get_strategy, get_task
 from overthink.runner.context_fit import refuse_overflow
 from overthink.runner.execute import CircuitBreaker, Executor, ProgressCallback, RunStats
-from overthink.runner.judging import build_judge
 from overthink.runner.limits import CostTracker
 from overthink.runner.plan import WorkGroup, iter_groups, parse_shard, shard, sweep_budgets
 from overthink.runner.report import RunReport, StopReason, SweepReport
@@ -43,7 +41,8 @@ from overthink.strategies.base import Strategy
 from overthink.tasks.base import TaskSpec
 from overthink.types import Budget, BudgetKind, Mechanism, Sample
 
-__all__ = ["MODES", "ProgressFactory", "RunReport", "StopReason", "SweepReport", "load_samples", "run_experiment"]
+__all__ = ["MODES", "Components", "ProgressFactory", "RunReport", "StopReason", "SweepReport", "load_samples",
+           "run_sweeps"]
 
 MODES = {"forced": Mechanism.FORCED, "prompt": Mechanism.PROMPT, "native": Mechanism.NATIVE,
          "natural": Mechanism.FORCED}
@@ -94,18 +93,25 @@ def _samples(task: TaskSpec, config: TaskConfig) -> list[Sample]:
     return task.samples(config.n, config.seed, config.params)  # parameters checked, TaskError is a UserError
 
 
-def _build_backend(config: ExperimentConfig, index: int, budgets: list[Budget]) -> Backend:
-    model = config.models[index]
-    factory = get_backend_factory(model.backend)
-    options = dict(model.options)
-    if model.base_urls:
-        options["base_urls"] = model.base_urls
-    backend = factory(model.name, **options)
-    refused = backend.first_unsupported(budgets)
-    if refused is not None:
-        budget, reason = refused
-        raise UserError(f"budget {budget.label} ({budget.mechanism.value}): {reason}")
-    return backend
+@dataclass(frozen=True)
+class Components:
+    """What the edge (cli/resolve.py) built from the config's names, once: the runner never looks a name
+    up. `tasks` and `backends` are in the config's order; `judge_backend` is the refusal judge's (one of
+    `backends` when it names a run model); `extra` gives the backends built on demand during the run
+    (a best-of-n judge model), closed with the others when the run ends."""
+
+    tasks: Sequence[TaskSpec]
+    strategy: Strategy
+    backends: Sequence[Backend]
+    judge_backend: Backend | None = None
+    extra: Callable[[], Sequence[Backend]] = tuple
+
+    def owned(self) -> list[Backend]:
+        """Every backend of the run, each once, for closing in the run's own event loop."""
+        seen: dict[int, Backend] = {}
+        for backend in (*self.backends, *([self.judge_backend] if self.judge_backend else []), *self.extra()):
+            seen.setdefault(id(backend), backend)
+        return list(seen.values())
 
 
 @dataclass(frozen=True)
@@ -138,15 +144,20 @@ class Prepared:
         return todo_chunks(store, groups, max_attempts=self.config.max_attempts, size=size)
 
 
-def prepare(config: ExperimentConfig) -> Prepared:
-    """Validate names, budgets, samples, strategy and backends; raises UserError, opens no store."""
+def prepare(config: ExperimentConfig, built: Components) -> Prepared:
+    """Validate budgets, samples, strategy and backends against each other; raises UserError, opens no store."""
     budgets = budgets_of(config)
-    plans = [(spec, t, _samples(spec, t)) for spec, t in ((get_task(t.name), t) for t in config.tasks)]
-    strategy = get_strategy(config.strategy)
+    plans = [(spec, t, _samples(spec, t)) for spec, t in zip(built.tasks, config.tasks, strict=True)]
+    strategy = built.strategy
     recorded = sweep_budgets(budgets, add_natural=config.mode == "forced" and strategy.name == "cot")
+    part = parse_shard(config.shard) if config.shard is not None else None
     label = strategy_label(strategy.name, config.shots)  # k-shot records get their own curve ("cot+3shot")
-    backends = [_build_backend(config, i, recorded) for i in range(len(config.models))]
-    for backend in backends:  # a strategy that cannot run on this backend is refused before any write
+    backends = list(built.backends)
+    for backend in backends:  # a budget or strategy this backend cannot serve is refused before any write
+        refused = backend.first_unsupported(recorded)
+        if refused is not None:
+            raise UserError(f"budget {refused[0].label} ({refused[0].mechanism.value}): {refused[1]}")
+    for backend in backends:
         reason = strategy.unsupported_reason(backend, recorded)
         if reason:
             raise UserError(f"strategy {strategy.name}: {reason}")
@@ -154,8 +165,9 @@ def prepare(config: ExperimentConfig) -> Prepared:
         shots_of = make_shots_of(spec, task_config.seed, config.shots, task_config.params) if config.shots else None
         for backend in backends:
             refuse_overflow(backend, spec.name, samples, recorded, config.generation(), shots_of)
-    part = parse_shard(config.shard) if config.shard is not None else None
-    judge = build_judge(config, backends)
+    judge = None
+    if built.judge_backend is not None and config.judge is not None:
+        judge = Judge(built.judge_backend, concurrency=config.judge.concurrency)
     return Prepared(config, recorded, plans, strategy, label, backends, part, judge)
 
 
@@ -174,11 +186,8 @@ def backends_with_work(prepared: Prepared) -> list[Backend]:
 async def preflight(backends: list[Backend], budgets: list[Budget]) -> list[str]:
     """Every backend's preflight (raises PreflightError, a UserError); the warnings of inconclusive ones."""
     warnings = []
-    for backend in backends:
-        try:
-            warning = await backend.preflight(budgets)
-        finally:
-            await backend.aclose()  # the sweep runs in other event loops; the backend reconnects there
+    for backend in backends:  # in the run's one event loop: the connection it opens serves the sweep too
+        warning = await backend.preflight(budgets)
         if warning:
             warnings.append(warning)
     return warnings
@@ -210,9 +219,6 @@ async def _sweep(executor: Executor, chunks: Iterable[list[WorkGroup]]) -> RunSt
             loop.remove_signal_handler(signal.SIGTERM)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
-        await executor.backend.aclose()
-        if executor.judge is not None:
-            await executor.judge.aclose()
 
 
 def _stop_of(stats: RunStats, where: str) -> tuple[StopReason, str | None]:
@@ -227,31 +233,50 @@ def _stop_of(stats: RunStats, where: str) -> tuple[StopReason, str | None]:
     return StopReason.COMPLETED, None
 
 
-def run_experiment(
+async def run_sweeps(
     config: ExperimentConfig,
+    built: Components,
     *,
     progress: ProgressFactory | None = None,
     on_sweep: Callable[[SweepReport], None] | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> RunReport:
-    """Run every (model, task) of the config and report what happened; resumable.
+    """Run every (model, task) of the config with the objects the edge built, and report; resumable.
 
+    The whole run is one event loop (the caller's): preflight, the judge's preflight and every sweep
+    share it, so a backend connects once, and every backend is closed in it when the run ends.
     `progress` draws a progress bar per (model, task); `on_sweep` sees each (model, task) report the
     moment it ends (the CLI prints its table then, not only at the very end of a long run); `warn` gets
     preflight's warnings before the sweep starts. Raises UserError (PreflightError among them) for bad input
     and for sweeps that cannot work, before anything is written.
     """
-    prepared = prepare(config)
+    try:
+        prepared = prepare(config, built)
+        warnings = await _preflight_all(prepared)
+        if warn is not None:
+            for warning in warnings:
+                warn(warning)
+        return await _run_all(prepared, warnings, progress or _no_progress, on_sweep)
+    finally:
+        for backend in built.owned():
+            await backend.aclose()
+
+
+async def _preflight_all(prepared: Prepared) -> list[str]:
+    """Preflight of the backends with work left, then of the judge when a task of the run asks it."""
     working = backends_with_work(prepared)
-    warnings = asyncio.run(preflight(working, prepared.budgets))
+    warnings = await preflight(working, prepared.budgets)
     judge = prepared.judge
     if judge is not None and not any(spec.metric.judged for spec, _, _ in prepared.plans):
         warnings.append(f"judge {judge.model_id}: no task of this run has the refusal metric; it is not asked")
     elif judge is not None and working:
-        warnings += asyncio.run(preflight([judge.backend], [judge.budget]))  # a dead judge writes nothing either
-    if warn is not None:
-        for warning in warnings:
-            warn(warning)
+        warnings += await preflight([judge.backend], [judge.budget])  # a dead judge writes nothing either
+    return warnings
+
+
+async def _run_all(prepared: Prepared, warnings: list[str], progress: ProgressFactory,
+                   on_sweep: Callable[[SweepReport], None] | None) -> RunReport:
+    config = prepared.config
     store = Store(config.store)  # opened only after every input was validated
     limits = CostTracker(max_cost=config.max_cost, max_tokens=config.max_tokens)  # shared by the whole run
     breaker = CircuitBreaker(limit=config.stop_after_failures)  # shared too: a dead server stops the run
@@ -264,8 +289,8 @@ def run_experiment(
             store.put_task_traits(spec.traits())  # the store explains its records to analysis
         for backend, model in zip(prepared.backends, config.models, strict=True):
             for spec, task_config, samples in prepared.plans:
-                report, stats = _run_one(prepared, store, (limits, breaker), backend, model.concurrency, spec,
-                                         task_config, samples, progress or _no_progress)
+                report, stats = await _run_one(prepared, store, (limits, breaker), backend, model.concurrency,
+                                               spec, task_config, samples, progress)
                 sweeps.append(report)
                 stop, detail = _stop_of(stats, f"{backend.model_id} · {spec.name}")
                 if on_sweep is not None and stop is not StopReason.INTERRUPTED:
@@ -281,9 +306,9 @@ def run_experiment(
                      max_attempts=config.max_attempts, shard=config.shard)
 
 
-def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, CircuitBreaker], backend: Backend,
-             concurrency: int, spec: TaskSpec, task_config: TaskConfig, samples: list[Sample],
-             progress: ProgressFactory) -> tuple[SweepReport, RunStats]:
+async def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, CircuitBreaker], backend: Backend,
+                   concurrency: int, spec: TaskSpec, task_config: TaskConfig, samples: list[Sample],
+                   progress: ProgressFactory) -> tuple[SweepReport, RunStats]:
     """One (model, task): count the plan against the store, then execute what is left chunk by chunk,
     counting each chunk once it has run. Two passes over the streamed plan rather than one plan kept
     in memory: at a million records a pass costs seconds, a kept plan ~0.7 GB."""
@@ -300,7 +325,7 @@ def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, Circui
         # a finished plan (a re-run) is not walked again: nothing is sent, so its census stays `before`
         todo = None if done_before == planned else StreamedSweep(
             store, prepared.plan(backend, spec, samples), max_attempts=config.max_attempts, size=size)
-        stats = asyncio.run(_sweep(executor, todo.chunks() if todo is not None else ()))
+        stats = await _sweep(executor, todo.chunks() if todo is not None else ())
     where = {"experiment": config.experiment, "model": backend.model_id, "task": spec.name,
              "strategy": prepared.label}
     counts = todo.finish() if todo is not None else before  # the census after the run, chunk by chunk

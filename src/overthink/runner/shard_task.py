@@ -178,7 +178,9 @@ def _progress(limit: int | None) -> Callable[[str, int, int, Callable[[], int]],
 
 def run_shard(config_json: str, k: int, n: int) -> ShardResult:
     """Run shard k of n of the sweep `config_json` (its `store` the absolute target path) into its own store."""
-    from overthink.runner.experiment import run_experiment  # the heavy imports happen on the worker
+    # A worker is an edge of its own (it runs one whole `overthink run`), so it goes through the CLI's
+    # resolver like the command line does; imported here, so the heavy imports happen on the worker.
+    from overthink.cli.resolve import run_experiment
 
     data = json.loads(config_json)
     layout = ShardLayout(Path(data["store"]), n)
