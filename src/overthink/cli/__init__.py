@@ -1,6 +1,6 @@
 """The `overthink` command line: one typer app; each submodule registers its own commands.
 
-User mistakes surface as one line on stderr and exit code 2; checks that fail exit 1 (see DESIGN.md).
+User mistakes surface as one line on stderr and exit code 2; checks that fail exit 1.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`overthink tasks ...`: list, show, export and verify the task families, and import public data.
 
-Exit codes follow DESIGN.md: 0 success, 1 a check failed (`verify`, `import --check`), 2 bad input
+Exit codes: 0 success, 1 a check failed (`verify`, `import --check`), 2 bad input
 (unknown task, bad numbers, unreadable or malformed files without --check). Prompts and answers are
 printed as plain text (never as rich markup), since an imported file may contain anything.
 """

@@ -3,7 +3,7 @@
 The sweep lives here rather than in the CLI because scripts, benchmarks and tests run it too: they
 need the outcome as data (records ok / in error / skipped, why the sweep stopped, the summary table),
 not as printed text and an exit code. `cli/run.py` only parses arguments, calls `run_experiment` and
-prints the report; `RunReport.exit_code` is the one place that maps an outcome onto DESIGN.md's codes.
+prints the report; `RunReport.exit_code` is the one place that maps an outcome onto the documented exit codes.
 
 Order of work, so that a mistake costs nothing: every input is validated and every backend built, then
 every backend's preflight runs (its SDK imports, its key is accepted, its model exists, its server

@@ -1,7 +1,7 @@
 """The typed outcome of `run_experiment`: what was planned, stored, skipped and failed, and why it stopped.
 
 A report is data, not text: the CLI prints it (tables, a summary line, `--json`), tests assert on it,
-and `exit_code` is the single mapping from an outcome to DESIGN.md's exit codes, so a sweep whose
+and `exit_code` is the single mapping from an outcome to the documented exit codes (docs/scale.md), so a sweep whose
 items are still errors can never end with 0 again.
 """
 
