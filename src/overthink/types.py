@@ -40,7 +40,7 @@ class TokenSource(str, Enum):
 
 @dataclass(frozen=True)
 class Budget:
-    """A reasoning budget: a value, not a number (see DESIGN.md)."""
+    """A reasoning budget: a value, not a number."""
 
     kind: BudgetKind
     value: int | str | None = None
@@ -219,7 +219,7 @@ class Status(str, Enum):
 
 @dataclass(frozen=True)
 class WorkKey:
-    """Identity of one unit of work; its hash is the store's primary key (see DESIGN.md)."""
+    """Identity of one unit of work; its hash is the store's primary key."""
 
     experiment: str
     model: str
