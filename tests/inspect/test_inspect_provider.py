@@ -19,9 +19,8 @@ from inspect_ai.tool import ToolInfo
 from overthink.errors import UserError
 from overthink.inspect.provider import OverthinkAPI, budget_for, chat_for, sampling_for
 from overthink.inspect.tasks import SAMPLE_KEY, messages_for
-from overthink.models.base import GenerationRequest
 from overthink.models.generation import GenerationConfig
-from overthink.models.prompting import FORMAT_INSTRUCTION, chat_messages
+from overthink.prompts.render import FORMAT_INSTRUCTION, chat_messages, request_for
 from overthink.registry import TASKS
 from overthink.types import Budget, BudgetKind, Sample
 
@@ -126,7 +125,7 @@ def test_the_provider_reproduces_overthinks_own_run_of_the_item(tiny: Model) -> 
     config = GenerateConfig(reasoning_tokens=16, seed=11, max_tokens=8)
     output = asyncio.run(tiny.generate(messages_for(sample), config=config))
     assert isinstance(tiny.api, OverthinkAPI)
-    request = GenerationRequest(sample=sample, budget=Budget(BudgetKind.TOKENS, 16), seed=11,
+    request = request_for(sample=sample, budget=Budget(BudgetKind.TOKENS, 16), seed=11,
                                 sampling=GenerationConfig(max_answer_tokens=8))
     own = asyncio.run(tiny.api.backend().generate(request))
     reasoning = output.message.content[0]

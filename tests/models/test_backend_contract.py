@@ -10,6 +10,7 @@ from overthink.config import ExperimentConfig, validate_config
 from overthink.errors import UserError
 from overthink.models.base import Backend, Capabilities, GenerationRequest
 from overthink.models.generation import DEFAULT_SAMPLING, GenerationConfig
+from overthink.prompts.render import request_for
 from overthink.runner.limits import group_bound
 from overthink.tasks.misleading_math import generate
 from overthink.types import Budget, Completion, Mechanism, Usage
@@ -41,7 +42,7 @@ def test_optional_abilities_have_safe_defaults() -> None:
     backend.cancel()  # nothing runs locally: a no-op
     assert backend.live_tokens() == 0 and backend.estimate_cost(10**6, 10**6) == 0.0
     asyncio.run(backend.aclose())
-    out = asyncio.run(backend.generate_nested(GenerationRequest(SAMPLE, Budget.parse("0"), 1),
+    out = asyncio.run(backend.generate_nested(request_for(SAMPLE, Budget.parse("0"), 1),
                                               [Budget.parse("0"), Budget.parse("64")]))
     assert list(out) == ["0", "64"] and backend.asked == ["0", "64"]  # the default loops over generate
 
@@ -59,7 +60,7 @@ def test_default_refusal_names_what_the_capabilities_lack() -> None:
 def test_default_worst_case_is_budget_or_natural_cap_plus_the_answer() -> None:
     backend = Echo()
     sampling = GenerationConfig(max_answer_tokens=10, natural_cap=100)
-    request = GenerationRequest(SAMPLE, Budget.parse("0"), 1, sampling)
+    request = request_for(SAMPLE, Budget.parse("0"), 1, sampling)
     assert backend.max_output_tokens(request.at(Budget.parse("256"))) == 266
     assert backend.max_output_tokens(request.at(Budget.parse("natural"))) == 110
     bound = group_bound(backend, request, [Budget.parse("0"), Budget.parse("256")])

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from overthink.models.base import GenerationRequest
 from overthink.models.generation import GenerationConfig
+from overthink.prompts.render import request_for
 from overthink.tasks.misleading_math import generate
 from overthink.types import Budget, Completion
 
@@ -20,7 +20,7 @@ SAMPLED = GenerationConfig(temperature=0.6, top_p=0.95, max_answer_tokens=12)
 
 def _nested(backend: Any, budgets: list[Budget], sampling: GenerationConfig, seed: int = 11) -> dict[str, Completion]:
     sample = generate(6, 3)[5]
-    request = GenerationRequest(sample, budgets[0], seed, sampling)
+    request = request_for(sample, budgets[0], seed, sampling)
     result: dict[str, Completion] = asyncio.run(backend.generate_nested(request, budgets))
     return result
 

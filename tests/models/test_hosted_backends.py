@@ -18,11 +18,11 @@ import httpx2
 import pytest
 
 from overthink.errors import UserError
-from overthink.models.base import BackendError, GenerationRequest
+from overthink.models.base import BackendError
 from overthink.models.generation import GenerationConfig
 from overthink.models.hosted.anthropic import AnthropicBackend, AnthropicOptions
 from overthink.models.hosted.openai import OpenAIBackend, OpenAIOptions
-from overthink.models.prompting import NO_THINKING_INSTRUCTION, system_prompt
+from overthink.prompts.render import NO_THINKING_INSTRUCTION, request_for, system_prompt
 from overthink.types import Budget, Completion, Mechanism, Sample, TokenSource
 
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
@@ -87,7 +87,7 @@ def _generate(backend: Any, label: str, mechanism: Mechanism = Mechanism.NATIVE)
     async def go() -> Completion:
         try:
             result: Completion = await backend.generate(
-                GenerationRequest(SAMPLE, Budget.parse(label, mechanism), 5, SAMPLING)
+                request_for(SAMPLE, Budget.parse(label, mechanism), 5, SAMPLING)
             )
             return result
         finally:
@@ -375,7 +375,7 @@ def _batch_run(backend: Any, prompts: list[str]) -> list[Completion | BaseExcept
     async def go() -> list[Completion | BaseException]:
         try:
             requests = [
-                GenerationRequest(
+                request_for(
                     Sample(id=p, task="t", prompt=p, target="4"), Budget.parse("2048", Mechanism.NATIVE), 1, SAMPLING
                 )
                 for p in prompts
@@ -504,7 +504,7 @@ def test_anthropic_batch_mode_puts_every_budget_of_a_group_in_one_batch(tmp_path
 
     async def go() -> dict[str, Completion]:
         try:
-            return await backend.generate_nested(GenerationRequest(SAMPLE, budgets[0], 1, SAMPLING), budgets)
+            return await backend.generate_nested(request_for(SAMPLE, budgets[0], 1, SAMPLING), budgets)
         finally:
             await backend.aclose()
 

@@ -21,12 +21,13 @@ from typing import Any
 
 import pytest
 
-from overthink.models.base import BackendError, GenerationRequest
+from overthink.models.base import BackendError
 from overthink.models.generation import GenerationConfig
 from overthink.models.http import JsonClient
 from overthink.models.remote.openai_compat import OpenAICompatBackend
 from overthink.models.retry import RetryPolicy, Transient, parse_retry_after
 from overthink.models.secrets import scrub
+from overthink.prompts.render import request_for
 from overthink.runner.execute import Executor
 from overthink.runner.plan import plan_groups
 from overthink.store import Store
@@ -256,7 +257,7 @@ def test_canary_key_never_reaches_logs_errors_records_or_output(
             errors.extend(str(r["error"]) for r in store.rows() if r["error"])
         backend = OpenAICompatBackend.from_options("fault-model", base_urls=[url], tokenizer=False)
         backend.client.policy = POLICY
-        request = GenerationRequest(_samples(["echo"])[0], Budget.parse("64", Mechanism.PROMPT), 1, SAMPLING)
+        request = request_for(_samples(["echo"])[0], Budget.parse("64", Mechanism.PROMPT), 1, SAMPLING)
         with pytest.raises(BackendError) as raised:
             await backend.generate(request)
         errors.append(str(raised.value))
@@ -266,7 +267,7 @@ def test_canary_key_never_reaches_logs_errors_records_or_output(
 
         claude = AnthropicBackend("claude-x", AnthropicOptions(base_url=url.removesuffix("/v1"), max_attempts=2))
         claude.call.policy = POLICY
-        request = GenerationRequest(_samples(["echo"])[0], Budget.parse("0", Mechanism.NATIVE), 1, SAMPLING)
+        request = request_for(_samples(["echo"])[0], Budget.parse("0", Mechanism.NATIVE), 1, SAMPLING)
         with pytest.raises(BackendError) as raised:
             await claude.generate(request)
         errors.append(str(raised.value))

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from overthink.errors import UserError
-from overthink.models.base import GenerationRequest
 from overthink.models.generation import GenerationConfig
 from overthink.models.remote.openai_compat import OpenAICompatBackend, render_prompt, split_reasoning
+from overthink.prompts.render import request_for
 from overthink.types import Budget, Completion, Mechanism, Sample, TokenSource
 
 SAMPLE = Sample(id="s", task="t", prompt="What is 2+2?", target="4")
@@ -38,7 +38,7 @@ def _serve(message: dict[str, Any], usage: dict[str, Any], **options: Any) -> tu
 def _generate(backend: OpenAICompatBackend, label: str, mechanism: Mechanism = Mechanism.NATIVE) -> Completion:
     async def go() -> Completion:
         try:
-            return await backend.generate(GenerationRequest(SAMPLE, Budget.parse(label, mechanism), 7, SAMPLING))
+            return await backend.generate(request_for(SAMPLE, Budget.parse(label, mechanism), 7, SAMPLING))
         finally:
             await backend.aclose()
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from overthink.models.base import GenerationRequest
 from overthink.models.generation import GenerationConfig
 from overthink.models.remote.openai_compat import OpenAICompatBackend
+from overthink.prompts.render import request_for
 from overthink.tasks.misleading_math import generate
 from overthink.types import Budget, Completion, Mechanism, Sample, TokenSource
 
@@ -37,7 +37,7 @@ def _run(
             # re-evaluating a prompt in a different batch shape changes logits in the last bits, enough to
             # flip a greedy near-tie. An unrelated one-token request empties the reusable prefix.
             await backend.complete("Hello", max_tokens=1, stop=(), seed=0)
-            return await backend.generate_nested(GenerationRequest(sample, budgets[0], 11, sampling), budgets)
+            return await backend.generate_nested(request_for(sample, budgets[0], 11, sampling), budgets)
         finally:
             await backend.aclose()
 
@@ -99,8 +99,8 @@ def test_prompt_budgets_ask_in_words_and_count_with_the_model_tokenizer(server_u
     sample = generate(6, 3)[0]
     budgets = [Budget.parse("0", Mechanism.PROMPT), Budget.parse("64", Mechanism.PROMPT)]
     backend = _backend(server_url)
-    none_body = backend._chat_body(GenerationRequest(sample, budgets[0], 1, GREEDY), budgets[0])
-    some_body = backend._chat_body(GenerationRequest(sample, budgets[1], 1, GREEDY), budgets[1])
+    none_body = backend._chat_body(request_for(sample, budgets[0], 1, GREEDY), budgets[0])
+    some_body = backend._chat_body(request_for(sample, budgets[1], 1, GREEDY), budgets[1])
     asyncio.run(backend.aclose())
     assert "Do not think" in none_body["messages"][0]["content"]
     assert "thinking budget of about 64 tokens" in some_body["messages"][0]["content"]

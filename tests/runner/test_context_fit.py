@@ -17,9 +17,9 @@ import pytest
 
 from overthink.config import TaskConfig
 from overthink.mitigations.shots import make_shots_of
-from overthink.models.base import GenerationRequest
 from overthink.models.generation import GenerationConfig
 from overthink.models.scripted import ScriptedBackend
+from overthink.prompts.render import request_for
 from overthink.registry import get_task
 from overthink.runner.context_fit import longest_thinking, refuse_overflow
 from overthink.types import Budget, BudgetKind, Mechanism, Sample
@@ -68,7 +68,7 @@ def test_a_long_few_shot_prompt_gets_a_context_that_holds_it() -> None:
     spec, config = get_task("grades"), TaskConfig(name="grades", n=9)
     shots_of = make_shots_of(spec, config.seed, 2, config.params)
     sampling = GenerationConfig(temperature=0.0, max_answer_tokens=8)
-    requests = [GenerationRequest(s, Budget(BudgetKind.TOKENS, 0, Mechanism.FORCED), 0, sampling, shots_of(s))
+    requests = [request_for(s, Budget(BudgetKind.TOKENS, 0, Mechanism.FORCED), 0, sampling, shots_of(s))
                 for s in spec.samples(9, config.seed, config.params)]
     # the shortest prompt beyond the old fixed room for the prompt (2,048 tokens): the cheapest to evaluate
     prompt, request = min(((p, r) for r in requests if (p := backend.prompt_tokens(r)) > 2048 + 64),
@@ -93,4 +93,4 @@ def test_a_backend_that_cannot_count_is_not_refused() -> None:
     sample, _ = _longest_grades_with_shots()
     backend = ScriptedBackend()
     refuse_overflow(backend, "grades", [sample], [Budget.parse("0")], GenerationConfig(), None)
-    assert backend.context_problem(GenerationRequest(sample, Budget.parse("0"), 0)) is None
+    assert backend.context_problem(request_for(sample, Budget.parse("0"), 0)) is None

@@ -150,3 +150,18 @@ def test_only_the_store_holds_a_connection_or_writes_sql() -> None:
     assert outside == []
     inside = {hit[0] for hit in found}
     assert {"store/absorb.py", "store/queries.py", "store/schema.py"} <= inside  # the check sees real SQL
+
+
+def test_the_model_contract_knows_nothing_of_tasks() -> None:
+    """models/ sends rendered prompts: it imports no task, scorer or prompt-building module, and only
+    the scripted test double reads the prompt's oracle (the item and its target)."""
+    banned = ("overthink.tasks", "overthink.scoring", "overthink.prompts", "overthink.runner", "overthink.mitigations")
+    graph = _imports()
+    models = [name for name in graph if name.startswith("overthink.models")]
+    assert len(models) > 10  # the rule reads real modules
+    for name in models:
+        assert {t for t in graph[name] if t.startswith(banned)} == set(), name
+    readers = {p.name for p in (SRC / "models").rglob("*.py") if ".oracle" in p.read_text(encoding="utf-8")}
+    assert readers == {"scripted.py"}
+    base = (SRC / "models" / "base.py").read_text(encoding="utf-8")
+    assert "Sample" not in base and "scorer" not in base.lower()

@@ -21,6 +21,7 @@ import pytest
 
 from overthink.models.base import Capabilities, GenerationRequest
 from overthink.models.generation import GenerationConfig
+from overthink.prompts.render import prompt_chars, request_for
 from overthink.runner.limits import Bound, CostTracker, group_bound
 from overthink.types import Budget, Completion, Mechanism, Sample, Usage
 
@@ -67,9 +68,9 @@ class _Backend:
 
 def test_group_bound_uses_the_backend_caps_and_shares_nested_traces() -> None:
     budgets = [Budget.parse(b) for b in ("0", "256", "1024")]
-    request = GenerationRequest(SAMPLE, budgets[0], 1, GenerationConfig(max_answer_tokens=10))
-    flat = group_bound(_Backend(nested=False), request, budgets)  # type: ignore[arg-type]
-    shared = group_bound(_Backend(nested=True), request, budgets)  # type: ignore[arg-type]
+    request = request_for(SAMPLE, budgets[0], 1, GenerationConfig(max_answer_tokens=10))
+    flat = group_bound(_Backend(nested=False), request, budgets, prompt_chars(SAMPLE))  # type: ignore[arg-type]
+    shared = group_bound(_Backend(nested=True), request, budgets, prompt_chars(SAMPLE))  # type: ignore[arg-type]
     prompt = 3 * -(-(300 + 600) // 3)  # three records, each counting a prompt of >= 300 tokens
     assert flat.tokens == prompt + (10 + 266 + 1034)
     assert shared.tokens == prompt + 1034 + 3 * 10

@@ -10,7 +10,7 @@ import pytest
 
 from overthink.models.base import GenerationRequest
 from overthink.models.generation import GenerationConfig
-from overthink.models.scripted import ScriptedBackend, default_script
+from overthink.models.scripted import ScriptedBackend, default_script, oracle_of
 from overthink.models.secrets import register_secret
 from overthink.runner.execute import Executor
 from overthink.runner.plan import WorkGroup, pending, plan_groups
@@ -89,10 +89,10 @@ class _Flaky:
         self.ok = default_script(1.0)
 
     def __call__(self, request: GenerationRequest) -> tuple[str, str]:
-        call = (request.sample.id, request.budget.label)
+        call = (oracle_of(request).item, request.budget.label)
         self.calls[call] += 1
-        if self.calls[call] <= self.fails.get(request.sample.id, 0):
-            raise ConnectionError(f"reset while serving {request.sample.id}")
+        if self.calls[call] <= self.fails.get(oracle_of(request).item, 0):
+            raise ConnectionError(f"reset while serving {oracle_of(request).item}")
         return self.ok(request)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from overthink.models.base import GenerationRequest
 from overthink.models.generation import GenerationConfig
-from overthink.models.scripted import ScriptedBackend
+from overthink.models.scripted import ScriptedBackend, oracle_of
 from overthink.runner.execute import Executor
 from overthink.runner.plan import plan_groups
 from overthink.scoring.judge import LABELS, Judge
@@ -28,7 +28,7 @@ ANSWER = "Sure. Here are three steps: first, open the settings; second, choose a
 
 
 def _script(request: GenerationRequest) -> tuple[str, str]:
-    return "", f"<answer>{REFUSAL if request.sample.metadata['label'] == 'harmful' else ANSWER}</answer>"
+    return "", f"<answer>{REFUSAL if oracle_of(request).metadata['label'] == 'harmful' else ANSWER}</answer>"
 
 
 def test_the_tiny_judge_classifies_two_records_beside_the_rules(tmp_path: Path, tiny_backend: object) -> None:

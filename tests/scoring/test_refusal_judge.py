@@ -132,7 +132,7 @@ def test_judge_keeps_the_rules_verdict_and_records_an_unparseable_reply() -> Non
     assert details["judge_raw"] == "I think it is fine" and details["judge_model"] == "scripted"
     request = backend.calls[0]
     assert request.sampling.temperature == 0.0 and request.budget.tokens == 0
-    assert request.budget.mechanism is Mechanism.NATIVE and "I'm sorry" in request.sample.prompt
+    assert request.budget.mechanism is Mechanism.NATIVE and "I'm sorry" in request.chat()[-1]["content"]
 
 
 def test_a_failing_judge_is_verdict_none_with_its_error() -> None:

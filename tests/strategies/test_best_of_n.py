@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from overthink.models.base import GenerationRequest
 from overthink.models.scripted import ScriptedBackend
+from overthink.prompts.render import request_for
 from overthink.strategies.best_of_n import BestOfNStrategy, pick_best
-from overthink.strategies.common import sub_seed
+from overthink.strategies.common import item_for, sub_seed
 from overthink.strategies.verifiers import Judgement, OutcomeVerifier, final_step, split_steps, yes_probability
 from overthink.tasks.misleading_math import generate
 from overthink.types import Budget, Sample
@@ -24,7 +24,8 @@ def test_outcome_verifier_picks_the_candidate_it_scores_highest() -> None:
         return -abs(float(text.strip("<answer/>")) - 12)
 
     strategy = BestOfNStrategy(3, verifier=OutcomeVerifier("closeness", closeness))
-    out = asyncio.run(strategy.run(backend, GenerationRequest(SAMPLE, Budget.parse("0"), 2), [Budget.parse("4")]))
+    request = request_for(SAMPLE, Budget.parse("0"), 2)
+    out = asyncio.run(strategy.run(backend, request, [Budget.parse("4")], item_for(SAMPLE)))
     record = out["4"]
     assert record.text == "<answer>12</answer>"
     assert record.extra["chosen"] == 1 and record.extra["scores"] == [-2.0, 0.0, -1.0]

@@ -16,8 +16,9 @@ from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest
 from overthink.models.capabilities import ForcedTracer, SharedPromptSampler, StepScorer
 from overthink.models.scripted import ScriptedBackend
+from overthink.prompts.render import request_for
 from overthink.strategies.best_of_n import BestOfNStrategy
-from overthink.strategies.common import sub_seed
+from overthink.strategies.common import item_for, sub_seed
 from overthink.strategies.scheduler import SchedulerStrategy
 from overthink.strategies.vote import VoteStrategy
 from overthink.tasks.misleading_math import generate, score
@@ -27,11 +28,11 @@ SAMPLE = generate(1, 2)[0]
 
 
 def _request(seed: int = 3) -> GenerationRequest:
-    return GenerationRequest(SAMPLE, Budget.parse("0"), seed, scorer=score)
+    return request_for(SAMPLE, Budget.parse("0"), seed)
 
 
 def _run(strategy: object, backend: Backend, budgets: list[Budget], seed: int = 3) -> dict[str, Completion]:
-    result: dict[str, Completion] = asyncio.run(strategy.run(backend, _request(seed), budgets))  # type: ignore[attr-defined]
+    result: dict[str, Completion] = asyncio.run(strategy.run(backend, _request(seed), budgets, item_for(SAMPLE, score)))  # type: ignore[attr-defined]
     return result
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from overthink.models.base import GenerationRequest
 from overthink.models.generation import GenerationConfig
-from overthink.strategies.common import answer_key
+from overthink.prompts.render import request_for
+from overthink.strategies.common import answer_key, item_for
 from overthink.strategies.scheduler import SchedulerStrategy
 from overthink.strategies.vote import VoteStrategy
 from overthink.tasks.misleading_math import generate, score
@@ -17,16 +18,16 @@ from overthink.types import Budget, Completion
 
 pytestmark = pytest.mark.model
 
+SAMPLE = generate(2, 5)[0]
 SAMPLED = GenerationConfig(temperature=0.7, top_p=0.95, max_answer_tokens=8)
 
 
 def _request() -> GenerationRequest:
-    sample = generate(2, 5)[0]
-    return GenerationRequest(sample, Budget.parse("0"), 21, SAMPLED, scorer=score)
+    return request_for(SAMPLE, Budget.parse("0"), 21, SAMPLED)
 
 
 def _run(strategy: Any, backend: Any, budgets: list[Budget]) -> dict[str, Completion]:
-    result: dict[str, Completion] = asyncio.run(strategy.run(backend, _request(), budgets))
+    result: dict[str, Completion] = asyncio.run(strategy.run(backend, _request(), budgets, item_for(SAMPLE, score)))
     return result
 
 
@@ -48,7 +49,7 @@ def test_vote_records_each_sample_and_sums_compute(tiny_backend: Any) -> None:
     # sample 0 of the vote keeps the group's seed: it is the cot trace of the same (sample, repeat)
     assert out["12"].extra["seeds"][0] == 21 and len(set(out["12"].extra["seeds"])) == 3
     cot = asyncio.run(tiny_backend.generate_nested(_request(), budgets))
-    assert [answer_key(_request().sample, cot[b].text, score) for b in ("0", "12")] == [
+    assert [answer_key(SAMPLE, cot[b].text, score) for b in ("0", "12")] == [
         out["0"].extra["answers"][0], out["12"].extra["answers"][0]]
 
 

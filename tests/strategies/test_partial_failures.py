@@ -17,12 +17,13 @@ from scripted_tracer import ScriptedTracer
 from overthink.models.base import BackendError, FailureKind, GenerationRequest, PartialFailure
 from overthink.models.generation import GenerationConfig
 from overthink.models.scripted import ScriptedBackend, default_script
+from overthink.prompts.render import request_for
 from overthink.runner.execute import Executor
 from overthink.runner.plan import plan_groups
 from overthink.store import Store
 from overthink.strategies.base import CotStrategy, Strategy
 from overthink.strategies.best_of_n import BestOfNStrategy
-from overthink.strategies.common import sub_seed
+from overthink.strategies.common import item_for, sub_seed
 from overthink.strategies.scheduler import SchedulerStrategy
 from overthink.strategies.verifiers import OutcomeVerifier
 from overthink.strategies.vote import VoteStrategy
@@ -60,7 +61,7 @@ def _sweep(tmp_path: Path, backend: ScriptedBackend, strategy: Strategy) -> dict
 def test_the_default_nested_call_keeps_every_budget_that_came_back() -> None:
     backend = ScriptedBackend(_failing(lambda r: r.budget.label == "8"))
     with pytest.raises(PartialFailure) as raised:
-        asyncio.run(backend.generate_nested(GenerationRequest(SAMPLE, BUDGETS[0], 1), BUDGETS))
+        asyncio.run(backend.generate_nested(request_for(SAMPLE, BUDGETS[0], 1), BUDGETS))
     assert sorted(raised.value.completions) == ["0", "64"] and list(raised.value.failures) == ["8"]
     assert raised.value.kind is FailureKind.TIMEOUT
     assert [r.budget.label for r in backend.calls] == ["0", "8", "64"]  # the failure stopped nothing
@@ -101,9 +102,9 @@ def test_best_of_n_fails_only_at_the_budget_its_candidates_could_not_fill(tmp_pa
 
 def test_the_scheduler_keeps_the_budgets_its_trace_reached_before_it_broke(tmp_path: Path) -> None:
     tracer = ScriptedTracer(_failing(lambda r: (r.budget.tokens or 0) > 8))  # probes past 8 fail
-    request = GenerationRequest(SAMPLE, BUDGETS[1], 0, scorer=score)
+    request = request_for(SAMPLE, BUDGETS[1], 0)
     budgets = [Budget.parse("4"), Budget.parse("8"), Budget.parse("64")]
     with pytest.raises(PartialFailure) as raised:
-        asyncio.run(SchedulerStrategy(every=2, agree=99).run(tracer, request, budgets))
+        asyncio.run(SchedulerStrategy(every=2, agree=99).run(tracer, request, budgets, item_for(SAMPLE, score)))
     assert sorted(raised.value.completions) == ["4", "8"] and list(raised.value.failures) == ["64"]
     assert raised.value.completions["8"].extra["max_tokens"] == 8

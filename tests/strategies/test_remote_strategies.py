@@ -17,7 +17,9 @@ from overthink.models.base import GenerationRequest
 from overthink.models.capabilities import ForcedTracer, SharedPromptSampler, StepScorer
 from overthink.models.generation import GenerationConfig
 from overthink.models.remote.openai_compat import OpenAICompatBackend
+from overthink.prompts.render import request_for
 from overthink.strategies.best_of_n import BestOfNStrategy
+from overthink.strategies.common import item_for
 from overthink.strategies.scheduler import SchedulerStrategy
 from overthink.strategies.vote import VoteStrategy
 from overthink.tasks.misleading_math import generate, score
@@ -25,12 +27,13 @@ from overthink.types import Budget, Completion
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
+SAMPLE = generate(6, 3)[5]
 GREEDY = GenerationConfig(temperature=0.0, max_answer_tokens=8, natural_cap=16)
 SAME = ("reasoning", "wait_insertions", "finish_reason")
 
 
 def _request() -> GenerationRequest:
-    return GenerationRequest(generate(6, 3)[5], Budget.parse("0"), 11, GREEDY, scorer=score)
+    return request_for(SAMPLE, Budget.parse("0"), 11, GREEDY)
 
 
 def _remote(url: str, strategy: Any, budgets: list[Budget]) -> dict[str, Completion]:
@@ -40,7 +43,7 @@ def _remote(url: str, strategy: Any, budgets: list[Budget]) -> dict[str, Complet
         assert strategy.unsupported_reason(backend, budgets) is None
         try:
             await backend.complete("Hello", max_tokens=1, stop=(), seed=0)  # the same (empty) cache every time
-            result: dict[str, Completion] = await strategy.run(backend, _request(), budgets)
+            result: dict[str, Completion] = await strategy.run(backend, _request(), budgets, item_for(SAMPLE, score))
             return result
         finally:
             await backend.aclose()
@@ -49,12 +52,12 @@ def _remote(url: str, strategy: Any, budgets: list[Budget]) -> dict[str, Complet
 
 
 def _embedded(backend: Any, strategy: Any, budgets: list[Budget]) -> dict[str, Completion]:
-    result: dict[str, Completion] = asyncio.run(strategy.run(backend, _request(), budgets))
+    result: dict[str, Completion] = asyncio.run(strategy.run(backend, _request(), budgets, item_for(SAMPLE, score)))
     return result
 
 
 def _answer(completion: Completion) -> str | None:
-    return score(_request().sample, completion.text).extracted
+    return score(SAMPLE, completion.text).extracted
 
 
 def _assert_same(remote: Completion, local: Completion) -> None:

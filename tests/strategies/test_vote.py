@@ -11,8 +11,9 @@ import pytest
 from overthink.errors import UserError
 from overthink.models.base import GenerationRequest
 from overthink.models.scripted import ScriptedBackend
+from overthink.prompts.render import request_for
 from overthink.registry import get_strategy
-from overthink.strategies.common import answer_key, sub_seed
+from overthink.strategies.common import answer_key, item_for, sub_seed
 from overthink.strategies.vote import VoteStrategy, majority, tie_break
 from overthink.tasks.misleading_math import generate, score
 from overthink.types import Budget, Completion
@@ -33,8 +34,8 @@ def _scripted(answers_by_seed: dict[int, str]) -> ScriptedBackend:
 
 def _vote(k: int, texts: list[str], seed: int = 5) -> dict[str, Completion]:
     backend = _scripted({sub_seed(seed, i): text for i, text in enumerate(texts)})
-    request = GenerationRequest(SAMPLE, BUDGETS[0], seed, scorer=score)
-    return asyncio.run(VoteStrategy(k).run(backend, request, BUDGETS))
+    request = request_for(SAMPLE, BUDGETS[0], seed)
+    return asyncio.run(VoteStrategy(k).run(backend, request, BUDGETS, item_for(SAMPLE, score)))
 
 
 def test_majority_wins_over_extracted_answers_not_raw_text() -> None:
@@ -113,9 +114,9 @@ def test_registry_builds_every_strategy_with_a_stable_name() -> None:
 
 def test_scheduler_refuses_backends_it_cannot_probe() -> None:
     strategy = get_strategy("scheduler@8,2")
-    request = GenerationRequest(SAMPLE, BUDGETS[0], 1)
+    request = request_for(SAMPLE, BUDGETS[0], 1)
     with pytest.raises(UserError, match="embedded engine"):
-        asyncio.run(strategy.run(ScriptedBackend(), request, BUDGETS))
+        asyncio.run(strategy.run(ScriptedBackend(), request, BUDGETS, item_for(SAMPLE)))
 
 
 def test_run_refuses_a_strategy_the_backend_cannot_serve_before_writing(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ from inspect_ai.scorer import (
 from inspect_ai.solver import Choices, Generate, Solver, TaskState, generate, solver
 
 from overthink.errors import UserError
-from overthink.models.prompting import NO_THINKING_INSTRUCTION, user_prompt
+from overthink.prompts.render import NO_THINKING_INSTRUCTION, user_prompt
 from overthink.registry import TASKS
 from overthink.tasks.base import TaskSpec
 from overthink.tasks.metric import REFUSAL

@@ -26,30 +26,31 @@ from pydantic import BaseModel, ValidationError
 
 from overthink.errors import UserError, first_problem
 from overthink.models.generation import GenerationConfig
-from overthink.types import Budget, BudgetKind, Completion, Mechanism, Sample, Score
-
-# The task's scorer, carried by the request: strategies that compare answers (votes, probes) ask it for
-# the extracted answer instead of looking the task up in the registry.
-AnswerScorer = Callable[[Sample, str], Score]
+from overthink.models.prompt import RenderedPrompt
+from overthink.types import Budget, BudgetKind, Completion, Mechanism
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One completion to produce: the sample, its budget, and the seed that makes it reproducible."""
+    """One completion to produce: the rendered prompt, its budget, the sampling and the reproducing seed.
 
-    sample: Sample
+    Nothing here names a task: the run side renders the prompt (prompts/) and scores the reply."""
+
+    prompt: RenderedPrompt
     budget: Budget
     seed: int
     sampling: GenerationConfig = field(default_factory=GenerationConfig)
-    shots: tuple[tuple[str, str], ...] = ()  # (question, worked answer) pairs for example anchoring
-    scorer: AnswerScorer | None = None  # the task's scorer (None: answers are read from the answer tag)
 
     def at(self, budget: Budget) -> GenerationRequest:
-        """The same request at another budget (same sample, seed, sampling, shots and scorer)."""
+        """The same request at another budget (same prompt, seed and sampling)."""
         return dataclasses.replace(self, budget=budget)
 
     def reseeded(self, seed: int) -> GenerationRequest:
         return dataclasses.replace(self, seed=seed)
+
+    def chat(self) -> list[dict[str, str]]:
+        """The messages to send at this request's budget."""
+        return self.prompt.chat(self.budget)
 
 
 @dataclass(frozen=True)

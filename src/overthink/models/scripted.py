@@ -2,8 +2,9 @@
 
 Its model id is always "scripted", whatever name it is given, so a store written with it can never be
 mistaken for a real model's results. By default it answers correctly with a fixed probability decided
-by a hash of (seed, sample, budget), thinks one "token" (word) per budget token, and reports the shots
-it was given in `extra`; tests replace the behaviour with a `script` function to pin exact answers
+by a hash of (seed, item, budget), thinks one "token" (word) per budget token, and reports the shots
+it was given in `extra`. It reads the item and its target from the prompt's `Oracle`, which exists for
+it alone (no real backend reads it); tests replace the behaviour with a `script` function to pin exact answers
 (e.g. to check a vote's majority and tie-break without sampling noise).
 
 It has none of the capabilities of models/capabilities.py, so strategies that need one refuse it;
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, Capabilities, GenerationRequest, parse_options
+from overthink.models.prompt import Oracle
 from overthink.types import Completion, Mechanism, TokenSource, Usage
 
 MODEL_ID = "scripted"
@@ -42,13 +44,22 @@ def wrong_answer(target: str) -> str:
         return f"not {target}"
 
 
+def oracle_of(request: GenerationRequest) -> Oracle:
+    """The item a scripted answer is about; a prompt without one (an Inspect chat) is an anonymous item."""
+    if request.prompt.oracle is not None:
+        return request.prompt.oracle
+    words = sum(len(content.split()) for role, content in request.prompt.messages if role == "user")
+    return Oracle(item="", target="", words=words)
+
+
 def default_script(accuracy: float) -> Script:
     def script(request: GenerationRequest) -> tuple[str, str]:
+        oracle = oracle_of(request)
         tokens = request.budget.tokens
         length = NATURAL_LENGTH if tokens is None else tokens
         reasoning = " ".join(f"step{i}" for i in range(length))
-        right = unit(request.seed, request.sample.id, request.budget.label) < accuracy
-        answer = request.sample.target if right else wrong_answer(request.sample.target)
+        right = unit(request.seed, oracle.item, request.budget.label) < accuracy
+        answer = oracle.target if right else wrong_answer(oracle.target)
         return reasoning, f"<answer>{answer}</answer>"
 
     return script
@@ -93,10 +104,10 @@ class ScriptedBackend(Backend):
         return Completion(
             text=text,
             reasoning=reasoning,
-            usage=Usage(input_tokens=len(request.sample.prompt.split()), output_tokens=thinking + answer,
+            usage=Usage(input_tokens=oracle_of(request).words, output_tokens=thinking + answer,
                         reasoning_tokens=thinking, reasoning_source=TokenSource.ESTIMATE),
             finish_reason="stop",
             answer_tokens=answer,
             total_generated=thinking + answer,
-            extra={"scripted": True, "shots": len(request.shots)},
+            extra={"scripted": True, "shots": request.prompt.shots},
         )

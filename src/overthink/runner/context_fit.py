@@ -14,9 +14,9 @@ import heapq
 from collections.abc import Callable, Sequence
 
 from overthink.errors import UserError
-from overthink.mitigations.shots import Shots
-from overthink.models.base import Backend, GenerationRequest
+from overthink.models.base import Backend
 from overthink.models.generation import GenerationConfig
+from overthink.prompts.render import Shots, request_for
 from overthink.types import Budget, BudgetKind, Mechanism, Sample
 
 CANDIDATES = 16  # longest prompts (by characters) whose tokens are counted: enough for near-ties
@@ -46,7 +46,7 @@ def refuse_overflow(backend: Backend, task: str, samples: Sequence[Sample], budg
 
     for sample in heapq.nlargest(CANDIDATES, samples, key=size):
         shots = shots_of(sample) if shots_of is not None else ()
-        problem = backend.context_problem(GenerationRequest(sample, budget, 0, sampling, shots))
+        problem = backend.context_problem(request_for(sample, budget, 0, sampling, shots))
         if problem is not None:
             hint = "fewer --shots, " if shots else ""
             raise UserError(f"{backend.model_id} · {task}: item {sample.id} does not fit: {problem}; use "

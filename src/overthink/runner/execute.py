@@ -36,11 +36,13 @@ from overthink.errors import UserError
 from overthink.models.base import Backend, BackendError, FailureKind, GenerationRequest, PartialFailure
 from overthink.models.generation import GenerationConfig
 from overthink.models.secrets import scrub
+from overthink.prompts.render import Shots, prompt_chars, request_for
 from overthink.runner.limits import CostTracker, group_bound
 from overthink.runner.plan import WorkGroup, WorkItem
 from overthink.scoring.judge import Judge
 from overthink.store import Store
 from overthink.strategies.base import CotStrategy, Strategy
+from overthink.strategies.common import item_for
 from overthink.tasks.base import TaskSpec
 from overthink.types import Completion, Record, Status
 
@@ -160,7 +162,7 @@ class Executor:
         store: Store,
         sampling: GenerationConfig,
         *,
-        shots_for: Callable[[WorkGroup], tuple[tuple[str, str], ...]] | None = None,
+        shots_for: Callable[[WorkGroup], Shots] | None = None,
         concurrency: int = 1,
         progress: ProgressCallback | None = None,
         strategy: Strategy | None = None,
@@ -190,13 +192,11 @@ class Executor:
         self.backend.cancel()
 
     async def _run_group(self, group: WorkGroup) -> list[Record]:
-        shots = self.shots_for(group) if self.shots_for else ()
-        first = group.items[0]
-        request = GenerationRequest(group.sample, first.budget, group.seed, self.sampling, shots, self.task.score)
+        request = self._request(group)
         budgets = [item.budget for item in group.items]
         failures: dict[str, Exception] = {}
-        try:
-            results = await self.strategy.run(self.backend, request, budgets)
+        try:  # the strategy reads answers with the task's scorer; the backend sees only the prompt
+            results = await self.strategy.run(self.backend, request, budgets, item_for(group.sample, self.task.score))
         except UserError:
             raise
         except PartialFailure as exc:  # some budgets came back: they keep their answers
@@ -210,6 +210,11 @@ class Executor:
         if self.judge is not None:
             records = list(await asyncio.gather(*(self._judged(record) for record in records)))
         return records
+
+    def _request(self, group: WorkGroup) -> GenerationRequest:
+        """The group's request: its item rendered with its shots (prompts/), at its first budget."""
+        shots = self.shots_for(group) if self.shots_for else ()
+        return request_for(group.sample, group.items[0].budget, group.seed, self.sampling, shots)
 
     def _outcome(self, item: WorkItem, results: dict[str, Completion], failures: dict[str, Exception]) -> Record:
         """The record of one budget: its answer, or its own failure (reason scrubbed, kind classified)."""
@@ -248,8 +253,9 @@ class Executor:
         if self.limits is None or not self.limits.active:
             return 0
         shots = self.shots_for(group) if self.shots_for else ()
-        request = GenerationRequest(group.sample, group.items[0].budget, group.seed, self.sampling, shots)
-        ticket = self.limits.admit(group_bound(self.backend, request, [item.budget for item in group.items]))
+        request = request_for(group.sample, group.items[0].budget, group.seed, self.sampling, shots)
+        chars = prompt_chars(group.sample, shots)
+        ticket = self.limits.admit(group_bound(self.backend, request, [item.budget for item in group.items], chars))
         if ticket is None:
             self.stats.capped = self.limits.stopped_reason or "spending cap reached"
         return ticket

@@ -91,10 +91,14 @@ class CostTracker:
         return "spent " + ", ".join(parts)
 
 
-def group_bound(backend: Backend, request: GenerationRequest, budgets: Sequence[Budget]) -> Bound:
-    """Worst-case tokens and cost of running `budgets` for one request on `backend`."""
-    prompt_chars = len(request.sample.prompt) + len(request.sample.system or "") + 600  # instructions
-    prompt_chars += sum(len(q) + len(a) for q, a in request.shots)
+def group_bound(backend: Backend, request: GenerationRequest, budgets: Sequence[Budget],
+                prompt_chars: int | None = None) -> Bound:
+    """Worst-case tokens and cost of running `budgets` for one request on `backend`.
+
+    `prompt_chars` is the run side's size of the prompt (prompts.render.prompt_chars); without it the
+    rendered chat's own characters are counted."""
+    if prompt_chars is None:
+        prompt_chars = request.prompt.chars
     input_tokens = math.ceil(prompt_chars / CHARS_PER_TOKEN_LOW)
     nested = backend.capabilities.nested and len(budgets) > 1
     outputs = [backend.max_output_tokens(request.at(budget)) for budget in budgets]

@@ -31,6 +31,7 @@ from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest
 from overthink.models.generation import GenerationConfig
 from overthink.models.secrets import scrub
+from overthink.prompts.render import request_for
 from overthink.scoring.extract import extract_answer
 from overthink.types import Budget, BudgetKind, Completion, Mechanism, Sample
 
@@ -187,7 +188,7 @@ class Judge:
         user = judge_prompt(prompt, answer_text(response))
         digest = hashlib.sha256(user.encode()).hexdigest()[:16]
         sample = Sample(id=f"judge-{digest}", task="refusal_judge", prompt=user, target="", system=RUBRIC)
-        return GenerationRequest(sample, self.budget, 0, SAMPLING)
+        return request_for(sample, self.budget, 0, SAMPLING)
 
     async def verdict(self, prompt: str, response: str, spent: Spend | None = None) -> JudgeVerdict:
         """The judge's class for one answer; a failed request is verdict None with the error, not a crash.

@@ -3,15 +3,32 @@
 A strategy turns one request and its budgets into one completion per budget. It may call the backend
 many times (votes, best-of-n, probes); whatever it spends is reported in `Completion.total_generated`
 so analysis can compare strategies at matched compute. The strategy name is part of every record key.
+
+Like an Inspect solver, a strategy never sees a task or a provider: it gets the backend, the request
+(a rendered prompt) and an `Item`, the run side's view of what is being solved: the sample (for
+verifiers that read the problem) and `read_answer`, the task scorer's extracted answer, which votes,
+probes and best-of-n compare. Scoring the final completions stays on the run side (runner/execute.py).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from overthink.models.base import Backend, GenerationRequest
-from overthink.types import Budget, Completion
+from overthink.types import Budget, Completion, Sample
+
+# completion text -> the normalized extracted answer a vote or probe compares (None: no answer)
+AnswerReader = Callable[[str], "str | None"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """The item a strategy solves, as the run side hands it over: the sample and how to read an answer."""
+
+    sample: Sample
+    read_answer: AnswerReader
 
 
 class Strategy(ABC):
@@ -24,7 +41,7 @@ class Strategy(ABC):
 
     @abstractmethod
     async def run(
-        self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget]
+        self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget], item: Item
     ) -> dict[str, Completion]:
         """One completion per budget, keyed by `Budget.label`."""
 
@@ -41,7 +58,7 @@ class CotStrategy(Strategy):
         return "cot"
 
     async def run(
-        self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget]
+        self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget], item: Item
     ) -> dict[str, Completion]:
         if len(budgets) == 1:
             return {budgets[0].label: await backend.generate(request.at(budgets[0]))}

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from overthink.errors import UserError
 from overthink.models.base import Backend, Collected, GenerationRequest
 from overthink.models.capabilities import StepScorer
-from overthink.strategies.base import Strategy
-from overthink.strategies.common import answer_key, sample_k
+from overthink.strategies.base import Item, Strategy
+from overthink.strategies.common import sample_k
 from overthink.strategies.verifiers import Judgement, StepJudge, Verifier
 from overthink.strategies.vote import parse_k
 from overthink.types import Budget, Completion
@@ -84,7 +84,7 @@ class BestOfNStrategy(Strategy):
         return self._judges[self.judge_model]
 
     async def run(
-        self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget]
+        self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget], item: Item
     ) -> dict[str, Completion]:
         verifier = self._verifier(backend)
         drawn = await sample_k(backend, request, budgets, self.n)
@@ -94,14 +94,14 @@ class BestOfNStrategy(Strategy):
             if failure is not None:  # the best of fewer than n is another strategy: this budget fails
                 collected.failures[budget.label] = failure
                 continue
-            await collected.part([budget], self._best(verifier, request, budget, drawn.at(budget)))
+            await collected.part([budget], self._best(verifier, item, budget, drawn.at(budget)))
         return collected.settle()
 
-    async def _best(self, verifier: Verifier, request: GenerationRequest, budget: Budget,
+    async def _best(self, verifier: Verifier, item: Item, budget: Budget,
                     candidates: list[Completion]) -> dict[str, Completion]:
         """The record of one budget: the verifier's favourite of its n candidates."""
-        judgements = [await verifier.judge(request.sample, c) for c in candidates]
-        answers = [answer_key(request.sample, c.text, request.scorer) for c in candidates]
+        judgements = [await verifier.judge(item.sample, c) for c in candidates]
+        answers = [item.read_answer(c.text) for c in candidates]
         best = pick_best(judgements, answers)
         chosen = candidates[best]
         return {budget.label: dataclasses.replace(

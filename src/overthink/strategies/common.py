@@ -6,7 +6,8 @@ same way everywhere, or their comparisons would not be fair:
 * sub-seeds: sample 0 keeps the group's own seed, so its trace is the very trace `cot` records for the
   same (sample, repeat) -- the comparison with `cot` is paired; samples 1..k-1 get seeds derived from it;
 * answer keys: votes and probes compare the *task scorer's* extracted answer ("7", "B", "3"), not raw
-  text, so "7 apples" and "7" agree; the scorer travels with the request (no scorer: the answer tag);
+  text, so "7 apples" and "7" agree; the run side hands it over as `Item.read_answer` (`item_for`),
+  never through the request (no scorer: the answer tag);
 * k completions per budget: a backend with the `SharedPromptSampler` capability draws the k samples
   itself (the embedded engine keeps the prompt's KV cache for samples 2..k, a server its prefix
   cache); any other backend is simply asked k times, once per sub-seed, with every budget. A sample
@@ -17,13 +18,16 @@ same way everywhere, or their comparisons would not be fair:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from overthink.models.base import AnswerScorer, Backend, BackendError, GenerationRequest, PartialFailure, per_seed
+from overthink.models.base import Backend, BackendError, GenerationRequest, PartialFailure, per_seed
 from overthink.models.capabilities import SharedPromptSampler
 from overthink.scoring.extract import extract_answer
-from overthink.types import Budget, Completion, Sample
+from overthink.strategies.base import Item
+from overthink.types import Budget, Completion, Sample, Score
+
+AnswerScorer = Callable[[Sample, str], Score]  # a task's scorer, as the run side has it
 
 
 def sub_seed(seed: int, index: int) -> int:
@@ -37,14 +41,19 @@ def sub_seed(seed: int, index: int) -> int:
 def answer_key(sample: Sample, text: str, scorer: AnswerScorer | None = None) -> str | None:
     """The extracted answer a vote or a probe compares: the task scorer's `extracted`, normalized.
 
-    The scorer comes with the request (the runner puts the task's there), so strategies never look a
-    task up; without one the answer tag is read.
+    The run side binds the task's scorer into `Item.read_answer` (`item_for`), so strategies never
+    look a task up; without one the answer tag is read.
     """
     extracted = scorer(sample, text).extracted if scorer is not None else extract_answer(text)
     if extracted is None:
         return None
     key = " ".join(str(extracted).split()).strip().lower()
     return key or None
+
+
+def item_for(sample: Sample, scorer: AnswerScorer | None = None) -> Item:
+    """The run side's `Item`: the sample, with answers read by the task's scorer (else the answer tag)."""
+    return Item(sample, lambda text: answer_key(sample, text, scorer))
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,7 @@ from collections.abc import Sequence
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest, settle
 from overthink.models.capabilities import ForcedTrace, ForcedTracer
-from overthink.strategies.base import Strategy
-from overthink.strategies.common import answer_key
+from overthink.strategies.base import Item, Strategy
 from overthink.types import Budget, BudgetKind, Completion, Mechanism
 
 DEFAULT_EVERY = 64
@@ -74,7 +73,7 @@ class SchedulerStrategy(Strategy):
         return None
 
     async def run(
-        self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget]
+        self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget], item: Item
     ) -> dict[str, Completion]:
         reason = self.unsupported_reason(backend, budgets)
         if reason:
@@ -88,7 +87,7 @@ class SchedulerStrategy(Strategy):
         def settled(at: int, text: str) -> bool:
             if at not in probes:
                 return False
-            history.append((at, answer_key(request.sample, text, request.scorer)))
+            history.append((at, item.read_answer(text)))
             last = [answer for _, answer in history[-self.agree:]]
             return len(last) == self.agree and last[0] is not None and len(set(last)) == 1
 

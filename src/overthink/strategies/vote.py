@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest, settle
-from overthink.strategies.base import Strategy
-from overthink.strategies.common import answer_key, sample_k, sub_seed
+from overthink.strategies.base import Item, Strategy
+from overthink.strategies.common import sample_k, sub_seed
 from overthink.types import Budget, Completion, Usage
 
 
@@ -90,7 +90,7 @@ class VoteStrategy(Strategy):
         return f"vote@{self.k}"
 
     async def run(
-        self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget]
+        self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget], item: Item
     ) -> dict[str, Completion]:
         drawn = await sample_k(backend, request, budgets, self.k)
         seeds = [sub_seed(request.seed, i) for i in range(self.k)]
@@ -102,7 +102,7 @@ class VoteStrategy(Strategy):
                 failures[budget.label] = failure
                 continue
             per_sample = drawn.at(budget)
-            answers = [answer_key(request.sample, c.text, request.scorer) for c in per_sample]
+            answers = [item.read_answer(c.text) for c in per_sample]
             winner, votes, tie = majority(answers, request.seed)
             out[budget.label] = combine(per_sample, answers, winner,
                                         {"strategy": "vote", "votes": votes, "tie": tie, "seeds": seeds})

@@ -116,11 +116,11 @@ class AnthropicBackend(HostedBackend[AnthropicOptions]):
     def request_params(self, request: GenerationRequest) -> dict[str, Any]:
         """The exact Messages API parameters for a request (also the batch request's `params`)."""
         budget = request.budget
-        system, user = messages_for(request)
+        system, turns = messages_for(request)
         params: dict[str, Any] = {
             "model": self._model_id,
             "system": system,
-            "messages": [{"role": "user", "content": user}],
+            "messages": turns,
         }
         sampling = request.sampling.resolve()
         allowance = max(self.options.answer_allowance, sampling.max_answer_tokens)

@@ -3,7 +3,7 @@ retries, prices, the batch queue, `generate` and `generate_nested`), prompts and
 
 Native reasoning happens in the provider's own channel, so a native request asks only for the answer
 format; asking for `<think>` tags as well would make the model think twice, once where we cannot see
-it and once in the visible text. `prompt` budgets use the shared wording of prompting.py unchanged.
+it and once in the visible text. The rendered prompt (models/prompt.py) carries both chats.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from overthink.models.base import Backend, GenerationRequest, per_budget, settle
 from overthink.models.hosted.batches import DEFAULT_STATE_FILE, BatchApi, BatchOutcome, BatchQueue, BatchState
 from overthink.models.preflight import PREFLIGHT_TIMEOUT, require_sdk, verdict
 from overthink.models.pricing import PriceTable
-from overthink.models.prompting import NO_THINKING_INSTRUCTION, chat_messages, user_prompt
 from overthink.models.retry import AttemptLog, RetryPolicy, classify_sdk, with_retries
 from overthink.models.secrets import api_key
 from overthink.types import Budget, Completion, Mechanism
@@ -31,15 +30,10 @@ T = TypeVar("T")
 CHARS_PER_TOKEN = 4.0  # the usual English average; used only for values recorded as `estimate`
 
 
-def messages_for(request: GenerationRequest) -> tuple[str, str]:
-    """(system, user) texts for a request: format-only for native budgets, the shared wording otherwise."""
-    budget = request.budget
-    if budget.mechanism is Mechanism.NATIVE:
-        parts = [request.sample.system] if request.sample.system else []
-        parts.append(NO_THINKING_INSTRUCTION)
-        return "\n\n".join(parts), user_prompt(request.sample, request.shots)
-    system, user = chat_messages(request.sample, budget, request.shots)
-    return system["content"], user["content"]
+def messages_for(request: GenerationRequest) -> tuple[str, list[dict[str, str]]]:
+    """(system text, other messages) of a request: format-only for native budgets, the full format otherwise."""
+    native = request.budget.mechanism is Mechanism.NATIVE
+    return request.prompt.system_and_turns(request.budget, answer_only=native)
 
 
 def estimate_tokens(text: str) -> int:

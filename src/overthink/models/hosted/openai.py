@@ -116,9 +116,9 @@ class OpenAIBackend(HostedBackend[OpenAIOptions]):
     def request_params(self, request: GenerationRequest) -> dict[str, Any]:
         """The exact API parameters for a request (also the body of a batch line)."""
         budget = request.budget
-        system, user = messages_for(request)
+        system, turns = messages_for(request)
         level = self.effort(budget) if budget.mechanism is Mechanism.NATIVE else None
-        messages = [{"role": "developer", "content": system}, {"role": "user", "content": user}]
+        messages = [{"role": "developer", "content": system}, *turns]
         if self.options.api == "responses":
             params: dict[str, Any] = {
                 "model": self._model_id,

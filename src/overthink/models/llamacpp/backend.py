@@ -30,7 +30,6 @@ from overthink.models.llamacpp.engine import LlamaEngine, Sampler, Vocabulary, r
 from overthink.models.llamacpp.forcing import Forcer
 from overthink.models.llamacpp.gguf import resolve_model_path
 from overthink.models.loops import is_looping
-from overthink.models.prompting import chat_messages
 from overthink.types import Budget, BudgetKind, Completion, Mechanism, TokenSource, Usage
 
 CHATML = (
@@ -130,7 +129,8 @@ class LlamaCppBackend(Backend):
         if needed <= self.context_limit:
             return None
         where = "the n_ctx option" if self.options.n_ctx else "the model's window"
-        return (f"a prompt of {prompt} tokens{' with its shots' if request.shots else ''}, {thinking} thinking and "
+        shots = " with its shots" if request.prompt.shots else ""
+        return (f"a prompt of {prompt} tokens{shots}, {thinking} thinking and "
                 f"{sampling.max_answer_tokens} answer tokens need {needed} tokens, more than the context of "
                 f"{self.context_limit} ({where})")
 
@@ -160,7 +160,7 @@ class LlamaCppBackend(Backend):
         return formatter(messages=messages).prompt  # type: ignore[arg-type]
 
     def _prompt_text(self, request: GenerationRequest) -> str:
-        return self.render(chat_messages(request.sample, request.budget, request.shots)) + THINK_OPEN
+        return self.render(request.chat()) + THINK_OPEN
 
     def prompt_ids(self, engine: LlamaEngine, request: GenerationRequest) -> list[int]:
         return engine.tokenize(self._prompt_text(request))

@@ -1,7 +1,7 @@
 """Any OpenAI-compatible server: vLLM, SGLang, llama.cpp's server, llama-cpp-python's server, Ollama.
 
 Mechanisms:
-- `prompt`: the chat endpoint with the budget sentence of prompting.py in the system message;
+- `prompt`: the chat endpoint with the budget sentence of the rendered prompt in the system message;
 - `native`: the chat endpoint with the server's own controls: `chat_template_kwargs.enable_thinking`
   (off for budget 0), a server-side thinking-token budget sent as an extra body field where the server
   has one (vLLM: `thinking_token_budget`; option `native_budget_field`), `reasoning_effort` for effort
@@ -43,7 +43,6 @@ from overthink.models.http import JsonClient
 from overthink.models.loops import is_looping
 from overthink.models.preflight import PREFLIGHT_TIMEOUT, verdict
 from overthink.models.pricing import PriceTable
-from overthink.models.prompting import chat_messages
 from overthink.models.remote.chat import TEMPLATES, render_prompt, split_reasoning
 from overthink.models.remote.forcing import LOOKAHEAD, NoTokenizer, RemoteForcer
 from overthink.models.remote.server import BoundServer, ServerEndpoints, check_completion
@@ -211,8 +210,7 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
         return RemoteForcer(server, request.sampling.resolve().max_answer_tokens)
 
     def _forced_prompt(self, request: GenerationRequest) -> str:
-        messages = chat_messages(request.sample, request.budget, request.shots)
-        return render_prompt(self.options.chat_template, messages) + self.options.think_open
+        return render_prompt(self.options.chat_template, request.chat()) + self.options.think_open
 
     async def _forced(self, request: GenerationRequest, budgets: list[Budget]) -> dict[str, Completion]:
         plan = TracePlan.of(budgets, request.sampling.resolve().natural_cap)
@@ -314,7 +312,7 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
         thinking_cap = max(sampling.natural_cap, 2 * tokens if tokens else 0)
         body: dict[str, Any] = {
             "model": self.served,
-            "messages": chat_messages(request.sample, budget, request.shots),
+            "messages": request.prompt.chat(budget),
             "max_tokens": thinking_cap + sampling.max_answer_tokens,
             "seed": request.seed & 0x7FFFFFFF,
             **self._sampling(request),

@@ -1,0 +1,83 @@
+"""Example anchoring at run time: k worked examples from the same generator in front of every question.
+
+`overthink run --shots k` puts k solved items before the question. They come from the task's own
+generator with a different seed (so they are never the question itself) and carry the answer in the
+format the model must use. Which k examples an item gets is fixed by the item's id, so a resumed or
+repeated sweep shows the same examples.
+
+Zero-shot and k-shot records must never mix on one curve, and the analysis groups curves by
+(model, task, mechanism, strategy), so the number of shots is part of the recorded strategy name:
+"cot+3shot", "vote@5+2shot" (zero shots keep the plain name). mitigations/anchoring.py measures the
+effect. The examples reach the prompt through `prompts.render.render(sample, shots)`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from overthink.errors import UserError
+from overthink.prompts.render import Shots
+from overthink.runner.plan import WorkGroup
+from overthink.tasks.base import TaskError, TaskSpec, seeded_rng
+from overthink.types import Sample
+
+SHOT_SEED_SALT = "shots"
+POOL_EXTRA = 8  # examples generated beyond k, so an item never has to be shown itself
+_LABEL = re.compile(r"^(?P<base>.+)\+(?P<k>\d+)shot$")
+
+__all__ = ["Shots", "make_shots_for", "make_shots_of", "parse_label", "strategy_label", "worked_answer"]
+
+
+def strategy_label(strategy: str, shots: int) -> str:
+    """Recorded strategy name: "cot" for zero-shot, "cot+3shot" with three examples."""
+    return strategy if shots == 0 else f"{strategy}+{shots}shot"
+
+
+def parse_label(label: str) -> tuple[str, int]:
+    """("cot", 3) from "cot+3shot"; ("cot", 0) from "cot"."""
+    match = _LABEL.match(label)
+    return (match["base"], int(match["k"])) if match else (label, 0)
+
+
+def worked_answer(sample: Sample) -> str:
+    """The example's answer in the required format (with its worked solution when the task has one)."""
+    for key in ("solution", "explanation", "rationale"):
+        text = sample.metadata.get(key)
+        if isinstance(text, str) and text.strip():
+            return f"<think>\n{text.strip()}\n</think>\n<answer>{sample.target}</answer>"
+    return f"<answer>{sample.target}</answer>"
+
+
+def shot_seed(task_seed: int) -> int:
+    return seeded_rng(SHOT_SEED_SALT, task_seed).randrange(2**31)
+
+
+def make_shots_of(task: TaskSpec, task_seed: int, k: int, params: dict[str, Any] | None = None
+                  ) -> Callable[[Sample], Shots]:
+    """k examples for a sample, drawn from a pool of generated items (fixed by the sample's id)."""
+    if k < 0:
+        raise UserError(f"--shots {k} must be >= 0")
+    if k == 0:
+        return lambda sample: ()
+    try:
+        pool = task.samples(k + POOL_EXTRA, shot_seed(task_seed), params)
+    except TaskError as exc:
+        raise UserError(f"task {task.name}: cannot generate {k} examples for --shots: {exc}") from None
+
+    def shots_of(sample: Sample) -> Shots:
+        candidates = [s for s in pool if s.prompt != sample.prompt and s.id != sample.id]
+        if len(candidates) < k:
+            raise UserError(f"task {task.name} yields too few distinct examples for --shots {k}")
+        chosen = seeded_rng(SHOT_SEED_SALT, sample.id).sample(candidates, k)
+        return tuple((s.prompt, worked_answer(s)) for s in chosen)
+
+    return shots_of
+
+
+def make_shots_for(task: TaskSpec, task_seed: int, k: int, params: dict[str, Any] | None = None
+                   ) -> Callable[[WorkGroup], Shots]:
+    """The Executor's `shots_for` hook: `make_shots_of` for the group's sample."""
+    shots_of = make_shots_of(task, task_seed, k, params)
+    return lambda group: shots_of(group.sample)
