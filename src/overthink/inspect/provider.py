@@ -179,6 +179,11 @@ class OverthinkAPI(ModelAPI):
                     atexit.register(_release, self._backend)
             return self._backend
 
+    async def aclose(self) -> None:
+        """Close the backend's connections in the caller's loop (Inspect calls this for models it made)."""
+        if self._backend is not None:
+            await self._backend.aclose()
+
     def max_connections(self) -> int:
         if self.backend_name == EMBEDDED:
             return 1  # one llama context: concurrent requests would only queue on its lock

@@ -134,7 +134,11 @@ class JsonClient:
             raise classify_status(response.status_code, response.headers.get("retry-after"), response.text)
 
     async def aclose(self) -> None:
-        """Close this loop's connections; the client stays usable and reconnects on the next request."""
-        client, self._client, self._loop = self._client, None, None
-        if client is not None:
+        """Close this loop's connections; the client stays usable and reconnects on the next request.
+
+        A client made in another event loop (Inspect runs each eval in its own loop, then the caller
+        closes from a new one) is only dropped: its sockets belong to that loop, and closing them from
+        here raises "Event loop is closed"."""
+        client, loop, self._client, self._loop = self._client, self._loop, None, None
+        if client is not None and loop is asyncio.get_running_loop():
             await client.aclose()
