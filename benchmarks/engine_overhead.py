@@ -16,8 +16,8 @@ import statistics
 import time
 
 from overthink.models.llamacpp.engine import LlamaEngine, Sampler
-from overthink.models.llamacpp.forcing import Forcer
 from overthink.models.llamacpp.gguf import resolve_model_path
+from overthink.models.llamacpp.token_forcing import Forcer
 
 PROMPT = (
     "<|im_start|>system\nThink step by step inside <think> and </think>.<|im_end|>\n<|im_start|>user\n"

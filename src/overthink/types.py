@@ -6,7 +6,9 @@ the store writes exactly what the runner built.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -256,3 +258,24 @@ class Record:
     error: str | None = None
     created_at: float = 0.0
     error_kind: str | None = None  # FailureKind value of an error record (auth, server, ...), for the attempts log
+
+# ---- names and seeds shared by the run side (which writes them) and the read side (which parses them)
+
+_SHOT_LABEL = re.compile(r"^(?P<base>.+)\+(?P<k>\d+)shot$")
+
+
+def derive_seed(base_seed: int, model: str, task: str, task_version: str, sample_id: str, repeat: int) -> int:
+    """The seed of one (item, repeat): a hash of its identity, so it does not depend on run order."""
+    text = "\x1f".join(str(p) for p in (base_seed, model, task, task_version, sample_id, repeat))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def strategy_label(strategy: str, shots: int) -> str:
+    """Recorded strategy name: "cot" for zero-shot, "cot+3shot" with three examples."""
+    return strategy if shots == 0 else f"{strategy}+{shots}shot"
+
+
+def parse_label(label: str) -> tuple[str, int]:
+    """("cot", 3) from "cot+3shot"; ("cot", 0) from "cot"."""
+    match = _SHOT_LABEL.match(label)
+    return (match["base"], int(match["k"])) if match else (label, 0)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from loopback_server import Reply, Request, always, answer, chat_ok, serve
-from overthink.runner.judging import store_agreement
+from overthink.analysis.judge_agreement import store_agreement
 from overthink.tasks import refusal
 
 PROMPTS = [sample.prompt for sample in refusal.generate(4, 0)]  # what `--n 4` draws with seed 0

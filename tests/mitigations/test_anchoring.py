@@ -13,9 +13,10 @@ from overthink.analysis.frame import tidy
 from overthink.analysis.simulate import simulate_frame
 from overthink.cli import app
 from overthink.mitigations.anchoring import compare_to_zero_shot
-from overthink.mitigations.shots import make_shots_for, parse_label, strategy_label
+from overthink.prompts.shots import make_shots_for
 from overthink.runner.plan import plan_groups
 from overthink.tasks.misleading_math import TASK
+from overthink.types import parse_label, strategy_label
 
 
 def test_labels_round_trip() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pytest
 
 from overthink.models.forcing_spec import ANSWER_CUE, NATURAL, WAIT, Trace
-from overthink.models.remote.forcing import RemoteForcer, Segment
+from overthink.models.remote.served_forcing import RemoteForcer, Segment
 
 PREFIX = "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<think>\n"
 

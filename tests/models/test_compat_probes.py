@@ -12,7 +12,7 @@ import pytest
 from test_compat_forcing import PREFIX, ScriptedServer
 
 from overthink.models.forcing_spec import ANSWER_CUE, Fork, Trace
-from overthink.models.remote.forcing import LOOKAHEAD, NoTokenizer, RemoteForcer
+from overthink.models.remote.served_forcing import LOOKAHEAD, NoTokenizer, RemoteForcer
 
 
 def _probed(server: ScriptedServer, points: list[int], stop_at: int | None = None) -> Trace:

@@ -165,3 +165,41 @@ def test_the_model_contract_knows_nothing_of_tasks() -> None:
     assert readers == {"scripted.py"}
     base = (SRC / "models" / "base.py").read_text(encoding="utf-8")
     assert "Sample" not in base and "scorer" not in base.lower()
+
+
+# The two sides meet only at the store: the run side (plan, execute, strategies, backends, prompts) writes
+# records, the read side (analysis, mitigations that read, report) reads them. Names and seeds both sides
+# use (strategy labels, derive_seed) live in types.py. One crossing is left, written down here: the
+# runner's end-of-run table (RunReport.rows) is computed by the read side's analysis.run_table.
+RUN_SIDE = ("overthink.runner", "overthink.strategies", "overthink.models", "overthink.prompts")
+READ_SIDE = ("overthink.analysis", "overthink.report", "overthink.mitigations")
+END_OF_RUN_TABLE = {"overthink.analysis.run_table"}
+
+
+def side_crossings(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """(importer, imported) pairs where one side imports the other (the end-of-run table excepted)."""
+    found = set()
+    for name, targets in graph.items():
+        for target in targets:
+            run_to_read = name.startswith(RUN_SIDE) and target.startswith(READ_SIDE)
+            read_to_run = name.startswith(READ_SIDE) and target.startswith(RUN_SIDE)
+            if read_to_run or (run_to_read and target not in END_OF_RUN_TABLE):
+                found.add((name, target))
+    return found
+
+
+def test_the_two_sides_meet_only_at_the_store() -> None:
+    graph = _imports()
+    assert side_crossings(graph) == set()
+    assert side_crossings({"overthink.analysis.families": {"overthink.runner.plan"}}) != set()  # the rule bites
+    assert side_crossings({"overthink.mitigations.anchoring": {"overthink.prompts.shots"}}) != set()
+
+
+def test_no_two_modules_share_a_name_across_the_sides() -> None:
+    def stems(prefixes: tuple[str, ...]) -> dict[str, str]:
+        return {name.rsplit(".", 1)[-1]: name for name in _imports() if name.startswith(prefixes)
+                and name.count(".") >= 2}
+
+    run, read = stems(RUN_SIDE), stems(READ_SIDE + ("overthink.report", "overthink.scoring"))
+    shared = {stem: (run[stem], read[stem]) for stem in run.keys() & read.keys()}
+    assert shared == {}

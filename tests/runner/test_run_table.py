@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from overthink.analysis.run_table import BudgetRow, summarize
 from overthink.analysis.simulate import simulate_frame, write_store
 from overthink.cli import app
 from overthink.cli.run import _print_sweep
-from overthink.runner.report import SweepReport
-from overthink.runner.summary import BudgetRow, summarize
+from overthink.runner.outcome import SweepReport
 from overthink.store import Store
 from overthink.types import TaskTraits
 
@@ -51,7 +51,7 @@ def test_refusal_table_has_no_pooled_column(tmp_path: Path) -> None:
 
 
 def test_grouping_follows_the_declared_traits() -> None:
-    from overthink.runner.summary import Grouping, grouping_for
+    from overthink.analysis.run_table import Grouping, grouping_for
 
     def row(sample: str, meta: dict[str, object], score: float) -> dict[str, object]:
         return {"sample_id": sample, "budget": "0", "score": score, "status": "ok", "requested_tokens": 0,
@@ -68,7 +68,7 @@ def test_grouping_follows_the_declared_traits() -> None:
 
 def test_censored_natural_lengths_are_marked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """5 of 6 natural traces hit the cap: the realized mean is the cap's, and the table says so."""
-    from overthink.runner.summary import sweep_rows
+    from overthink.analysis.run_table import sweep_rows
 
     raw = simulate_frame({0: 0.9, 1024: 0.9}, 6, 1, 4, natural=True)
     natural = raw.index[raw["budget"] == "natural"]

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from overthink.runner.summary import bootstrap_mean_ci, summarize
+from overthink.analysis.run_table import bootstrap_mean_ci, summarize
 
 
 def test_ci_brackets_the_mean_and_is_seeded() -> None:
@@ -40,8 +40,8 @@ def test_summarize_groups_by_budget_and_averages_repeats() -> None:
 def test_the_sql_aggregation_gives_the_same_table_as_the_records(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The end-of-run table from per-problem cells aggregated in SQLite equals the one from all rows."""
 
+    from overthink.analysis.run_table import store_cells, summarize_cells
     from overthink.analysis.simulate import simulate_frame, write_store
-    from overthink.runner.summary import store_cells, summarize_cells
     from overthink.store import Store
 
     raw = simulate_frame({0: 0.8, 64: 0.7, 128: 0.6}, 40, 3, 2, control_curve={0: 0.8, 64: 0.8, 128: 0.8},

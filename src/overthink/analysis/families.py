@@ -58,10 +58,9 @@ from overthink.analysis.family_items import (
 )
 from overthink.analysis.simulate import logit_intercepts
 from overthink.errors import UserError
-from overthink.runner.plan import derive_seed
 from overthink.scoring.extract import format_number
 from overthink.tasks.null_model import ErrorNull
-from overthink.types import WorkKey
+from overthink.types import WorkKey, derive_seed
 
 SCENARIOS = ("flat", "drop5", "drop10", "tail4")
 TAIL_CURVE = (0.70, 0.80, 0.80, 0.76)

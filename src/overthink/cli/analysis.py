@@ -162,9 +162,9 @@ def analyze_cmd(
     """Verdict table (model x task x stratum): trend, effect with CI, p-values, phases; diagnostics."""
     from overthink.analysis.findings import family_names, findings
     from overthink.analysis.frame import load, open_store
+    from overthink.analysis.judge_agreement import store_agreement
     from overthink.analysis.summary import analyze
     from overthink.cli.traits import store_traits
-    from overthink.runner.judging import store_agreement
     from overthink.tasks.catalog import metric_named
 
     _check_args(n_boot, alpha)

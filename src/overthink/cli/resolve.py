@@ -21,7 +21,7 @@ from collections.abc import Callable
 from overthink.config import ExperimentConfig
 from overthink.registry import resolve_run as resolve
 from overthink.runner.experiment import ProgressFactory, run_sweeps
-from overthink.runner.report import RunReport, SweepReport
+from overthink.runner.outcome import RunReport, SweepReport
 
 __all__ = ["resolve", "run_experiment"]
 

@@ -22,7 +22,7 @@ from overthink.config import ExperimentConfig, load_config, validate_config
 from overthink.errors import UserError
 from overthink.runner.execute import ProgressCallback
 from overthink.runner.experiment import MODES, ProgressFactory, load_samples
-from overthink.runner.report import RunReport, StopReason, SweepReport
+from overthink.runner.outcome import RunReport, StopReason, SweepReport
 from overthink.store import Store
 
 

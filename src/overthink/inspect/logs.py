@@ -39,7 +39,6 @@ from overthink.inspect.log_files import LogError, LogHeader
 from overthink.inspect.tasks import SAMPLE_KEY
 from overthink.models.hosted.base import estimate_tokens
 from overthink.models.loops import is_looping
-from overthink.runner.plan import derive_seed
 from overthink.types import (
     Budget,
     BudgetKind,
@@ -52,6 +51,7 @@ from overthink.types import (
     TokenSource,
     Usage,
     WorkKey,
+    derive_seed,
 )
 
 __all__ = ["SAMPLE_KEY", "STRATEGY", "Converted", "budget_of", "overthink_sample", "to_record"]

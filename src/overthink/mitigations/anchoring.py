@@ -1,6 +1,6 @@
 """Example anchoring, measured: how k-shot curves differ from their zero-shot twins.
 
-`overthink run --shots k` (mitigations/shots.py) records k-shot sweeps under the strategy name
+`overthink run --shots k` (prompts/shots.py) records k-shot sweeps under the strategy name
 "cot+3shot", "vote@5+2shot", so zero-shot and k-shot records never mix on one curve.
 `compare_to_zero_shot` pairs each k-shot curve with its zero-shot twin on the problems both have and
 reports, per budget, the change in the metric with a paired bootstrap CI, and the change in the trend
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from overthink.mitigations.shots import parse_label
+from overthink.types import parse_label
 
 if TYPE_CHECKING:  # pandas and the analysis package load only when a report is asked for
     import pandas as pd

@@ -1,5 +1,5 @@
-"""What budget forcing means, shared by the embedded forcer (llamacpp/forcing.py) and the remote one
-(remote/forcing.py), so the two can only differ in how they reach the model, never in semantics.
+"""What budget forcing means, shared by the embedded forcer (llamacpp/token_forcing.py) and the remote one
+(remote/served_forcing.py), so the two can only differ in how they reach the model, never in semantics.
 
 s1-style forcing of one thinking trace per (sample, seed), forked at every requested budget N:
 - maximum: the trace is cut at exactly N thinking tokens, `ANSWER_CUE` (end-of-thinking delimiter plus

@@ -13,7 +13,6 @@ effect. The examples reach the prompt through `prompts.render.render(sample, sho
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,20 +24,8 @@ from overthink.types import Sample
 
 SHOT_SEED_SALT = "shots"
 POOL_EXTRA = 8  # examples generated beyond k, so an item never has to be shown itself
-_LABEL = re.compile(r"^(?P<base>.+)\+(?P<k>\d+)shot$")
 
-__all__ = ["Shots", "make_shots_for", "make_shots_of", "parse_label", "strategy_label", "worked_answer"]
-
-
-def strategy_label(strategy: str, shots: int) -> str:
-    """Recorded strategy name: "cot" for zero-shot, "cot+3shot" with three examples."""
-    return strategy if shots == 0 else f"{strategy}+{shots}shot"
-
-
-def parse_label(label: str) -> tuple[str, int]:
-    """("cot", 3) from "cot+3shot"; ("cot", 0) from "cot"."""
-    match = _LABEL.match(label)
-    return (match["base"], int(match["k"])) if match else (label, 0)
+__all__ = ["Shots", "make_shots_for", "make_shots_of", "worked_answer"]
 
 
 def worked_answer(sample: Sample) -> str:

@@ -23,23 +23,23 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from overthink.analysis.run_table import sweep_rows
 from overthink.config import ExperimentConfig, TaskConfig
 from overthink.errors import UserError
-from overthink.mitigations.shots import make_shots_for, make_shots_of, strategy_label
 from overthink.models.base import Backend
 from overthink.models.budget import parse_budgets
+from overthink.prompts.shots import make_shots_for, make_shots_of
 from overthink.runner.context_fit import refuse_overflow
 from overthink.runner.execute import CircuitBreaker, Executor, ProgressCallback, RunStats
 from overthink.runner.limits import CostTracker
+from overthink.runner.outcome import RunReport, StopReason, SweepReport
 from overthink.runner.plan import WorkGroup, iter_groups, parse_shard, shard, sweep_budgets
-from overthink.runner.report import RunReport, StopReason, SweepReport
 from overthink.runner.resume import CHUNK_GROUPS, StreamedSweep, census, chunk_size, todo_chunks
-from overthink.runner.summary import sweep_rows
 from overthink.scoring.judge import Judge
 from overthink.store import Store
 from overthink.strategies.base import Strategy
 from overthink.tasks.base import TaskSpec
-from overthink.types import Budget, BudgetKind, Mechanism, Sample
+from overthink.types import Budget, BudgetKind, Mechanism, Sample, strategy_label
 
 __all__ = ["MODES", "Components", "ProgressFactory", "RunReport", "StopReason", "SweepReport", "load_samples",
            "run_sweeps"]
@@ -125,7 +125,7 @@ class Prepared:
     label: str  # the strategy's name in store keys ("cot", "cot+3shot", "vote@5")
     backends: list[Backend]
     shard: tuple[int, int] | None = None  # (k, n) of --shard K/N
-    judge: Judge | None = None  # the refusal judge (runner/judging.py), asked by every refusal sweep
+    judge: Judge | None = None  # the refusal judge (analysis/judge_agreement.py), asked by every refusal sweep
 
     def plan(self, backend: Backend, spec: TaskSpec, samples: list[Sample]) -> Iterator[WorkGroup]:
         """The work groups of one (model, task), reduced to this run's shard, streamed: a fresh

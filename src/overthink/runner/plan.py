@@ -24,7 +24,7 @@ from itertools import islice
 from typing import ParamSpec
 
 from overthink.errors import UserError
-from overthink.types import Budget, BudgetKind, Mechanism, Sample, WorkKey
+from overthink.types import Budget, BudgetKind, Mechanism, Sample, WorkKey, derive_seed
 
 P = ParamSpec("P")
 
@@ -45,11 +45,6 @@ class WorkGroup:
     seed: int
     repeat: int
     items: tuple[WorkItem, ...]
-
-
-def derive_seed(base_seed: int, model: str, task: str, task_version: str, sample_id: str, repeat: int) -> int:
-    text = "\x1f".join(str(p) for p in (base_seed, model, task, task_version, sample_id, repeat))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
 
 def sweep_budgets(budgets: Sequence[Budget], *, add_natural: bool) -> list[Budget]:

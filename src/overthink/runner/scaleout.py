@@ -25,11 +25,11 @@ from typing import Any
 
 import yaml
 
+from overthink.analysis.run_table import sweep_rows
 from overthink.config import ExperimentConfig
 from overthink.errors import UserError
-from overthink.runner.report import RunReport, StopReason, SweepReport
+from overthink.runner.outcome import RunReport, StopReason, SweepReport
 from overthink.runner.shard_task import Dispatch, Log, ShardJob, ShardLayout, ShardOutcome, ShardResult
-from overthink.runner.summary import sweep_rows
 from overthink.store import Store
 from overthink.store.merge import MergeReport, merge_stores
 

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from overthink.config import validate_config
 from overthink.errors import UserError
 from overthink.runner.execute import ProgressCallback
-from overthink.runner.report import RunReport
+from overthink.runner.outcome import RunReport
 from overthink.store import StoreError
 
 Log = Callable[[str], None]

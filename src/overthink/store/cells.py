@@ -2,7 +2,7 @@
 
 One row per (budget, problem) reaches Python, never one per record, so the table a sweep prints at
 its end costs memory per problem, not per record. The statistic built on these cells lives in
-runner/summary.py; this module only knows how to ask the store for them.
+analysis/run_table.py; this module only knows how to ask the store for them.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ from overthink.models.capabilities import MAX_STEP_TOKENS, ForcedTrace, StepScor
 from overthink.models.forcing_spec import NATURAL, THINK_OPEN, Fork, Trace, TracePlan, fork_key
 from overthink.models.generation import Sampling
 from overthink.models.llamacpp.engine import LlamaEngine, Sampler, Vocabulary, read_gguf_metadata
-from overthink.models.llamacpp.forcing import Forcer
 from overthink.models.llamacpp.gguf import resolve_model_path
+from overthink.models.llamacpp.token_forcing import Forcer
 from overthink.models.loops import is_looping
 from overthink.types import Budget, BudgetKind, Completion, Mechanism, TokenSource, Usage
 

@@ -44,7 +44,7 @@ from overthink.models.loops import is_looping
 from overthink.models.preflight import PREFLIGHT_TIMEOUT, verdict
 from overthink.models.pricing import PriceTable
 from overthink.models.remote.chat import TEMPLATES, render_prompt, split_reasoning
-from overthink.models.remote.forcing import LOOKAHEAD, NoTokenizer, RemoteForcer
+from overthink.models.remote.served_forcing import LOOKAHEAD, NoTokenizer, RemoteForcer
 from overthink.models.remote.server import BoundServer, ServerEndpoints, check_completion
 from overthink.models.retry import RetryPolicy
 from overthink.models.secrets import api_key

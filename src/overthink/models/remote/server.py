@@ -13,7 +13,7 @@ from typing import Any
 
 from overthink.models.base import BackendError
 from overthink.models.http import JsonClient
-from overthink.models.remote.forcing import Segment
+from overthink.models.remote.served_forcing import Segment
 from overthink.models.retry import Malformed
 
 

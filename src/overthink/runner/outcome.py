@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from overthink.runner.summary import BudgetRow
+from overthink.analysis.run_table import BudgetRow
 
 
 class StopReason(str, Enum):
