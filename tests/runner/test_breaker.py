@@ -92,8 +92,13 @@ def test_concurrent_workers_stop_too_and_nothing_in_flight_is_half_written(tmp_p
     assert report.stop is StopReason.CIRCUIT_BREAKER and report.exit_code == 1
     rows = _stored(store)
     assert len(rows) == len({key for key, _ in rows}) == sweep.ok + sweep.errors  # no duplicate, no stray row
-    # the window is 2 x 8 groups x 2 budgets = 32 records: it trips once 31 of the last 32 failed
-    assert 31 <= sweep.errors <= 32 + 2 * 8 and sweep.missing > 60  # most of the plan never sent
+    # the window is 2 x 8 groups x 2 budgets = 32 records: it trips once 31 of the last 32 failed. A
+    # success that finishes late (retried failures around it take longer) holds the window open, so
+    # the bound is on the failures after the last success: one window plus what was in flight.
+    assert sweep.errors >= 31 and sweep.missing > 60  # most of the plan never sent
+    order = sqlite3.connect(store).execute("SELECT status FROM records ORDER BY created_at, rowid").fetchall()
+    last_ok = max(i for i, (status,) in enumerate(order) if status == "ok")
+    assert sum(status == "error" for (status,) in order[last_ok + 1:]) <= 32 + 2 * 8
 
 
 def test_a_key_revoked_mid_sweep_stops_at_the_first_auth_failure(tmp_path: Path, monkeypatch:

@@ -200,6 +200,6 @@ def test_no_two_modules_share_a_name_across_the_sides() -> None:
         return {name.rsplit(".", 1)[-1]: name for name in _imports() if name.startswith(prefixes)
                 and name.count(".") >= 2}
 
-    run, read = stems(RUN_SIDE), stems(READ_SIDE + ("overthink.report", "overthink.scoring"))
+    run, read = stems(RUN_SIDE), stems((*READ_SIDE, "overthink.scoring"))
     shared = {stem: (run[stem], read[stem]) for stem in run.keys() & read.keys()}
     assert shared == {}
