@@ -259,6 +259,26 @@ class Record:
     created_at: float = 0.0
     error_kind: str | None = None  # FailureKind value of an error record (auth, server, ...), for the attempts log
 
+@dataclass(frozen=True)
+class BudgetRow:
+    """One budget's row of the end-of-run table: computed by the read side (analysis/run_table.py),
+    carried by the run's report (runner/outcome.py), printed by the CLI."""
+
+    budget: str
+    requested: int | None
+    mean_realized: float
+    metric: float
+    low: float
+    high: float
+    n_items: int
+    n_records: int
+    looping: float
+    errors: int
+    by_group: dict[str, tuple[float, float, float, int]]
+    censored: int = 0  # finished records whose trace never ended by itself (its length is the cap)
+    pooled: bool = True  # False: `metric` over every item means nothing (refusal); only by_group counts
+
+
 # ---- names and seeds shared by the run side (which writes them) and the read side (which parses them)
 
 _SHOT_LABEL = re.compile(r"^(?P<base>.+)\+(?P<k>\d+)shot$")

@@ -24,24 +24,7 @@ import numpy as np
 
 from overthink.store import Store
 from overthink.tasks.catalog import metric_named
-from overthink.types import TaskTraits
-
-
-@dataclass(frozen=True)
-class BudgetRow:
-    budget: str
-    requested: int | None
-    mean_realized: float
-    metric: float
-    low: float
-    high: float
-    n_items: int
-    n_records: int
-    looping: float
-    errors: int
-    by_group: dict[str, tuple[float, float, float, int]]
-    censored: int = 0  # finished records whose trace never ended by itself (its length is the cap)
-    pooled: bool = True  # False: `metric` over every item means nothing (refusal); only by_group counts
+from overthink.types import BudgetRow, TaskTraits
 
 
 def bootstrap_mean_ci(values: np.ndarray, *, resamples: int = 2000, seed: int = 0,

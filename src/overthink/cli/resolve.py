@@ -16,14 +16,21 @@ model takes that model's options and servers when it has none of its own (the ru
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 
+from overthink.analysis.run_table import sweep_rows
 from overthink.config import ExperimentConfig
-from overthink.registry import resolve_run as resolve
-from overthink.runner.experiment import ProgressFactory, run_sweeps
+from overthink.registry import resolve_run
+from overthink.runner.experiment import Components, ProgressFactory, run_sweeps
 from overthink.runner.outcome import RunReport, SweepReport
 
 __all__ = ["resolve", "run_experiment"]
+
+
+def resolve(config: ExperimentConfig) -> Components:
+    """Every name of the config built once, with the read side's end-of-run table handed to the runner."""
+    return dataclasses.replace(resolve_run(config), table=sweep_rows)
 
 
 def run_experiment(

@@ -145,6 +145,7 @@ def _print_stop_only(report: RunReport) -> None:
 def execute_scaled(config: ExperimentConfig, executor: str | None, shards: int | None, options: list[str], *,
                    quiet: bool, as_json: bool) -> int:
     """`--executor ray|slurm --shards N` (runner/scaleout.py): shards on a cluster, merged, printed as a run."""
+    from overthink.analysis.run_table import sweep_rows
     from overthink.runner.scaleout import parse_options, run_scaled
 
     if executor is None:
@@ -152,7 +153,8 @@ def execute_scaled(config: ExperimentConfig, executor: str | None, shards: int |
     def log(line: str) -> None:  # a few lines per shard (submitted, finished, retried), also with --quiet
         stderr_console.print(line, soft_wrap=True, markup=False)
 
-    scaled = run_scaled(config, executor, 1 if shards is None else shards, parse_options(options), log=log)
+    scaled = run_scaled(config, executor, 1 if shards is None else shards, parse_options(options), log=log,
+                        table=sweep_rows)
     if scaled.user_error is not None:
         raise UserError(scaled.user_error)
     if as_json:

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from overthink.analysis.run_table import sweep_rows
 from overthink.config import ExperimentConfig, TaskConfig
 from overthink.errors import UserError
 from overthink.models.base import Backend
@@ -39,7 +39,7 @@ from overthink.scoring.judge import Judge
 from overthink.store import Store
 from overthink.strategies.base import Strategy
 from overthink.tasks.base import TaskSpec
-from overthink.types import Budget, BudgetKind, Mechanism, Sample, strategy_label
+from overthink.types import Budget, BudgetKind, BudgetRow, Mechanism, Sample, strategy_label
 
 __all__ = ["MODES", "Components", "ProgressFactory", "RunReport", "StopReason", "SweepReport", "load_samples",
            "run_sweeps"]
@@ -93,6 +93,14 @@ def _samples(task: TaskSpec, config: TaskConfig) -> list[Sample]:
     return task.samples(config.n, config.seed, config.params)  # parameters checked, TaskError is a UserError
 
 
+class RunTable(Protocol):
+    """Reads one sweep's end-of-run table from the store. The table is a statistic of the read side
+    (analysis/run_table.py); the edge hands it in, so the run side never imports the read side."""
+
+    def __call__(self, store: Store, *, experiment: str, model: str, task: str,
+                 strategy: str) -> Sequence[BudgetRow]: ...
+
+
 @dataclass(frozen=True)
 class Components:
     """What the edge (cli/resolve.py) built from the config's names, once: the runner never looks a name
@@ -105,6 +113,7 @@ class Components:
     backends: Sequence[Backend]
     judge_backend: Backend | None = None
     extra: Callable[[], Sequence[Backend]] = tuple
+    table: RunTable | None = None  # the end-of-run table's reader (the read side's; None: no table rows)
 
     def owned(self) -> list[Backend]:
         """Every backend of the run, each once, for closing in the run's own event loop."""
@@ -126,6 +135,7 @@ class Prepared:
     backends: list[Backend]
     shard: tuple[int, int] | None = None  # (k, n) of --shard K/N
     judge: Judge | None = None  # the refusal judge (analysis/judge_agreement.py), asked by every refusal sweep
+    table: RunTable | None = None  # reads a finished sweep's table from the store (Components.table)
 
     def plan(self, backend: Backend, spec: TaskSpec, samples: list[Sample]) -> Iterator[WorkGroup]:
         """The work groups of one (model, task), reduced to this run's shard, streamed: a fresh
@@ -168,7 +178,7 @@ def prepare(config: ExperimentConfig, built: Components) -> Prepared:
     judge = None
     if built.judge_backend is not None and config.judge is not None:
         judge = Judge(built.judge_backend, concurrency=config.judge.concurrency)
-    return Prepared(config, recorded, plans, strategy, label, backends, part, judge)
+    return Prepared(config, recorded, plans, strategy, label, backends, part, judge, built.table)
 
 
 def backends_with_work(prepared: Prepared) -> list[Backend]:
@@ -335,6 +345,6 @@ async def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, 
         ok=counts.get("ok", 0), errors=counts.get("error", 0), exhausted=counts.get("exhausted", 0),
         generated_tokens=stats.generated_tokens,
         elapsed_s=stats.elapsed, error_classes=dict(stats.error_classes),
-        rows=tuple(sweep_rows(store, **where)),
+        rows=tuple(prepared.table(store, **where)) if prepared.table is not None else (),
     )
     return report, stats

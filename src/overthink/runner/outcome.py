@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from overthink.analysis.run_table import BudgetRow
+from overthink.types import BudgetRow
 
 
 class StopReason(str, Enum):

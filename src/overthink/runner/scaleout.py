@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
-from overthink.analysis.run_table import sweep_rows
 from overthink.config import ExperimentConfig
 from overthink.errors import UserError
+from overthink.runner.experiment import RunTable
 from overthink.runner.outcome import RunReport, StopReason, SweepReport
 from overthink.runner.shard_task import Dispatch, Log, ShardJob, ShardLayout, ShardOutcome, ShardResult
 from overthink.store import Store
@@ -153,8 +153,9 @@ def _check(config: ExperimentConfig, executor: str, shards: int) -> None:
 
 
 def run_scaled(config: ExperimentConfig, executor: str, shards: int, options: Mapping[str, Any] | None = None,
-               log: Log | None = None) -> ScaledReport:
-    """Run the sweep as `shards` shards on `executor`, merge them into `config.store`, report the whole."""
+               log: Log | None = None, table: RunTable | None = None) -> ScaledReport:
+    """Run the sweep as `shards` shards on `executor`, merge them into `config.store`, report the whole
+    (`table` reads each sweep's end-of-run table from the merged store; the CLI hands in the read side's)."""
     _check(config, executor, shards)
     say = log or (lambda line: None)
     dispatch = _dispatcher(executor)
@@ -177,9 +178,9 @@ def run_scaled(config: ExperimentConfig, executor: str, shards: int, options: Ma
             _write_marker(layout, outcome.result, mark)
     ordered = tuple(outcomes.get(k, ShardOutcome(k, failure="not run")) for k in range(1, shards + 1))
     if any(o.result is not None and o.result.user_error for o in ordered):
-        return ScaledReport(executor, _combine(config, ordered, layout, None), ordered, None)
+        return ScaledReport(executor, _combine(config, ordered, layout, None, table), ordered, None)
     merged = _merge(config, layout)
-    return ScaledReport(executor, _combine(config, ordered, layout, merged), ordered, merged)
+    return ScaledReport(executor, _combine(config, ordered, layout, merged, table), ordered, merged)
 
 
 def _merge(config: ExperimentConfig, layout: ShardLayout) -> MergeReport | None:
@@ -221,16 +222,16 @@ STOP_ORDER = (StopReason.INTERRUPTED, StopReason.CIRCUIT_BREAKER, StopReason.CAP
 
 
 def _combine(config: ExperimentConfig, outcomes: Sequence[ShardOutcome], layout: ShardLayout,
-             merged: MergeReport | None) -> RunReport:
+             merged: MergeReport | None, table: RunTable | None) -> RunReport:
     """One report for the whole sweep: counts summed over shards, tables read from the merged store."""
     totals: dict[tuple[str, str, str], SweepReport] = {}
     for outcome in outcomes:
         for sweep in _sweeps_of(outcome, layout):
             key = (sweep.model, sweep.task, sweep.strategy)
             totals[key] = _add(totals[key], sweep) if key in totals else sweep
-    if merged is not None:
+    if merged is not None and table is not None:
         with Store(layout.target, create=False) as store:
-            totals = {key: replace(s, rows=tuple(sweep_rows(store, experiment=config.experiment, model=s.model,
+            totals = {key: replace(s, rows=tuple(table(store, experiment=config.experiment, model=s.model,
                                                             task=s.task, strategy=s.strategy)))
                       for key, s in totals.items()}
     reports = [o.result.report for o in outcomes if o.result is not None and o.result.report is not None]
