@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from overthink.store import Store
+from overthink.store import CellRow, Store
 from overthink.tasks.catalog import metric_named
 from overthink.types import BudgetRow, TaskTraits
 
@@ -40,22 +40,7 @@ def bootstrap_mean_ci(values: np.ndarray, *, resamples: int = 2000, seed: int = 
     return float(values.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
-@dataclass(frozen=True)
-class ItemCell:
-    """One problem at one budget, aggregated over its repeats (what the table needs, no text)."""
-
-    budget: str
-    sample_id: str
-    group: str
-    requested: int | None
-    ok: int
-    errors: int
-    mean_score: float | None  # mean over its finished records with a score
-    realized_sum: float
-    realized_n: int
-    looping: int
-    level: str = ""  # the item's value of the grouping key ("8" for shots=8), "" without one
-    censored: int = 0
+ItemCell = CellRow  # one problem at one budget, aggregated over its repeats (the store's query row)
 
 
 def _budget_order(label: str) -> tuple[int, float, str]:
@@ -187,7 +172,7 @@ def store_cells(store: Store, *, experiment: str, model: str, task: str, strateg
     reaches Python, never one per record, so the end-of-run table costs memory per problem, not per record."""
     cells = store.curve_cells(experiment=experiment, model=model, task=task, strategy=strategy,
                               by_label=grouping.by_label, key=grouping.key)
-    return [ItemCell(**vars(cell)) for cell in cells]
+    return list(cells)
 
 
 def sweep_rows(store: Store, *, experiment: str, model: str, task: str, strategy: str) -> list[BudgetRow]:

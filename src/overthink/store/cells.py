@@ -45,8 +45,8 @@ class CellRow:
     realized_sum: float
     realized_n: int
     looping: int
-    level: str  # the item's value of the grouping key ("8" for shots=8), "" without one
-    censored: int
+    level: str = ""  # the item's value of the grouping key ("8" for shots=8), "" without one
+    censored: int = 0  # finished records whose trace never ended by itself (censored at the cap)
 
 
 def _json_path(key: str | None) -> str:
