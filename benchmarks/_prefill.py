@@ -3,7 +3,7 @@
 A million-record `overthink run` takes most of an hour on two shared cores, but only three things in
 it grow with the record count: walking the plan (counting, chunked look-ups) and the end-of-run
 summary. A store holding the first 99% of the plan, written here through the real Store API with the
-real plan (`runner.experiment.prepare`, so the keys are exactly the ones the command computes), lets
+real plan (`runner.prepare.prepare`, so the keys are exactly the ones the command computes), lets
 `overthink run` do all of that at full size and send only the last 1% to the loopback server: its
 peak RSS is the peak of a resumed million-record sweep. scale.py checks that the run skipped exactly
 what was prefilled, so a key mismatch cannot go unnoticed.
@@ -16,8 +16,9 @@ from pathlib import Path
 
 from overthink.cli.resolve import resolve
 from overthink.config import ExperimentConfig, ModelConfig, TaskConfig
-from overthink.runner.experiment import prepare
-from overthink.runner.plan import WorkGroup, chunked
+from overthink.runner.plan import WorkGroup
+from overthink.runner.prepare import prepare
+from overthink.runner.resume import chunked
 from overthink.store import Store
 from overthink.tasks.base import TaskSpec
 from overthink.types import Completion, Record, Status, TokenSource, Usage
@@ -50,11 +51,12 @@ def _records(group: WorkGroup, spec: TaskSpec) -> list[Record]:
 def prefill(config: ExperimentConfig, fraction: float) -> int:
     """Write ok records for the first `fraction` of the plan's groups; returns how many records."""
     prepared = prepare(config, resolve(config))
-    (spec, _, samples), backend = prepared.plans[0], prepared.backends[0]
-    groups = sum(1 for _ in prepared.plan(backend, spec, samples))
+    plan = prepared.sweeps[0]
+    spec = plan.spec
+    groups = sum(1 for _ in plan.groups())
     wanted, written = int(groups * fraction), 0
     with Store(config.store) as store:
-        for number, chunk in enumerate(chunked(prepared.plan(backend, spec, samples), 1000)):
+        for number, chunk in enumerate(chunked(plan.groups(), 1000)):
             chunk = chunk[:max(0, wanted - number * 1000)]
             if not chunk:
                 break

@@ -6,6 +6,7 @@ with a default the user thought they had overridden is worse than one that did n
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -100,6 +101,10 @@ class ExperimentConfig(_Strict):
         return GenerationConfig(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
                                 max_answer_tokens=self.max_answer_tokens, natural_cap=self.natural_cap)
 
+    def shard_part(self) -> tuple[int, int] | None:
+        """`shard` as (k, n), None for the whole sweep; a malformed K/N is a UserError saying what is expected."""
+        return parse_shard(self.shard) if self.shard is not None else None
+
     @field_validator("budgets", mode="before")
     @classmethod
     def _split_budgets(cls, value: Any) -> Any:
@@ -131,3 +136,14 @@ def validate_config(data: dict[str, Any], source: str = "config") -> ExperimentC
     except ValidationError as exc:
         where, what = first_problem(exc)
         raise UserError(f"{source}: {where}: {what}") from None
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`"K/N"` (as typed after --shard) as (k, n); anything else is a UserError saying what is expected."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if match is None:
+        raise UserError(f"--shard {text!r}: expected K/N, e.g. 1/4 for the first of four shards")
+    k, n = int(match.group(1)), int(match.group(2))
+    if n < 1 or not 1 <= k <= n:
+        raise UserError(f"--shard {text}: K must be between 1 and N (shards are numbered 1..N)")
+    return k, n

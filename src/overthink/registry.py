@@ -26,7 +26,7 @@ from overthink.plugins import (
     BuildContext,
     load_entry_points,
 )
-from overthink.runner.experiment import Components
+from overthink.runner.components import Components
 from overthink.strategies.base import Strategy
 from overthink.tasks import ai_risk, grades, misleading_math, misleading_python, paradoxes, refusal, zebra
 from overthink.tasks.base import TaskSpec

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from overthink.config import parse_shard
 from overthink.errors import UserError
-from overthink.runner.plan import group_shard, parse_shard, pending, plan_groups, shard, sweep_budgets
+from overthink.models.budget import sweep_budgets
+from overthink.runner.plan import group_shard, pending, plan_groups, shard
 from overthink.tasks.misleading_math import generate
 from overthink.types import Budget, BudgetKind, Mechanism
 

@@ -13,9 +13,9 @@ from overthink.models.base import GenerationRequest
 from overthink.models.generation import GenerationConfig
 from overthink.models.scripted import ScriptedBackend, default_script
 from overthink.runner.execute import CircuitBreaker, Executor
-from overthink.runner.experiment import _sweep
-from overthink.runner.plan import WorkGroup, iter_groups, keys_of, pending, plan_groups
-from overthink.runner.resume import StreamedSweep, census, chunk_size, todo_chunks
+from overthink.runner.plan import WorkGroup, iter_groups, pending, plan_groups
+from overthink.runner.resume import StreamedSweep, census, chunk_size, keys_of, todo_chunks
+from overthink.runner.run_plans import sweep_chunks as _sweep
 from overthink.store import Store
 from overthink.tasks.misleading_math import TASK, generate
 from overthink.types import Budget, Record, Status

@@ -20,10 +20,12 @@ from overthink.cli.progress import SweepProgress
 from overthink.cli.resolve import run_experiment
 from overthink.config import ExperimentConfig, load_config, validate_config
 from overthink.errors import UserError
+from overthink.models.budget import MODES
 from overthink.runner.execute import ProgressCallback
-from overthink.runner.experiment import MODES, ProgressFactory, load_samples
+from overthink.runner.experiment import ProgressFactory
 from overthink.runner.outcome import RunReport, StopReason, SweepReport
 from overthink.store import Store
+from overthink.tasks.sample_file import load_samples
 
 
 def _apply_overrides(config: ExperimentConfig, overrides: dict[str, Any]) -> ExperimentConfig:

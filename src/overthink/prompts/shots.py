@@ -13,19 +13,17 @@ effect. The examples reach the prompt through `prompts.render.render(sample, sho
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from overthink.errors import UserError
 from overthink.prompts.render import Shots
 from overthink.runner.plan import WorkGroup
-from overthink.tasks.base import TaskError, TaskSpec, seeded_rng
+from overthink.tasks.base import TaskSpec, seeded_rng
+from overthink.tasks.sample_file import SHOT_SEED_SALT, shot_pool
 from overthink.types import Sample
 
-SHOT_SEED_SALT = "shots"
-POOL_EXTRA = 8  # examples generated beyond k, so an item never has to be shown itself
-
-__all__ = ["Shots", "make_shots_for", "make_shots_of", "worked_answer"]
+__all__ = ["Shots", "make_shots_for", "make_shots_of", "shots_from_pool", "worked_answer"]
 
 
 def worked_answer(sample: Sample) -> str:
@@ -37,30 +35,26 @@ def worked_answer(sample: Sample) -> str:
     return f"<answer>{sample.target}</answer>"
 
 
-def shot_seed(task_seed: int) -> int:
-    return seeded_rng(SHOT_SEED_SALT, task_seed).randrange(2**31)
-
-
-def make_shots_of(task: TaskSpec, task_seed: int, k: int, params: dict[str, Any] | None = None
-                  ) -> Callable[[Sample], Shots]:
-    """k examples for a sample, drawn from a pool of generated items (fixed by the sample's id)."""
-    if k < 0:
-        raise UserError(f"--shots {k} must be >= 0")
+def shots_from_pool(task: str, pool: Sequence[Sample], k: int) -> Callable[[Sample], Shots]:
+    """k examples for a sample, drawn from `pool` (the task's solved items, `tasks.sample_file.shot_pool`)
+    and fixed by the sample's id, never the sample itself."""
     if k == 0:
         return lambda sample: ()
-    try:
-        pool = task.samples(k + POOL_EXTRA, shot_seed(task_seed), params)
-    except TaskError as exc:
-        raise UserError(f"task {task.name}: cannot generate {k} examples for --shots: {exc}") from None
 
     def shots_of(sample: Sample) -> Shots:
         candidates = [s for s in pool if s.prompt != sample.prompt and s.id != sample.id]
         if len(candidates) < k:
-            raise UserError(f"task {task.name} yields too few distinct examples for --shots {k}")
+            raise UserError(f"task {task} yields too few distinct examples for --shots {k}")
         chosen = seeded_rng(SHOT_SEED_SALT, sample.id).sample(candidates, k)
         return tuple((s.prompt, worked_answer(s)) for s in chosen)
 
     return shots_of
+
+
+def make_shots_of(task: TaskSpec, task_seed: int, k: int, params: dict[str, Any] | None = None
+                  ) -> Callable[[Sample], Shots]:
+    """k examples for a sample of `task`, from a pool generated with the task's seed (as a sweep draws them)."""
+    return shots_from_pool(task.name, shot_pool(task, task_seed, k, params), k)
 
 
 def make_shots_for(task: TaskSpec, task_seed: int, k: int, params: dict[str, Any] | None = None

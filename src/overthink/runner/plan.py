@@ -9,22 +9,25 @@ every machine computes the same partition from the config alone, no two shards s
 keeps its budgets together (a nested backend still forks them off one trace), and adding budgets to a
 sweep later leaves every group in the shard it was in.
 
-The plan is a stream: `iter_groups` yields one group at a time and `chunked` cuts the stream into
-bounded lists, so a sweep of millions of records never holds its whole (items x repeats x budgets)
-product in memory; `plan_groups` is the same stream as a list, for small plans and tests.
+The plan is a stream: `iter_groups` yields one group at a time (runner/resume.py cuts the stream into
+bounded chunks), so a sweep of millions of records never holds its whole (items x repeats x budgets)
+product in memory; `plan_groups` is the same stream as a list, for small plans and tests. A
+`SweepPlan` is one (model, task) of a run with every value its stream needs, built once by
+runner/prepare.py: the runner asks the plan for its groups and never goes back to the config.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from typing import ParamSpec
 
 from overthink.errors import UserError
-from overthink.types import Budget, BudgetKind, Mechanism, Sample, WorkKey, derive_seed
+from overthink.models.base import Backend
+from overthink.prompts.render import Shots
+from overthink.tasks.base import TaskSpec
+from overthink.types import Budget, Sample, WorkKey, derive_seed
 
 P = ParamSpec("P")
 
@@ -47,15 +50,6 @@ class WorkGroup:
     items: tuple[WorkItem, ...]
 
 
-def sweep_budgets(budgets: Sequence[Budget], *, add_natural: bool) -> list[Budget]:
-    """The budgets a sweep records: forced sweeps always add the free natural-end record."""
-    result = list(budgets)
-    if add_natural and not any(b.kind is BudgetKind.NATURAL for b in result):
-        mechanism = result[0].mechanism if result else Mechanism.FORCED
-        result.append(Budget(BudgetKind.NATURAL, None, mechanism))
-    return result
-
-
 def iter_groups(
     *,
     experiment: str,
@@ -68,17 +62,24 @@ def iter_groups(
     repeats: int,
     base_seed: int,
     for_repeat: Callable[[Sample, int], Sample] | None = None,
+    part: tuple[int, int] | None = None,
 ) -> Iterator[WorkGroup]:
     """All work of one (model, task), one group at a time: repeat-major order, so a partial sweep
     covers every item once before any item twice.
 
     `for_repeat` gives an item its variant for one repeat (e.g. a fresh choice order); the item keeps
     its id, so analysis still pairs repeats by problem. A generator, so the caller decides how much
-    of the plan is alive at once (see `chunked`).
+    of the plan is alive at once. `part` = (k, n) keeps shard k of n only (`--shard K/N`), decided
+    before the group is built.
     """
+    if part is not None and not 1 <= part[0] <= part[1]:
+        raise UserError(f"shard {part[0]}/{part[1]}: K must be between 1 and N")
     labelled = [(budget, budget.label, budget.mechanism.value) for budget in budgets]  # once, not per item
     for repeat in range(repeats):
         for original in samples:
+            if part is not None and _shard_of((experiment, model, task, task_version, original.id, strategy,
+                                               repeat), part[1]) != part[0]:
+                continue
             sample = for_repeat(original, repeat) if for_repeat else original
             seed = derive_seed(base_seed, model, task, task_version, sample.id, repeat)
             items = tuple(
@@ -109,20 +110,6 @@ def _listed(generate: Callable[P, Iterator[WorkGroup]]) -> Callable[P, list[Work
 plan_groups = _listed(iter_groups)
 
 
-def chunked(groups: Iterable[WorkGroup], size: int) -> Iterator[list[WorkGroup]]:
-    """Consecutive lists of at most `size` groups, in plan order: the unit that is alive at once."""
-    if size < 1:
-        raise ValueError(f"chunk size must be at least 1, not {size}")
-    stream = iter(groups)
-    while chunk := list(islice(stream, size)):
-        yield chunk
-
-
-def keys_of(groups: Iterable[WorkGroup]) -> list[str]:
-    """The store keys (digests) of every item of `groups`, in plan order."""
-    return [item.key.digest() for group in groups for item in group.items]
-
-
 def pending(groups: Iterable[WorkGroup], done_keys: set[str]) -> list[WorkGroup]:
     """Groups reduced to the items not yet in the store (resume); empty groups dropped."""
     result = []
@@ -133,12 +120,16 @@ def pending(groups: Iterable[WorkGroup], done_keys: set[str]) -> list[WorkGroup]
     return result
 
 
+def _shard_of(fields: tuple[str | int, ...], n: int) -> int:
+    text = "\x1f".join(str(p) for p in fields)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") % n + 1
+
+
 def group_shard(group: WorkGroup, n: int) -> int:
     """The shard (1..n) a group belongs to: a stable hash of its key fields except budget and mechanism."""
     key = group.items[0].key
-    text = "\x1f".join(str(p) for p in (key.experiment, key.model, key.task, key.task_version, key.sample_id,
-                                        key.strategy, key.repeat))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") % n + 1
+    return _shard_of((key.experiment, key.model, key.task, key.task_version, key.sample_id, key.strategy,
+                      key.repeat), n)
 
 
 def shard(groups: Iterable[WorkGroup], k: int, n: int) -> Iterator[WorkGroup]:
@@ -148,12 +139,32 @@ def shard(groups: Iterable[WorkGroup], k: int, n: int) -> Iterator[WorkGroup]:
     return (group for group in groups if group_shard(group, n) == k)
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """`"K/N"` (as typed after --shard) as (k, n); anything else is a UserError saying what is expected."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-    if match is None:
-        raise UserError(f"--shard {text!r}: expected K/N, e.g. 1/4 for the first of four shards")
-    k, n = int(match.group(1)), int(match.group(2))
-    if n < 1 or not 1 <= k <= n:
-        raise UserError(f"--shard {text}: K must be between 1 and N (shards are numbered 1..N)")
-    return k, n
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """One (model, task) of a run, with every value its work stream needs (built by runner/prepare.py)."""
+
+    experiment: str
+    backend: Backend
+    spec: TaskSpec
+    samples: Sequence[Sample]
+    budgets: Sequence[Budget]
+    label: str  # the strategy's name in store keys ("cot", "cot+3shot", "vote@5")
+    repeats: int
+    base_seed: int
+    shard: tuple[int, int] | None = None  # (k, n) of --shard K/N
+    shots_of: Callable[[Sample], Shots] | None = None  # --shots: the worked examples of a sample
+    concurrency: int = 1
+
+    def groups(self) -> Iterator[WorkGroup]:
+        """The work groups of this (model, task), reduced to the run's shard, streamed: a fresh generator
+        per call, so each pass over a plan of millions of records holds one group at a time."""
+        return iter_groups(
+            experiment=self.experiment, model=self.backend.model_id, task=self.spec.name,
+            task_version=self.spec.version, samples=self.samples, budgets=self.budgets, strategy=self.label,
+            repeats=self.repeats, base_seed=self.base_seed, for_repeat=self.spec.for_repeat, part=self.shard,
+        )
+
+    def shots(self, group: WorkGroup) -> Shots:
+        """The executor's `shots_for`: the worked examples in front of the group's question (none without --shots)."""
+        return self.shots_of(group.sample) if self.shots_of is not None else ()

@@ -2,7 +2,7 @@
 
 A sweep of a million records must not hold a million work items, nor a million key digests, in
 memory (the reason issue 10 streams the plan). So nothing here asks the store for "every done key":
-the plan is cut into chunks of groups (`runner.plan.chunked`), each chunk's keys are looked up by
+the plan is cut into chunks of groups (`chunked`), each chunk's keys are looked up by
 primary key (`Store.key_states`), and only the chunk being worked on is alive. Counting (the
 progress bar's total, what was done before, the report's ok / error / exhausted) walks the same
 stream again instead of keeping it: planning is cheap next to sending a request.
@@ -14,9 +14,12 @@ failed `max_attempts` times in total; everything else is sent (failed items are 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from pathlib import Path
 
-from overthink.runner.plan import WorkGroup, chunked, keys_of
+from overthink.models.base import Backend
+from overthink.runner.plan import SweepPlan, WorkGroup
 from overthink.store import Store
 
 # Groups per chunk at least; more at high concurrency, so every worker has dozens of groups per chunk
@@ -28,6 +31,20 @@ GROUPS_PER_WORKER = 32
 def chunk_size(concurrency: int) -> int:
     """Groups alive at once for a sweep at `concurrency`: bounded, and large enough to keep it busy."""
     return max(CHUNK_GROUPS, GROUPS_PER_WORKER * max(1, concurrency))
+
+
+def chunked(groups: Iterable[WorkGroup], size: int) -> Iterator[list[WorkGroup]]:
+    """Consecutive lists of at most `size` groups, in plan order: the unit that is alive at once."""
+    if size < 1:
+        raise ValueError(f"chunk size must be at least 1, not {size}")
+    stream = iter(groups)
+    while chunk := list(islice(stream, size)):
+        yield chunk
+
+
+def keys_of(groups: Iterable[WorkGroup]) -> list[str]:
+    """The store keys (digests) of every item of `groups`, in plan order."""
+    return [item.key.digest() for group in groups for item in group.items]
 
 
 def _done(state: tuple[str, int], max_attempts: int) -> bool:
@@ -124,3 +141,15 @@ def census(store: Store, groups: Iterable[WorkGroup], *, max_attempts: int,
         keys = keys_of(chunk)
         _count(counts, keys, store.key_states(keys), max_attempts)
     return counts
+
+
+def backends_with_work(backends: Sequence[Backend], sweeps: Sequence[SweepPlan], store_path: Path, *,
+                       max_attempts: int) -> list[Backend]:
+    """The backends with an item left to send: all of them for a new store; for an existing store, those
+    whose plans still hold an item neither ok nor out of attempts (what preflight must ask)."""
+    if not store_path.is_file():
+        return list(backends)
+    with Store(store_path, create=False) as store:
+        busy = {id(sweep.backend) for sweep in sweeps
+                if next(todo_chunks(store, sweep.groups(), max_attempts=max_attempts), None)}
+    return [backend for backend in backends if id(backend) in busy]

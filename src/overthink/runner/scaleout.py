@@ -27,7 +27,7 @@ import yaml
 
 from overthink.config import ExperimentConfig
 from overthink.errors import UserError
-from overthink.runner.experiment import RunTable
+from overthink.runner.components import RunTable
 from overthink.runner.outcome import RunReport, StopReason, SweepReport
 from overthink.runner.shard_task import Dispatch, Log, ShardJob, ShardLayout, ShardOutcome, ShardResult
 from overthink.store import Store

@@ -21,7 +21,7 @@ from overthink.models.scripted import ScriptedBackend
 from overthink.prompts.render import request_for
 from overthink.prompts.shots import make_shots_of
 from overthink.registry import get_task
-from overthink.runner.context_fit import longest_thinking, refuse_overflow
+from overthink.runner.fit import longest_thinking, refuse_overflow
 from overthink.types import Budget, BudgetKind, Mechanism, Sample
 
 CONFIG = """\

@@ -1,7 +1,11 @@
-"""Refuse, before anything is written, a sweep whose prompts cannot fit the model's context.
+"""Refuse, before anything is written, a sweep a backend cannot serve: with one line, not a store of errors.
 
-A prompt that does not fit fails at every budget of every repeat: the store fills with error records,
-the run advises "run the same command again", and the table shows no numbers. Few-shot anchoring is
+Three questions per backend, all answered from the backend's own contract: can it spend every budget
+of the sweep by the sweep's mechanism (`first_unsupported`), can the strategy work on it (a vote
+needs sampling, best-of-n a verifier; `Strategy.unsupported_reason`), and do the prompts fit its
+context. The last needs the most care. A prompt that does not fit fails at every budget of every
+repeat: the store fills with error records, the run advises "run the same command again", and the
+table shows no numbers. Few-shot anchoring is
 where this happens (grades items already carry 8 or 16 examples; two shots of them triple the prompt),
 but a long zebra puzzle or a user's own samples can do it too. The backend counts (`context_problem`,
 a default that says "cannot tell" for servers, which refuse per request); this module picks what to ask:
@@ -17,6 +21,8 @@ from overthink.errors import UserError
 from overthink.models.base import Backend
 from overthink.models.generation import GenerationConfig
 from overthink.prompts.render import Shots, request_for
+from overthink.strategies.base import Strategy
+from overthink.tasks.base import TaskSpec
 from overthink.types import Budget, BudgetKind, Mechanism, Sample
 
 CANDIDATES = 16  # longest prompts (by characters) whose tokens are counted: enough for near-ties
@@ -31,6 +37,27 @@ def longest_thinking(budgets: Sequence[Budget], natural_cap: int) -> Budget:
             return max(budget.tokens or 0, natural_cap)
         return budget.tokens
     return max(budgets, key=reach)
+
+
+TaskItems = tuple[TaskSpec, Sequence[Sample], Callable[[Sample], Shots] | None]  # a task, its items, their shots
+
+
+def refuse_unfit(backends: Sequence[Backend], strategy: Strategy, budgets: Sequence[Budget],
+                 sampling: GenerationConfig, tasks: Sequence[TaskItems]) -> None:
+    """Raise a one-line UserError for the first thing some backend cannot serve: a budget (the backend's
+    own reason, e.g. more thinking than its context holds), the strategy, or a task's prompt that cannot
+    fit its context with the longest budget."""
+    for backend in backends:
+        refused = backend.first_unsupported(list(budgets))
+        if refused is not None:
+            raise UserError(f"budget {refused[0].label} ({refused[0].mechanism.value}): {refused[1]}")
+    for backend in backends:
+        reason = strategy.unsupported_reason(backend, list(budgets))
+        if reason:
+            raise UserError(f"strategy {strategy.name}: {reason}")
+    for spec, samples, shots_of in tasks:
+        for backend in backends:  # a prompt that cannot fit fails every record: refuse it now
+            refuse_overflow(backend, spec.name, samples, budgets, sampling, shots_of)
 
 
 def refuse_overflow(backend: Backend, task: str, samples: Sequence[Sample], budgets: Sequence[Budget],
