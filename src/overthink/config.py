@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import tomllib
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from overthink.errors import UserError, first_problem
 from overthink.models.generation import GenerationConfig
@@ -64,7 +64,7 @@ class JudgeConfig(ModelConfig):
 
 
 class ExperimentConfig(_Strict):
-    """One sweep: models x tasks x samples x budgets x strategy x repeats."""
+    """One sweep: models x strategies x tasks x samples x budgets x repeats."""
 
     experiment: str = "default"
     tasks: list[TaskConfig] = Field(default_factory=lambda: [TaskConfig()])
@@ -72,7 +72,11 @@ class ExperimentConfig(_Strict):
     mode: Literal["forced", "prompt", "native", "natural"] = "forced"
     budgets: list[str] = Field(default_factory=lambda: ["0", "64", "128"])
     repeats: int = Field(default=1, ge=1)
-    strategy: str = "cot"
+    strategies: list[str] = Field(
+        default_factory=lambda: ["cot"], min_length=1,
+        validation_alias=AliasChoices("strategies", "strategy"),
+        description="how compute is spent per item, each its own curve in one store: cot, vote@K, best-of-n@N, "
+                    "scheduler@M,S (YAML `strategy: cot` or `strategies: [cot, vote@5]`; --strategy, repeatable)")
     # Sampling: None leaves a setting to the backend's default (models/generation.py DEFAULT_SAMPLING for
     # the backends that decode themselves); `generation()` hands them on as one GenerationConfig.
     temperature: float | None = Field(default=None, ge=0.0, le=2.0, description="0 = greedy")
@@ -104,6 +108,20 @@ class ExperimentConfig(_Strict):
     def shard_part(self) -> tuple[int, int] | None:
         """`shard` as (k, n), None for the whole sweep; a malformed K/N is a UserError saying what is expected."""
         return parse_shard(self.shard) if self.shard is not None else None
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        if isinstance(value, str):  # one name; not split at commas, which scheduler@M,S uses itself
+            return [value.strip()]
+        return value
+
+    @field_validator("strategies")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"strategies {value} name one strategy twice")
+        return value
 
     @field_validator("budgets", mode="before")
     @classmethod

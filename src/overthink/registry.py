@@ -219,9 +219,9 @@ class RunBuilder:
 
 
 def resolve_run(config: ExperimentConfig) -> Components:
-    """Every name of the config looked up and built: tasks, backends, the strategy, the judges."""
+    """Every name of the config looked up and built: tasks, backends, the strategies, the judges."""
     tasks = [get_task(task.name) for task in config.tasks]
     builder = RunBuilder(config)
-    strategy = build_strategy(config.strategy, builder)
-    return Components(tasks=tasks, strategy=strategy, backends=builder.build_models(),
+    strategies = [build_strategy(name, builder) for name in config.strategies]
+    return Components(tasks=tasks, strategies=strategies, backends=builder.build_models(),
                       judge_backend=builder.refusal_judge(), extra=lambda: builder.built)

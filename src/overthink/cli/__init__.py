@@ -14,6 +14,7 @@ from overthink.cli import gate as gate_commands
 from overthink.cli import imports as import_commands
 from overthink.cli import merge as merge_commands
 from overthink.cli import models as model_commands
+from overthink.cli import presets as preset_commands
 from overthink.cli import run as run_commands
 from overthink.cli import tasks as task_commands
 from overthink.cli.common import console_error
@@ -33,6 +34,7 @@ task_commands.register(app)
 analysis_commands.register(app)
 gate_commands.register(app)
 merge_commands.register(app)
+preset_commands.register(app)
 import_commands.register(app)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+import yaml
 
 from overthink.cli.common import stderr_console, stdout_console
 from overthink.cli.progress import SweepProgress
@@ -21,6 +22,7 @@ from overthink.cli.resolve import run_experiment
 from overthink.config import ExperimentConfig, load_config, validate_config
 from overthink.errors import UserError
 from overthink.models.budget import MODES
+from overthink.presets import get_preset
 from overthink.runner.execute import ProgressCallback
 from overthink.runner.experiment import ProgressFactory
 from overthink.runner.outcome import RunReport, StopReason, SweepReport
@@ -71,7 +73,9 @@ def _print_sweep(sweep: SweepReport, report_mode: str, store: str) -> None:
 
     pooled = all(row.pooled for row in sweep.rows)
     what = sweep.metric if pooled else f"{sweep.metric} by prompt label, never pooled"
-    table = Table(title=escape(f"{sweep.model} · {sweep.task} · {report_mode} budgets ({what}, 95% CI by problem)"))
+    strategy = "" if sweep.strategy == "cot" else f" · {sweep.strategy}"
+    table = Table(title=escape(f"{sweep.model} · {sweep.task}{strategy} · {report_mode} budgets ({what}, "
+                               "95% CI by problem)"))
     for column in ("budget", "requested", "realized (mean)", *([sweep.metric] if pooled else []), "n"):
         table.add_column(column, justify="right")
     groups = sorted({g for row in sweep.rows for g in row.by_group})
@@ -173,6 +177,16 @@ def execute_scaled(config: ExperimentConfig, executor: str | None, shards: int |
     return scaled.exit_code
 
 
+def _base_config(config_path: Path | None, preset: str | None) -> ExperimentConfig:
+    """The config file, or a shipped preset (a config file too), before the options override it."""
+    if preset is None:
+        return load_config(config_path)
+    if config_path is not None:
+        raise UserError("give either a CONFIG file or --preset, not both (overthink presets NAME > mine.yaml "
+                        "makes a preset a file to edit)")
+    return validate_config(yaml.safe_load(get_preset(preset).text), source=f"preset {preset}")
+
+
 def _judge_spec(value: str | None) -> str | None:
     """--judge BACKEND:MODEL, checked here so the message names the option (the backend is checked later)."""
     if value is None:
@@ -185,6 +199,7 @@ def _judge_spec(value: str | None) -> str | None:
 
 def run(
     config_path: Annotated[Optional[Path], typer.Argument(metavar="[CONFIG]", help="YAML/TOML experiment file")] = None,  # noqa: UP045
+    preset: Annotated[Optional[str], typer.Option("--preset", help="a shipped design instead of CONFIG (overthink presets lists them)")] = None,  # noqa: UP045, E501
     task: Annotated[Optional[str], typer.Option("--task", help="task name (overthink tasks list)")] = None,  # noqa: UP045
     model: Annotated[Optional[str], typer.Option("--model", help="model name, 'tiny', or PATH.gguf")] = None,  # noqa: UP045
     backend: Annotated[Optional[str], typer.Option("--backend", help="llamacpp (default), openai-compat, ...")] = None,  # noqa: UP045
@@ -192,7 +207,7 @@ def run(
     budgets: Annotated[Optional[str], typer.Option("--budgets", help="comma list, e.g. 0,256,1024")] = None,  # noqa: UP045
     n: Annotated[Optional[int], typer.Option("--n", help="items per task")] = None,  # noqa: UP045
     repeats: Annotated[Optional[int], typer.Option("--repeats", help="samples per item and budget")] = None,  # noqa: UP045
-    strategy: Annotated[Optional[str], typer.Option("--strategy", help="cot (default), vote@K, best-of-n@N, scheduler@M,S")] = None,  # noqa: UP045, E501
+    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", help="cot (default), vote@K, best-of-n@N, scheduler@M,S; repeat to compare several in one store")] = None,  # noqa: UP045, E501
     store: Annotated[Optional[str], typer.Option("--store", help="SQLite results file")] = None,  # noqa: UP045
     temperature: Annotated[Optional[float], typer.Option("--temperature", help="0 = greedy")] = None,  # noqa: UP045
     seed: Annotated[Optional[int], typer.Option("--seed", help="base seed of the sweep")] = None,  # noqa: UP045
@@ -215,7 +230,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="print the run report as JSON (no tables)")] = False,
 ) -> None:
     """Sweep a model over reasoning budgets on a task and store every completion (resumable)."""
-    config = load_config(config_path)
+    config = _base_config(config_path, preset)
     if samples is not None:
         first = load_samples(samples, None)[0]
         task = task or first.task
@@ -226,7 +241,7 @@ def run(
         raise UserError(f"unknown mode {mode!r}; choose forced, prompt, native or natural")
     config = _apply_overrides(config, {
         "task": task, "model": model, "backend": backend, "mode": mode, "budgets": budgets, "n": n,
-        "repeats": repeats, "strategy": strategy, "store": store, "temperature": temperature,
+        "repeats": repeats, "strategies": strategy or None, "store": store, "temperature": temperature,
         "seed": seed, "experiment": experiment, "max_answer_tokens": max_answer_tokens, "shots": shots,
         "base_urls": base_url or None, "concurrency": concurrency, "max_cost": max_cost, "max_tokens": max_tokens,
         "stop_after_failures": stop_after_failures, "max_attempts": max_attempts, "shard": shard,

@@ -35,7 +35,7 @@ class Components:
     (a best-of-n judge model), closed with the others when the run ends."""
 
     tasks: Sequence[TaskSpec]
-    strategy: Strategy
+    strategies: Sequence[Strategy]  # in the config's order; each sweeps every (model, task)
     backends: Sequence[Backend]
     judge_backend: Backend | None = None
     extra: Callable[[], Sequence[Backend]] = tuple

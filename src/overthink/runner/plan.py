@@ -26,6 +26,7 @@ from typing import ParamSpec
 from overthink.errors import UserError
 from overthink.models.base import Backend
 from overthink.prompts.render import Shots
+from overthink.strategies.base import Strategy
 from overthink.tasks.base import TaskSpec
 from overthink.types import Budget, Sample, WorkKey, derive_seed
 
@@ -142,19 +143,26 @@ def shard(groups: Iterable[WorkGroup], k: int, n: int) -> Iterator[WorkGroup]:
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """One (model, task) of a run, with every value its work stream needs (built by runner/prepare.py)."""
+    """One (model, strategy, task) of a run, with every value its work stream needs (runner/prepare.py)."""
 
     experiment: str
     backend: Backend
     spec: TaskSpec
     samples: Sequence[Sample]
     budgets: Sequence[Budget]
+    strategy: Strategy
     label: str  # the strategy's name in store keys ("cot", "cot+3shot", "vote@5")
     repeats: int
     base_seed: int
     shard: tuple[int, int] | None = None  # (k, n) of --shard K/N
     shots_of: Callable[[Sample], Shots] | None = None  # --shots: the worked examples of a sample
     concurrency: int = 1
+
+    @property
+    def title(self) -> str:
+        """How progress and stop messages name this sweep: "model · task", with the strategy unless cot."""
+        strategy = "" if self.label == "cot" else f" · {self.label}"
+        return f"{self.backend.model_id} · {self.spec.name}{strategy}"
 
     def groups(self) -> Iterator[WorkGroup]:
         """The work groups of this (model, task), reduced to the run's shard, streamed: a fresh generator

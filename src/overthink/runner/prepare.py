@@ -23,7 +23,6 @@ from overthink.runner.components import Components, RunTable
 from overthink.runner.fit import refuse_unfit
 from overthink.runner.plan import SweepPlan
 from overthink.scoring.judge import Judge
-from overthink.strategies.base import Strategy
 from overthink.tasks.base import TaskSpec
 from overthink.tasks.sample_file import task_samples
 from overthink.types import Budget, strategy_label
@@ -36,10 +35,9 @@ class Prepared:
     """Everything validated before the store is touched: a mistake found here writes nothing."""
 
     config: ExperimentConfig
-    budgets: list[Budget]  # what is recorded (forced cot sweeps add the natural-end record)
+    budgets: list[Budget]  # every budget some sweep records (forced cot sweeps add the natural-end record)
     tasks: list[TaskSpec]
-    sweeps: list[SweepPlan]  # one per (model, task), model-major in the config's order
-    strategy: Strategy
+    sweeps: list[SweepPlan]  # one per (model, strategy, task), in the config's order
     backends: list[Backend]
     judge: Judge | None = None  # the refusal judge (analysis/judge_agreement.py), asked by every refusal sweep
     table: RunTable | None = None  # reads a finished sweep's table from the store (Components.table)
@@ -51,20 +49,25 @@ def prepare(config: ExperimentConfig, built: Components) -> Prepared:
     One pass: budgets and shard as typed, each task's items (generated or read) with their shots, then
     what each backend cannot serve (a budget, the strategy, a prompt too long for its context).
     """
-    recorded = budgets_for(config.mode, config.budgets, add_natural=built.strategy.name == "cot")
+    recorded = {strategy.name: budgets_for(config.mode, config.budgets, add_natural=strategy.name == "cot")
+                for strategy in built.strategies}  # only a chain of thought records its natural end for free
     sampling, part = config.generation(), config.shard_part()
     backends = list(built.backends)
     per_task = []
     for spec, task in zip(built.tasks, config.tasks, strict=True):
         samples, pool = task_samples(spec, task.n, task.seed, task.params, task.samples, shots=config.shots)
         per_task.append((spec, samples, shots_from_pool(spec.name, pool, config.shots) if config.shots else None))
-    refuse_unfit(backends, built.strategy, recorded, sampling, per_task)
-    label = strategy_label(built.strategy.name, config.shots)  # k-shot records get their own curve ("cot+3shot")
-    sweeps = [SweepPlan(experiment=config.experiment, backend=backend, spec=spec, samples=samples, budgets=recorded,
-                        label=label, repeats=config.repeats, base_seed=config.seed, shard=part, shots_of=shots_of,
+    for strategy in built.strategies:
+        refuse_unfit(backends, strategy, recorded[strategy.name], sampling, per_task)
+    sweeps = [SweepPlan(experiment=config.experiment, backend=backend, spec=spec, samples=samples,
+                        budgets=recorded[strategy.name], strategy=strategy,
+                        label=strategy_label(strategy.name, config.shots),  # k-shot records: own curve ("cot+3shot")
+                        repeats=config.repeats, base_seed=config.seed, shard=part, shots_of=shots_of,
                         concurrency=model.concurrency)
-              for backend, model in zip(backends, config.models, strict=True) for spec, samples, shots_of in per_task]
+              for backend, model in zip(backends, config.models, strict=True) for strategy in built.strategies
+              for spec, samples, shots_of in per_task]
     judge = None
     if built.judge_backend is not None and config.judge is not None:
         judge = Judge(built.judge_backend, concurrency=config.judge.concurrency)
-    return Prepared(config, recorded, list(built.tasks), sweeps, built.strategy, backends, judge, built.table)
+    every = list(dict.fromkeys(budget for budgets in recorded.values() for budget in budgets))
+    return Prepared(config, every, list(built.tasks), sweeps, backends, judge, built.table)

@@ -85,7 +85,7 @@ async def run_all(prepared: Prepared, warnings: list[str], progress: ProgressFac
         for plan in prepared.sweeps:
             report, stats = await _run_one(prepared, store, (limits, breaker), plan, progress)
             sweeps.append(report)
-            stop, detail = _stop_of(stats, f"{plan.backend.model_id} · {plan.spec.name}")
+            stop, detail = _stop_of(stats, plan.title)
             if on_sweep is not None and stop is not StopReason.INTERRUPTED:
                 on_sweep(report)
             if stop is not StopReason.COMPLETED:
@@ -110,9 +110,9 @@ async def _run_one(prepared: Prepared, store: Store, guards: tuple[CostTracker, 
     # a finished plan (a re-run) is not walked again: nothing is sent, so its census stays `before`
     todo = None if done_before == planned else StreamedSweep(
         store, plan.groups(), max_attempts=config.max_attempts, size=size)
-    with progress(f"{backend.model_id} · {plan.spec.name}", planned, done_before, backend.live_tokens) as advance:
+    with progress(plan.title, planned, done_before, backend.live_tokens) as advance:
         executor = Executor(backend, plan.spec, store, config.generation(), concurrency=plan.concurrency,
-                            progress=advance, strategy=prepared.strategy, limits=limits, breaker=breaker,
+                            progress=advance, strategy=plan.strategy, limits=limits, breaker=breaker,
                             shots_for=plan.shots if plan.shots_of is not None else None, judge=prepared.judge)
         stats = await sweep_chunks(executor, todo.chunks() if todo is not None else ())
     counts = todo.finish() if todo is not None else before  # the census after the run, chunk by chunk

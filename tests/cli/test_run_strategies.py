@@ -1,0 +1,51 @@
+"""Several strategies in one run: each is its own curve in one store, resumable as one sweep."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from overthink.config import ExperimentConfig, validate_config
+from overthink.store import Store
+
+ARGS = ["--backend", "scripted", "--model", "s", "--n", "4", "--budgets", "0,32", "--quiet", "--json"]
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "overthink", "run", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_two_strategies_write_their_own_records_and_resume_as_one(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    result = _run([*ARGS, "--strategy", "cot", "--strategy", "vote@3", "--store", str(store)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    sweeps = json.loads(result.stdout)["sweeps"]
+    # cot records its free natural end beside the budgets; a vote does not (each sample would need its own)
+    assert [(s["strategy"], s["planned"], s["ok"]) for s in sweeps] == [("cot", 12, 12), ("vote@3", 8, 8)]
+    conn = sqlite3.connect(store)
+    counts = dict(((s, b), n) for s, b, n in conn.execute(
+        "SELECT strategy, budget, COUNT(*) FROM records WHERE status = 'ok' GROUP BY strategy, budget"))
+    conn.close()
+    assert counts == {("cot", "0"): 4, ("cot", "32"): 4, ("cot", "natural"): 4, ("vote@3", "0"): 4,
+                      ("vote@3", "32"): 4}
+    with Store(store, create=False) as opened:
+        saved = ExperimentConfig.model_validate_json(opened.get_meta("last_config") or "{}")
+    assert saved.strategies == ["cot", "vote@3"]  # what `overthink resume` runs again
+    again = _run([*ARGS, "--strategy", "cot", "--strategy", "vote@3", "--store", str(store)], tmp_path)
+    assert [s["skipped"] for s in json.loads(again.stdout)["sweeps"]] == [12, 8]
+
+
+def test_one_name_or_a_list_in_a_config_and_a_repeated_name_is_refused() -> None:
+    assert validate_config({"strategy": "scheduler@64,3"}, source="t").strategies == ["scheduler@64,3"]
+    assert validate_config({"strategies": ["cot", "vote@5"]}, source="t").strategies == ["cot", "vote@5"]
+    assert ExperimentConfig().strategies == ["cot"]
+    try:
+        validate_config({"strategies": ["cot", "cot"]}, source="t")
+    except Exception as exc:  # a UserError naming the field
+        assert "twice" in str(exc)
+    else:
+        raise AssertionError("a strategy named twice was accepted")
