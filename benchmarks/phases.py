@@ -89,7 +89,8 @@ def judge(curve: Any, truth: tuple[int, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "pattern": phases.pattern, "verdict": curve.verdict.call, "breakpoints": at,
         "intervals": [[round(b.ci[0]), round(b.ci[1])] for b in phases.breakpoints],
-        "step_p": list(phases.step_p), "any_break": phases.n_breakpoints > 0, "labelled": bool(labelled),
+        "step_p": list(getattr(phases, "step_p", ())),  # absent before issue 19 (old detector runs too)
+        "any_break": phases.n_breakpoints > 0, "labelled": bool(labelled),
     }
     if truth:
         near = len(at) == len(truth) and all(t / 2 <= a <= 2 * t for a, t in zip(at, truth, strict=True))

@@ -169,12 +169,23 @@ def whitener(boot: np.ndarray) -> np.ndarray:
 
 def knot_intervals(x: np.ndarray, white: np.ndarray, boot: np.ndarray, count: int,
                    level: float = 0.95) -> list[tuple[float, float]]:
-    """Percentile intervals (axis units) of each knot over the replicates, each refitted on the grid."""
+    """95% intervals (axis units) of each knot: the percentile interval of the replicates' knots, each
+    replicate refitted on the grid, widened by half a gap to the neighbouring budgets.
+
+    Knots sit at budgets, so a kink anywhere between two gap midpoints is found at the budget between
+    them; without the half gap, a knot every replicate puts at one budget would read [2016, 2016], a
+    precision the grid does not have."""
     if count == 0:
         return []
     options = candidates(x, count)
     picked = np.array(options)[best_fits(x, white, boot, options)[1]]  # (R, count)
-    tail = (1 - level) / 2 * 100  # ends rounded outward to knots the replicates chose (grid points)
+    tail = (1 - level) / 2 * 100
     lows = np.percentile(picked, tail, axis=0, method="lower")
     highs = np.percentile(picked, 100 - tail, axis=0, method="higher")
-    return [(float(lo), float(hi)) for lo, hi in zip(lows, highs, strict=True)]
+    mids = (x[:-1] + x[1:]) / 2
+    out = []
+    for lo, hi in zip(lows, highs, strict=True):
+        below, above = mids[mids < lo], mids[mids > hi]
+        out.append((float(below.max()) if below.size else float(x.min()),
+                    float(above.min()) if above.size else float(x.max())))
+    return out
