@@ -88,8 +88,8 @@ def curve_text(curve: Curve, name: str | None = None) -> str:
     if v.loss is not None and v.loss.loss > 0:
         text += (f"; largest loss {_n(v.loss.loss)} from {v.loss.from_budget} to {v.loss.to_budget} "
                  f"(lower bound {_n(v.loss.lower)}, {wording.significance(v.loss.p, v.alpha)})")
-    if wording.phases_shown(curve) and curve.phases is not None:
-        text += f"; phases {curve.phases.pattern}"
+    if wording.phases_shown(curve):
+        text += f"; phases {wording.phases_text(curve)}"
     kind = "main curve" if curve.main else "stratum"
     return text + f" ({curve.n_items} common problems, {kind}{_lost(curve)})."
 

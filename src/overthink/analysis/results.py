@@ -86,6 +86,9 @@ class Phases:
     breakpoints: tuple[Breakpoint, ...] = ()
     segments: tuple[Segment, ...] = ()
     note: str = ""
+    # p-value of each step of the breakpoint count's test ("k - 1 breakpoints suffice", k = 1, 2, ...);
+    # the count is the last step whose p is below alpha
+    step_p: tuple[float, ...] = ()
 
     @property
     def pattern(self) -> str:
@@ -97,6 +100,7 @@ class Phases:
 
     def to_json(self) -> dict[str, Any]:
         return {"n_breakpoints": self.n_breakpoints, "pattern": self.pattern, "note": self.note,
+                "breakpoint_tests_p": list(self.step_p),
                 "breakpoints": [{"tokens": b.tokens, "ci": list(b.ci)} for b in self.breakpoints],
                 "segments": [{"from_tokens": s.from_tokens, "to_tokens": s.to_tokens, "change": s.change,
                               "ci": list(s.ci), "p": s.p, "label": s.label} for s in self.segments]}

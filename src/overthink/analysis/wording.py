@@ -129,6 +129,16 @@ def phases_shown(curve: Curve) -> bool:
             and phases.n_breakpoints > 0)
 
 
+def phases_text(curve: Curve) -> str:
+    """The phases in words with every breakpoint's 95% interval in tokens, "improve-plateau-degrade
+    @ 2,013 [503, 2,014], 8,064 [4,025, 8,059] tokens (95% CI)"; "" when not shown (no trend)."""
+    phases = curve.phases
+    if phases is None or not phases_shown(curve):
+        return ""
+    points = ", ".join(f"{b.tokens:,.0f} [{b.ci[0]:,.0f}, {b.ci[1]:,.0f}]" for b in phases.breakpoints)
+    return phases.pattern + (f" @ {points} tokens (95% CI)" if points else "")
+
+
 def change(metric: str, amount: float, higher_is_better: bool) -> str:
     """A drop in goodness units said in the metric's terms: "accuracy fell 0.100 (worse)",
     "abs_error rose 0.110 (worse)", "abs_error fell 0.020 (better)"."""

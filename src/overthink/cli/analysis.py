@@ -44,14 +44,10 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _phase_text(curve: Curve) -> str:
-    """Phases only where the verdict found a trend (see wording.phases_shown)."""
-    from overthink.analysis.wording import phases_shown
+    """Phases only where the verdict found a trend, each breakpoint with its interval (wording.phases_text)."""
+    from overthink.analysis.wording import phases_text
 
-    phases = curve.phases
-    if phases is None or not phases_shown(curve):
-        return "-"
-    points = ", ".join(f"{b.tokens:.0f}" for b in phases.breakpoints)
-    return phases.pattern + (f" @ {points}" if points else "")
+    return phases_text(curve) or "-"
 
 
 def _curve_name(curve: Curve, names: FamilyNames | None = None) -> str:
