@@ -13,6 +13,8 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from overthink.analysis.frame import load, samples_of
 from overthink.models.base import BackendError, FailureKind, GenerationRequest
 from overthink.models.generation import GenerationConfig
@@ -20,7 +22,7 @@ from overthink.models.scripted import ScriptedBackend, default_script
 from overthink.runner.execute import Executor
 from overthink.runner.plan import WorkGroup, pending, plan_groups
 from overthink.store import STEPS, Store
-from overthink.store.merge import merge_stores
+from overthink.store.merge import MergeConflict, merge_stores
 from overthink.strategies.best_of_n import BestOfNStrategy
 from overthink.strategies.common import sub_seed
 from overthink.strategies.verifiers import OutcomeVerifier
@@ -187,3 +189,16 @@ def test_records_of_every_strategy_written_before_compute_get_it_derived(tmp_pat
     conn.close()
     assert derived == {"cot": 10, "vote@3": 24 + 6, "best-of-n@2": 16 + 2 + 40, "scheduler@4,2": 13,
                        "broken": 10, "failed": None}
+
+
+def test_two_inputs_with_different_samples_behind_one_answer_conflict(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    _sweep(a, ScriptedBackend(accuracy=0.5), VoteStrategy(3), ITEMS[:1])
+    shutil.copyfile(a, b)
+    conn = sqlite3.connect(b)
+    conn.execute("UPDATE samples SET answer_text = 'edited' WHERE idx = 2")
+    conn.commit()
+    conn.close()
+    with pytest.raises(MergeConflict, match="sample answer_text"):
+        merge_stores([a, b], tmp_path / "m.db")
+    assert not (tmp_path / "m.db").exists()
