@@ -187,9 +187,18 @@ class Usage:
 class Completion:
     """What a backend returns for one (sample, budget, seed).
 
-    `reasoning` is the thinking text, `text` the answer text after thinking. `total_generated` counts
-    every token the backend generated for this completion (shared thinking prefixes of nested budgets are
-    attributed to the longest budget only, so totals add up to real compute).
+    `reasoning` is the thinking text, `text` the answer text after thinking. Two token counts answer
+    two questions (docs/strategies.md, "Compute"):
+
+    * `total_generated` -- what did the sweep spend? Every token the backend generated for this
+      completion, with the nested convention: a thinking prefix shared by nested budgets is
+      attributed to the first (shortest) budget whose trace reaches it, each longer budget owning
+      only the thinking since the previous one, so a group's totals add up to the real compute.
+    * `compute()` -- what did this answer cost? The tokens a stand-alone run at this budget spends:
+      realized thinking and answer tokens of every sample, probe answers, and the verifier's prompt
+      and generated tokens; the generating model's prompt is not counted. Strategies that spend more
+      than one trace set `compute_tokens`; a single chain of thought leaves it None (then it is its
+      thinking plus its answer). It does not depend on whether budgets were nested.
     """
 
     text: str
@@ -202,6 +211,14 @@ class Completion:
     looping: bool = False
     total_generated: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    compute_tokens: int | None = None  # None: one chain of thought, see `compute()`
+    samples: tuple[SampleAnswer, ...] = ()  # vote / best-of-n: every sample behind this record
+
+    def compute(self) -> int:
+        """The tokens this answer cost alone (see the class docstring): the one definition of compute."""
+        if self.compute_tokens is not None:
+            return self.compute_tokens
+        return self.usage.reasoning_tokens + self.answer_tokens
 
 
 @dataclass(frozen=True)
@@ -212,6 +229,34 @@ class Score:
     correct: bool | None
     extracted: str | None
     details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SampleAnswer:
+    """One of the k (vote) or n (best-of-n) samples behind a record, kept so every sample can be audited.
+
+    The strategy fills what it saw (the answer text, the answer it compared, its tokens, the
+    verifier's score and tokens); the run side adds the task scorer's `score` before the record is
+    written. The store keeps these as child rows of the record (the `samples` table), read back by
+    key, so a report never holds k answer texts per record in memory. `compute_tokens` is this
+    sample's share of the record's `compute_tokens` (the shares add up to it exactly).
+    """
+
+    index: int
+    seed: int
+    text: str
+    answer: str | None  # the extracted answer the strategy compared (None: none, an abstention)
+    reasoning_tokens: int
+    answer_tokens: int
+    verifier_score: float | None = None  # best-of-n: the verifier's score of this candidate
+    verifier_tokens: int = 0  # tokens the verifier read (its prompt) to judge this candidate
+    verifier_generated: int = 0  # tokens the verifier generated to judge it
+    score: Score | None = None  # the task scorer's verdict on `text` (set by the run side)
+
+    @property
+    def compute_tokens(self) -> int:
+        """Thinking and answer tokens of the sample, plus the verifier's prompt and generated tokens."""
+        return self.reasoning_tokens + self.answer_tokens + self.verifier_tokens + self.verifier_generated
 
 
 class Status(str, Enum):

@@ -51,6 +51,8 @@ def test_nested_equals_independent(tiny_backend: Any, sampling: GenerationConfig
         assert alone.reasoning == nested[budget.label].reasoning
         assert alone.text == nested[budget.label].text
         assert alone.usage.reasoning_tokens == nested[budget.label].usage.reasoning_tokens
+        # what the answer cost alone does not depend on nesting (total_generated does, by design)
+        assert alone.compute() == nested[budget.label].compute() == alone.usage.reasoning_tokens + alone.answer_tokens
 
 
 def test_nested_generates_fewer_tokens(tiny_backend: Any) -> None:

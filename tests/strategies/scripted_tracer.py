@@ -59,4 +59,6 @@ class ScriptedTracer(ScriptedBackend):
     async def score_steps(
         self, messages: list[dict[str, str]], placeholder: str, steps: Sequence[str]
     ) -> StepScores:
-        return StepScores(tuple(self.judge(step) for step in steps), sum(len(step.split()) for step in steps))
+        # prompt tokens: the steps' words; generated: one token per step, as a served judge samples
+        return StepScores(tuple(self.judge(step) for step in steps), sum(len(step.split()) for step in steps),
+                          generated=len(steps))

@@ -75,6 +75,9 @@ def test_vote_on_a_served_model_gives_the_embedded_records(server_url: str, tiny
         _assert_same(remote[label], local[label])
         for key in ("answers", "votes", "tie", "seeds", "reasoning_tokens_each"):
             assert remote[label].extra[key] == local[label].extra[key], (label, key)
+        # one definition of compute on both: the server's lookahead is in total_generated only
+        assert remote[label].compute() == local[label].compute()
+        assert [s.text for s in remote[label].samples] == [s.text for s in local[label].samples]
     assert remote["16"].usage.reasoning_tokens == 16
 
 
@@ -89,6 +92,7 @@ def test_scheduler_on_a_served_model_probes_and_stops_as_the_embedded_engine(
         _assert_same(remote[label], local[label])
         for key in ("probes", "probes_made", "stop_step", "stopped_early", "max_tokens"):
             assert remote[label].extra[key] == local[label].extra[key], (label, key)
+        assert remote[label].compute() == local[label].compute()
         assert remote[label].extra["probes_made"] >= 1
 
 
@@ -103,6 +107,12 @@ def test_best_of_n_judges_steps_on_the_served_model(server_url: str, tiny_backen
     for mine, theirs in zip(remote.extra["scores"], local.extra["scores"], strict=True):
         assert mine == pytest.approx(theirs, abs=0.02)
     assert remote.extra["chosen"] == local.extra["chosen"]
+    # compute: the candidates, the prompt tokens sent for every step, one generated token per step request
+    steps = sum(len(s) for s in remote.extra["step_scores"])
+    candidates = sum(s.reasoning_tokens + s.answer_tokens for s in remote.samples)
+    assert remote.compute() == candidates + remote.extra["verifier_tokens"] + steps
+    assert sum(s.verifier_generated for s in remote.samples) == steps
+    assert sum(s.verifier_generated for s in local.samples) == 0  # the embedded judge reads logits only
 
 
 @pytest.mark.parametrize("strategy", ["vote@2", "scheduler@8,2"])

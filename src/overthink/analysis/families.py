@@ -322,7 +322,7 @@ def _records(table: ItemTable, k: int, repeats: int, outcome: dict[str, np.ndarr
     frame = frame[list(store_columns())]
     if ok.all():  # without errors the integer columns stay integers, as a store without NULLs reads back
         for column in ("reasoning_tokens", "input_tokens", "output_tokens", "total_generated", "answer_tokens",
-                       "wait_insertions", "looping"):
+                       "wait_insertions", "looping", "compute_tokens"):
             frame[column] = frame[column].astype(np.int64)
         if frame["correct"].notna().all():
             frame["correct"] = frame["correct"].astype(np.int64)
@@ -343,6 +343,7 @@ def _completion(ok: np.ndarray, tokens: np.ndarray, prompt_tokens: np.ndarray,
         "reasoning_tokens": number(tokens), "reasoning_source": text("tokenizer"),
         "input_tokens": number(prompt_tokens), "output_tokens": number(tokens + ANSWER_TOKENS),
         "total_generated": number(tokens + ANSWER_TOKENS), "answer_tokens": number(np.full(ok.size, ANSWER_TOKENS)),
+        "compute_tokens": number(tokens + ANSWER_TOKENS),  # one chain of thought: thinking + answer
         "wait_insertions": number(np.zeros(ok.size)), "looping": number(np.zeros(ok.size)),
         "finish_reason": text("stop"), "wall_time_s": number(tokens / 50.0), "cost_usd": np.full(ok.size, np.nan),
         "reasoning": text("(simulated reasoning)"), "answer_text": _blank(ok, outcome["answer_text"]),

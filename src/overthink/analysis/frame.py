@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from overthink.store import Store, StoreError
+from overthink.store import SampleRow, Store, StoreError
 from overthink.types import TaskTraits
 
 JSON_COLUMNS = ("metadata", "score_details", "extra")
@@ -90,6 +90,10 @@ def tidy_in_place(frame: pd.DataFrame) -> pd.DataFrame:
     realized = frame.get("reasoning_tokens", missing)
     frame["realized"] = pd.to_numeric(realized, errors="coerce").astype(float)
     frame["log_tokens"] = np.log1p(frame["realized"].clip(lower=0))
+    # what each answer cost alone (docs/strategies.md "Compute"): the x of an equal-compute comparison;
+    # NaN for error records and for frames without the column (a store is migrated to have it)
+    compute = frame.get("compute_tokens", missing)
+    frame["compute_tokens"] = pd.to_numeric(compute, errors="coerce").astype(float)
     for column in ("score", "correct", "looping"):
         if column in frame.columns:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
@@ -206,6 +210,13 @@ def texts(path: StoreLike, keys: Iterable[str]) -> dict[str, dict[str, str]]:
         return path.texts(list(dict.fromkeys(keys)), TEXT_FIELDS)
     with Store(Path(path), create=False) as store:
         return store.texts(list(dict.fromkeys(keys)), TEXT_FIELDS)
+
+
+def samples_of(path: StoreLike, keys: Iterable[str]) -> dict[str, list[SampleRow]]:
+    """The samples behind the vote / best-of-n records of `keys` (answer text, scores, tokens), fetched
+    by key like `texts`, so a frame never holds them."""
+    with _opened(path) as store:
+        return store.samples_of(list(dict.fromkeys(keys)))
 
 
 def strata_for(task: str, frame: pd.DataFrame, traits: TaskTraits | None = None) -> list[str]:

@@ -143,7 +143,8 @@ def _record(row: dict[Any, Any]) -> Any:
                   reasoning_source=TokenSource.TOKENIZER)
     extracted = None if _missing(row.get("extracted")) else str(row["extracted"])
     completion = Completion(text=f"The answer is {extracted}.", reasoning="(simulated)", usage=usage,
-                            finish_reason="stop", total_generated=tokens + 5, extra=_json_field(row.get("extra")))
+                            finish_reason="stop", total_generated=tokens + 5, compute_tokens=tokens + 5,
+                            extra=_json_field(row.get("extra")))
     correct = None if _missing(row.get("correct")) else bool(row["correct"])
     score = Score(value=float(row["score"]), correct=correct, extracted=extracted,
                   details=_json_field(row.get("score_details")))

@@ -51,10 +51,12 @@ class ForcedTrace:
 
 @dataclass(frozen=True)
 class StepScores:
-    """P(yes) after each step of a solution, and the tokens evaluated (or sent) to read them."""
+    """P(yes) after each step of a solution, the prompt tokens evaluated (or sent) to read them, and the
+    tokens generated for them (a server samples one token per request; the embedded engine none)."""
 
     probabilities: tuple[float, ...]
     tokens: int
+    generated: int = 0
 
 
 @runtime_checkable

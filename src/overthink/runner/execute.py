@@ -65,9 +65,20 @@ class RunStats:
         return time.perf_counter() - self.started
 
 
+def _scored_samples(item: WorkItem, completion: Completion, task: TaskSpec) -> Completion:
+    """A vote's or best-of-n's completion with each of its samples scored by the task's rules, as the
+    record is (the refusal judge, when one runs, judges the record's answer only)."""
+    if not completion.samples:
+        return completion
+    scored = tuple(dataclasses.replace(s, score=task.score(item.sample, s.text)) for s in completion.samples)
+    return dataclasses.replace(completion, samples=scored)
+
+
 def _record(item: WorkItem, completion: Completion | None, task: TaskSpec, error: str | None,
             kind: FailureKind | None = None) -> Record:
     score = task.score(item.sample, completion.text) if completion is not None else None
+    if completion is not None:
+        completion = _scored_samples(item, completion, task)
     return Record(
         key=item.key,
         seed=item.seed,

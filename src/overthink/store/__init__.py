@@ -9,8 +9,9 @@ import through `Store.absorb_store`: all three under one rule (store/absorb.py).
 from overthink.store.absorb import RECORD_RULE, Absorbed
 from overthink.store.cells import CellRow
 from overthink.store.queries import DEFAULT_MAX_ATTEMPTS, Contents, TaskProfile
+from overthink.store.samples import SampleRow
 from overthink.store.schema import APP_ID, MIGRATIONS, STEPS, error_class, record_columns
 from overthink.store.store import Store, StoreError
 
 __all__ = ["APP_ID", "DEFAULT_MAX_ATTEMPTS", "MIGRATIONS", "RECORD_RULE", "STEPS", "Absorbed", "CellRow",
-           "Contents", "Store", "StoreError", "TaskProfile", "error_class", "record_columns"]
+           "Contents", "SampleRow", "Store", "StoreError", "TaskProfile", "error_class", "record_columns"]

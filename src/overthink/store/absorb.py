@@ -6,10 +6,15 @@ failure is kept once (known by key, time, class and message, so folding the same
 nothing) and each key's attempts are numbered 1, 2, ... in time order, whatever order they arrived in
 (shards merged in any order, an import of older logs).
 
+Samples (the child rows of a vote or best-of-n record, store/samples.py), by `SAMPLES_RULE`: a
+record's samples are written with its ok row and never changed after; a key's set is the first
+offered once its record is ok (an identical ok row from another store, a record of an older store
+that had no samples yet, adds them then). An error row has none.
+
 A run hands its rows as values (`absorb_rows`), merge and import hand a whole store attached as
-`src` (`absorb_attached`); both go through the same upsert, built from `RECORD_RULE`, and the same
-attempts step. Callers own the transaction (`transaction`), so what they add beside the rows (a
-merge's task declarations, an import's traits) commits or rolls back with them.
+`src` (`absorb_attached`); both go through the same upsert, built from `RECORD_RULE`, the same
+attempts step and the same samples step. Callers own the transaction (`transaction`), so what they
+add beside the rows (a merge's task declarations, an import's traits) commits or rolls back with them.
 """
 
 from __future__ import annotations
@@ -20,8 +25,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from overthink.store.samples import SAMPLE_COLUMNS
+
 # When an incoming row `new` replaces the stored row `old` of its key. Written once; every writer uses it.
 RECORD_RULE = "{old}.status = 'error' AND ({new}.status = 'ok' OR {new}.created_at > {old}.created_at)"
+# Which offered sample rows a store takes: those of a key whose stored record is ok and that holds no
+# samples yet (so an ok record's samples, like the record, are written once and never rewritten).
+SAMPLES_RULE = ("EXISTS (SELECT 1 FROM main.records r WHERE r.key = {new}.key AND r.status = 'ok') "
+                "AND NOT EXISTS (SELECT 1 FROM main.samples m WHERE m.key = {new}.key)")
 ATTEMPT_COLUMNS = "key, at, error_class, message"
 _WORK_TABLES = ("absorb_failures", "absorb_new", "absorb_keep")
 
@@ -68,6 +79,21 @@ def upsert_sql(columns: Sequence[str], source: str | None = None) -> str:
             f"ON CONFLICT (key) DO UPDATE SET {updates} WHERE {replaces('records', 'excluded')}")
 
 
+def _absorb_samples(conn: sqlite3.Connection, source: str) -> int:
+    """Copy the sample rows of table `source` that `SAMPLES_RULE` admits (read whole before inserting,
+    so the rows of one key are judged together); returns how many were added."""
+    names = ", ".join(SAMPLE_COLUMNS)
+    before = conn.total_changes
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS absorb_samples_in AS SELECT {names} FROM main.samples WHERE 0")
+    conn.execute(f"INSERT INTO temp.absorb_samples_in ({names}) SELECT {names} FROM {source} s "
+                 f"WHERE {SAMPLES_RULE.format(new='s')}")
+    taken = conn.total_changes - before
+    conn.execute(f"INSERT OR IGNORE INTO main.samples ({names}) SELECT {names} FROM temp.absorb_samples_in "
+                 "ORDER BY key, idx")
+    conn.execute("DELETE FROM temp.absorb_samples_in")
+    return taken
+
+
 def _work_tables(conn: sqlite3.Connection) -> None:
     for name in _WORK_TABLES:
         conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (key TEXT, at REAL, error_class TEXT, message TEXT)")
@@ -106,8 +132,9 @@ def _absorb_attempts(conn: sqlite3.Connection, source: str) -> int:
 
 
 def absorb_rows(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]],
-                failures: Sequence[tuple[str, float, str, str]]) -> Absorbed:
-    """A run's finished rows (one column dict each) and their failures (key, at, class, message).
+                failures: Sequence[tuple[str, float, str, str]], samples: Sequence[dict[str, Any]] = ()) -> Absorbed:
+    """A run's finished rows (one column dict each), their failures (key, at, class, message) and the
+    sample rows of its vote / best-of-n records (store/samples.py `sample_rows`).
 
     Rows go in one at a time in the order given, so of two rows of one key in a batch the rule
     decides between them as it would between two batches.
@@ -123,6 +150,13 @@ def absorb_rows(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]],
         _work_tables(conn)
         conn.executemany(f"INSERT INTO temp.absorb_failures ({ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?)", failures)
         added = _absorb_attempts(conn, "temp.absorb_failures")
+    if samples:
+        names = ", ".join(SAMPLE_COLUMNS)
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS absorb_samples AS SELECT {names} FROM main.samples WHERE 0")
+        conn.executemany(f"INSERT INTO temp.absorb_samples ({names}) VALUES ({', '.join('?' for _ in SAMPLE_COLUMNS)})",
+                         [tuple(row[c] for c in SAMPLE_COLUMNS) for row in samples])
+        _absorb_samples(conn, "temp.absorb_samples")
+        conn.execute("DELETE FROM temp.absorb_samples")
     return Absorbed(len(rows), written, 0, added)
 
 
@@ -137,4 +171,7 @@ def absorb_attached(conn: sqlite3.Connection, schema: str = "src") -> Absorbed:
     conn.execute(upsert_sql(columns, f"{schema}.records"))
     written = conn.total_changes - before
     added = _absorb_attempts(conn, f"{schema}.attempts")
+    held = conn.execute(f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = 'samples'")
+    if held.fetchone() is not None:  # an attached store is migrated first; a bare old file has none
+        _absorb_samples(conn, f"{schema}.samples")
     return Absorbed(incoming, written, superseded, added)

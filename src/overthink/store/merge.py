@@ -3,7 +3,8 @@
 Rules, one key at a time: a key present once is copied; an ok row supersedes an error row; of two
 error rows the later failure is kept; two identical ok rows are one; two ok rows that differ in
 anything but their timing (`created_at`, `wall_time_s`) are a conflict, because the store holds one
-immutable answer per key and picking one would silently drop a result. A conflict names the key and
+immutable answer per key and picking one would silently drop a result; so are two different sets of
+samples behind one ok answer (the `samples` table, store/samples.py). A conflict names the key and
 writes nothing. Every failed attempt of every input is kept (identical attempts once), renumbered
 per key in time order. Apart from the conflict check, the rules are the store's own (store/absorb.py),
 the ones a run and an import follow.
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from overthink.errors import UserError
+from overthink.store.samples import SAMPLE_COLUMNS
 from overthink.store.store import Store, StoreError
 from overthink.types import TaskTraits
 
@@ -114,6 +116,19 @@ def _find_conflict(conn: sqlite3.Connection, columns: list[str]) -> tuple[str, l
     return key, [c for c, a, b in zip(columns, mine, theirs, strict=True) if a != b]
 
 
+def _find_sample_conflict(conn: sqlite3.Connection) -> tuple[str, list[str]] | None:
+    """A sample of `src` that differs from main's sample of its (key, index): the samples of one ok
+    answer are part of it, so two inputs holding different ones conflict like two different ok rows."""
+    columns = [c for c in SAMPLE_COLUMNS if c not in ("key", "idx")]
+    differs = " OR ".join(f"m.{c} IS NOT s.{c}" for c in columns)
+    row = conn.execute(f"SELECT m.key, {', '.join(f'm.{c}, s.{c}' for c in columns)} FROM main.samples m "
+                       f"JOIN src.samples s ON s.key = m.key AND s.idx = m.idx WHERE {differs} LIMIT 1").fetchone()
+    if row is None:
+        return None
+    pairs = row[1:]
+    return str(row[0]), [f"sample {c}" for i, c in enumerate(columns) if pairs[2 * i] != pairs[2 * i + 1]]
+
+
 def _describe(conn: sqlite3.Connection, key: str) -> str:
     row = conn.execute("SELECT experiment, model, task, sample_id, budget, strategy, repeat FROM src.records "
                        "WHERE key = ?", (key,)).fetchone()
@@ -123,7 +138,7 @@ def _describe(conn: sqlite3.Connection, key: str) -> str:
 def _check_input(store: Store, source: Path, earlier: list[Path]) -> list[str]:
     """Refuse an input whose ok row differs from an earlier input's; returns the tasks it redeclares."""
     with store.attached(source) as conn:
-        conflict = _find_conflict(conn, _content_columns(conn))
+        conflict = _find_conflict(conn, _content_columns(conn)) or _find_sample_conflict(conn)
         if conflict is not None:
             key, names = conflict
             holders = [str(p) for p in earlier if _holds_ok(p, key)]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from overthink.store.rows import decode_row, filters
+from overthink.store.samples import SampleRow, read_samples
 from overthink.types import Status, TaskTraits
 
 if TYPE_CHECKING:  # pandas is imported by the frame readers only: a run never pays for it
@@ -196,6 +197,15 @@ class Queries:
                 out[str(key)] = {name: "" if value is None else str(value)
                                  for name, value in zip(fields, values, strict=True)}
         return out
+
+    def samples_of(self, keys: Sequence[str]) -> dict[str, list[SampleRow]]:
+        """The samples behind each vote / best-of-n record of `keys` (answer text, score, verifier score,
+        tokens), in sample order; keys without samples (cot, errors, records older than 0005) are absent."""
+        return read_samples(self._conn, keys)
+
+    def samples(self, key: str) -> list[SampleRow]:
+        """The samples of one record (empty when it has none)."""
+        return self.samples_of([key]).get(key, [])
 
     def tasks_present(self) -> set[str]:
         """Tasks with at least one record (from the index, not a scan of the records)."""

@@ -51,6 +51,7 @@ def to_row(record: Record) -> dict[str, Any]:
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
         "total_generated": comp.total_generated if comp else None,
+        "compute_tokens": comp.compute() if comp else None,
         "answer_tokens": comp.answer_tokens if comp else None,
         "wait_insertions": comp.wait_insertions if comp else None,
         "looping": int(comp.looping) if comp else None,

@@ -101,11 +101,61 @@ TASKS_SQL = """
 CREATE TABLE IF NOT EXISTS tasks (task TEXT PRIMARY KEY, traits TEXT NOT NULL);
 """
 
+# What each record's answer cost, by the one definition of compute (types.Completion.compute, written
+# by store/rows.py). Ok records written before this step get it derived from what they kept: a vote or
+# best-of-n record sums its samples' thinking and answers (`reasoning_tokens_each`, `answer_tokens_each`)
+# and adds the verifier's prompt tokens (`verifier_tokens`; a served judge's one generated token per
+# step was not kept); a scheduler record takes `compute` (sampled thinking, a few forced tokens lower
+# than the realized count a new record uses); any other record its thinking plus its answer. Error
+# records have none (NULL). Extra text that is not JSON is read as a single chain of thought.
+COMPUTE_SQL = """
+ALTER TABLE records ADD COLUMN compute_tokens INTEGER;
+UPDATE records SET compute_tokens = CASE
+    WHEN status != 'ok' THEN NULL
+    WHEN extra IS NULL OR NOT json_valid(extra) THEN COALESCE(reasoning_tokens, 0) + COALESCE(answer_tokens, 0)
+    ELSE CASE
+        WHEN json_type(extra, '$.reasoning_tokens_each') = 'array' THEN
+            (SELECT COALESCE(SUM(value), 0) FROM json_each(extra, '$.reasoning_tokens_each'))
+            + (SELECT COALESCE(SUM(value), 0) FROM json_each(extra, '$.answer_tokens_each'))
+            + COALESCE(json_extract(extra, '$.verifier_tokens'), 0)
+        WHEN json_type(extra, '$.compute') = 'integer' THEN json_extract(extra, '$.compute')
+        ELSE COALESCE(reasoning_tokens, 0) + COALESCE(answer_tokens, 0) END
+    END
+"""
+
+# Every sample behind a vote or best-of-n record (types.SampleAnswer), a child of its record by key:
+# written with the record's ok row and never after (store/absorb.py SAMPLES_RULE), read back by key
+# (Queries.samples_of), so the answer texts of k samples never sit in an analysis frame. `idx` 0 is
+# the sample drawn with the record's own seed (the cot trace). Records written before this step have
+# no rows here; their samples' labels are still in `extra.answers`.
+SAMPLES_SQL = """
+CREATE TABLE IF NOT EXISTS samples (
+    key TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    answer_text TEXT NOT NULL,
+    answer TEXT,
+    extracted TEXT,
+    score REAL,
+    correct INTEGER,
+    score_details TEXT,
+    verifier_score REAL,
+    reasoning_tokens INTEGER NOT NULL,
+    answer_tokens INTEGER NOT NULL,
+    verifier_tokens INTEGER NOT NULL,
+    verifier_generated INTEGER NOT NULL,
+    compute_tokens INTEGER NOT NULL,
+    PRIMARY KEY (key, idx)
+);
+"""
+
 # Append-only. Never edit, rename or reorder a step that has shipped; add a new one at the end.
 STEPS: tuple[Migration, ...] = (
     Migration("0001_records", RECORDS_SQL),
     Migration("0002_attempts", ATTEMPTS_SQL),
     Migration("0003_tasks", TASKS_SQL),
+    Migration("0004_compute_tokens", COMPUTE_SQL),
+    Migration("0005_samples", SAMPLES_SQL),
 )
 
 # The SQL of every step in order, for code that builds the schema in memory (analysis/families.py).

@@ -21,6 +21,7 @@ from overthink.store.absorb import Absorbed, absorb_attached, absorb_rows, trans
 from overthink.store.cells import CellRow, curve_cells
 from overthink.store.queries import Queries
 from overthink.store.rows import failure_class, to_row
+from overthink.store.samples import sample_rows
 from overthink.store.schema import APP_ID, NewerStoreError, migrate
 from overthink.types import Record, Status, TaskTraits
 
@@ -113,15 +114,17 @@ class Store(Queries):
     def write_many(self, records: Iterable[Record]) -> int:
         """Store records in one transaction under the absorb rule; returns how many rows were inserted
         or replaced. Every error record also becomes an attempt of its key, numbered inside the same
-        transaction, so concurrent writers never number one attempt twice."""
+        transaction, so concurrent writers never number one attempt twice; the samples of vote and
+        best-of-n records are written in it too (store/samples.py)."""
         batch = list(records)
         rows = [to_row(r) for r in batch]
         if not rows:
             return 0
         failures = [(str(r["key"]), float(r["created_at"]), failure_class(record), str(r["error"] or ""))
                     for record, r in zip(batch, rows, strict=True) if r["status"] == Status.ERROR.value]
+        samples = [row for record in batch for row in sample_rows(record)]
         with transaction(self._conn):
-            return absorb_rows(self._conn, rows, failures).written
+            return absorb_rows(self._conn, rows, failures, samples).written
 
     @contextmanager
     def attached(self, path: Path) -> Iterator[sqlite3.Connection]:

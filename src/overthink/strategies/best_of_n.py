@@ -9,8 +9,11 @@ or the one named in "best-of-n@4,tiny"). The highest-scoring candidate wins;
 ties go to the answer more candidates agree on, then to the lower index.
 
 The record keeps the winner's own trace and answer; `extra` holds every candidate's score, its per-step
-scores and its answer; `total_generated` sums the n candidates' generation, and `extra` reports the
-verifier's evaluated tokens separately (prefill, not sampling, so it is not mixed into the count).
+scores and its answer; `total_generated` sums the n candidates' generation (nested convention, the
+generating model's sampling only), and `extra` reports the verifier's evaluated prompt tokens as
+`verifier_tokens`. `compute_tokens` is the one count of what the answer cost: the n candidates'
+thinking and answers plus the verifier's prompt and generated tokens; `samples` keeps every
+candidate's answer text, verifier score and tokens (the store's child rows).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from overthink.errors import UserError
 from overthink.models.base import Backend, Collected, GenerationRequest
 from overthink.models.capabilities import StepScorer
 from overthink.strategies.base import Item, Strategy
-from overthink.strategies.common import sample_k
+from overthink.strategies.common import sample_answers, sample_k, sub_seed
 from overthink.strategies.verifiers import Judgement, StepJudge, Verifier
 from overthink.strategies.vote import parse_k
 from overthink.types import Budget, Completion
@@ -94,19 +97,23 @@ class BestOfNStrategy(Strategy):
             if failure is not None:  # the best of fewer than n is another strategy: this budget fails
                 collected.failures[budget.label] = failure
                 continue
-            await collected.part([budget], self._best(verifier, item, budget, drawn.at(budget)))
+            await collected.part([budget], self._best(verifier, item, budget, drawn.at(budget), request.seed))
         return collected.settle()
 
     async def _best(self, verifier: Verifier, item: Item, budget: Budget,
-                    candidates: list[Completion]) -> dict[str, Completion]:
+                    candidates: list[Completion], seed: int) -> dict[str, Completion]:
         """The record of one budget: the verifier's favourite of its n candidates."""
         judgements = [await verifier.judge(item.sample, c) for c in candidates]
         answers = [item.read_answer(c.text) for c in candidates]
         best = pick_best(judgements, answers)
         chosen = candidates[best]
+        samples = sample_answers(candidates, answers, [sub_seed(seed, i) for i in range(len(candidates))],
+                                 judgements)
         return {budget.label: dataclasses.replace(
             chosen,
             total_generated=sum(c.total_generated for c in candidates),
+            compute_tokens=sum(s.compute_tokens for s in samples),
+            samples=samples,
             wall_time_s=sum(c.wall_time_s for c in candidates),
             extra={
                 **chosen.extra, "strategy": "best-of-n", "n": self.n, "verifier": verifier.name,

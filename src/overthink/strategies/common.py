@@ -12,7 +12,10 @@ same way everywhere, or their comparisons would not be fair:
   itself (the embedded engine keeps the prompt's KV cache for samples 2..k, a server its prefix
   cache); any other backend is simply asked k times, once per sub-seed, with every budget. A sample
   that failed at one budget costs that budget's record only (`Drawn.failures`): the strategy's
-  record at a budget fails when one of its k samples there failed, and stands otherwise.
+  record at a budget fails when one of its k samples there failed, and stands otherwise;
+* the samples behind a record (`sample_answers`): each sample's answer text, compared answer, tokens
+  and verifier judgement, so the store can keep every sample auditable and the record's compute is
+  the exact sum of its samples'.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from overthink.models.base import Backend, BackendError, GenerationRequest, Part
 from overthink.models.capabilities import SharedPromptSampler
 from overthink.scoring.extract import extract_answer
 from overthink.strategies.base import Item
-from overthink.types import Budget, Completion, Sample, Score
+from overthink.strategies.verifiers import Judgement
+from overthink.types import Budget, Completion, Sample, SampleAnswer, Score
 
 AnswerScorer = Callable[[Sample, str], Score]  # a task's scorer, as the run side has it
 
@@ -54,6 +58,17 @@ def answer_key(sample: Sample, text: str, scorer: AnswerScorer | None = None) ->
 def item_for(sample: Sample, scorer: AnswerScorer | None = None) -> Item:
     """The run side's `Item`: the sample, with answers read by the task's scorer (else the answer tag)."""
     return Item(sample, lambda text: answer_key(sample, text, scorer))
+
+
+def sample_answers(samples: Sequence[Completion], answers: Sequence[str | None], seeds: Sequence[int],
+                   judgements: Sequence[Judgement] | None = None) -> tuple[SampleAnswer, ...]:
+    """The samples behind one record, in sample order (index i drew with `seeds[i]`)."""
+    judged: Sequence[Judgement | None] = judgements if judgements is not None else [None] * len(samples)
+    return tuple(
+        SampleAnswer(index=i, seed=seed, text=c.text, answer=answer, reasoning_tokens=c.usage.reasoning_tokens,
+                     answer_tokens=c.answer_tokens, verifier_score=None if v is None else v.score,
+                     verifier_tokens=0 if v is None else v.tokens, verifier_generated=0 if v is None else v.generated)
+        for i, (c, answer, seed, v) in enumerate(zip(samples, answers, seeds, judged, strict=True)))
 
 
 @dataclass(frozen=True)

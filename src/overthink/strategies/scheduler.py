@@ -16,9 +16,11 @@ accuracy difference is the stopping rule's alone.
 
 Accounting follows the nested convention of the store: `total_generated` attributes each token to the
 first budget whose run reaches it (summing a group's records gives the real compute, probes included),
-and `extra["compute"]` is what a stand-alone run at this budget costs (thinking sampled + every probe
-answer + the final answer). `extra` also lists the probes (position, answer), the number made and the
-stop step.
+and `compute_tokens` is what a stand-alone run at this budget costs, by the one definition every
+strategy shares: the realized thinking up to the answer + every probe's answer + the final answer.
+`extra["compute"]` (kept as it was) counts the same with the *sampled* thinking, so it is lower by the
+forced "Wait" tokens. `extra` also lists the probes (position, answer), the number made and the stop
+step.
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ class SchedulerStrategy(Strategy):
         return dataclasses.replace(
             base,
             total_generated=sum(c.total_generated for c in own),
+            compute_tokens=base.usage.reasoning_tokens + answers,
             wall_time_s=sum(c.wall_time_s for c in own),
             extra={
                 **base.extra, "strategy": "scheduler", "every": self.every, "agree": self.agree,

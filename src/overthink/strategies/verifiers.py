@@ -1,8 +1,8 @@
 """Verifiers for best-of-n: an interface for outcome and process reward models, and a built-in judge.
 
 A `Verifier` looks at one candidate completion and returns a `Judgement`: an overall score (higher is
-better), the score of every reasoning step when it is a process reward model, and the tokens it spent
-(so the strategy can report verification compute next to generation compute). External reward models
+better), the score of every reasoning step when it is a process reward model, and the tokens it spent:
+the prompt tokens it read and the tokens it generated, both part of the record's compute. External reward models
 plug in by implementing `judge`, or by wrapping a plain function in `OutcomeVerifier`.
 
 `StepJudge` is the built-in process reward model. It asks a language model, after each step of the
@@ -40,7 +40,8 @@ MAX_STEPS = 16
 class Judgement:
     score: float
     steps: tuple[float, ...] = ()
-    tokens: int = 0  # tokens the verifier evaluated or generated for this judgement
+    tokens: int = 0  # prompt tokens the verifier read (evaluated, or sent to a server) for this judgement
+    generated: int = 0  # tokens the verifier generated for it (both count as compute)
 
 
 class Verifier(Protocol):
@@ -107,4 +108,5 @@ class StepJudge:
                     {"role": "user", "content": JUDGE_USER.format(problem=sample.prompt, steps=PLACEHOLDER)}]
         scores = await self.scorer.score_steps(messages, PLACEHOLDER, steps)
         probabilities = scores.probabilities
-        return Judgement(score=min(probabilities) if probabilities else 0.0, steps=probabilities, tokens=scores.tokens)
+        return Judgement(score=min(probabilities) if probabilities else 0.0, steps=probabilities, tokens=scores.tokens,
+                         generated=scores.generated)

@@ -5,7 +5,9 @@ say "7" and "7 apples" agree, and a completion with no extractable answer abstai
 a seeded rule that does not depend on the order the samples finished in: among the tied answers, the
 one with the smallest hash of (seed, answer) wins. The stored completion is the verdict itself,
 "<answer>{voted}</answer>", with the reasoning of the first sample that voted for it (for browsing),
-every sample's answer in `extra`, and the compute of all k samples in `total_generated`.
+every sample's answer in `extra`, the compute of all k samples in `total_generated` (nested
+convention) and `compute_tokens` (stand-alone), and every sample's answer text in `samples` (the
+store's child rows, so a refusal inside a vote can be audited).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest, settle
 from overthink.strategies.base import Item, Strategy
-from overthink.strategies.common import sample_k, sub_seed
+from overthink.strategies.common import sample_answers, sample_k, sub_seed
 from overthink.types import Budget, Completion, Usage
 
 
@@ -38,16 +40,18 @@ def majority(answers: Sequence[str | None], seed: int) -> tuple[str | None, dict
 
 
 def combine(samples: Sequence[Completion], answers: Sequence[str | None], winner: str | None,
-            extra: dict[str, object]) -> Completion:
+            extra: dict[str, object], seeds: Sequence[int]) -> Completion:
     """One record's completion from k samples: the verdict text, summed compute, mean realized thinking.
 
     `usage.reasoning_tokens` is the mean per-sample thinking length (the x axis stays comparable with
-    the budget); `total_generated` is every token the k samples generated for this budget.
+    the budget); `total_generated` is every token the k samples generated for this budget (nested
+    convention) and `compute_tokens` what the k samples cost at this budget alone (their sum).
     """
     rep = next((i for i, a in enumerate(answers) if winner is not None and a == winner), 0)
     chosen = samples[rep]
     k = len(samples)
     thinking = [c.usage.reasoning_tokens for c in samples]
+    each = sample_answers(samples, answers, seeds)
     usage = Usage(
         input_tokens=sum(c.usage.input_tokens for c in samples),
         output_tokens=sum(c.usage.output_tokens for c in samples),
@@ -65,6 +69,8 @@ def combine(samples: Sequence[Completion], answers: Sequence[str | None], winner
         answer_tokens=chosen.answer_tokens,
         looping=sum(c.looping for c in samples) * 2 > k,
         total_generated=sum(c.total_generated for c in samples),
+        compute_tokens=sum(s.compute_tokens for s in each),
+        samples=each,
         extra={
             **extra,
             "k": k,
@@ -105,7 +111,7 @@ class VoteStrategy(Strategy):
             answers = [item.read_answer(c.text) for c in per_sample]
             winner, votes, tie = majority(answers, request.seed)
             out[budget.label] = combine(per_sample, answers, winner,
-                                        {"strategy": "vote", "votes": votes, "tie": tie, "seeds": seeds})
+                                        {"strategy": "vote", "votes": votes, "tie": tie, "seeds": seeds}, seeds)
         return settle(out, failures)
 
 

@@ -268,7 +268,7 @@ class OpenAICompatBackend(ServerEndpoints, Backend):
             top, prompt_tokens = await self.top_logprobs(head + body + tail, TOP_LOGPROBS)
             sent += prompt_tokens
             scores.append(_yes_probability(top))
-        return StepScores(tuple(scores), sent)
+        return StepScores(tuple(scores), sent, generated=len(scores))  # each request samples max_tokens=1
 
     async def _count(self, text: str) -> int:
         ids = await self.tokenize(text)
