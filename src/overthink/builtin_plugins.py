@@ -128,6 +128,20 @@ class SchedulerOptions(_Options):
         return self
 
 
+class SettleOptions(_Options):
+    every: int = Field(ge=1, description="probe the answer every this many thinking tokens")
+    window: int = Field(ge=1, description="probes per window: the last `window` are compared with the ones before")
+    tolerance: float = Field(ge=0.0, lt=1.0, description="stop when the two windows' answer distributions are "
+                             "within this total variation distance (0 = identical)")
+
+
+def _settle(options: BaseModel, ctx: BuildContext) -> Strategy:
+    from overthink.strategies.scheduler import SchedulerStrategy
+
+    chosen = cast(SettleOptions, options)
+    return SchedulerStrategy(chosen.every, chosen.window, tolerance=chosen.tolerance)
+
+
 def _cot(options: BaseModel, ctx: BuildContext) -> Strategy:
     return CotStrategy()
 
@@ -178,6 +192,9 @@ def register_strategies() -> None:
     register_strategy("best-of-n", _best_of_n, BestOfNOptions, "best-of-n@n[,judge]: n samples reranked")
     register_strategy("scheduler", _scheduler, SchedulerOptions,
                       "scheduler@m,s: probe every m tokens, stop when s probes agree")
+    register_strategy("settle", _settle, SettleOptions,
+                      "settle@m,s,eps: probe every m tokens, stop when the answer distribution of the last s "
+                      "probes is within eps of the s before")
 
 
 class StepJudgeOptions(_Options):

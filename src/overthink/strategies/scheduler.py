@@ -1,10 +1,17 @@
-"""`scheduler@m,s`: early stopping -- probe the answer every m thinking tokens, stop once s agree.
+"""`scheduler@m,s` and `settle@m,s,eps`: early stopping -- probe the answer every m thinking tokens, and
+stop once s probes agree, or once the probes' answer distribution stops changing.
 
 While the model thinks, every m tokens a probe closes thinking on the current prefix and reads the
 interim answer (any backend with the `ForcedTracer` capability: the embedded engine evaluates only the
 few cue tokens on top of the cached prefix and then rewinds; an OpenAI-compatible server generates
 the trace in pieces that end at the probes and answers each probe over its prefix cache). When the
 last s probes give the same extracted answer, thinking stops and that answer is the record's answer.
+`settle@m,s,eps` stops on settled confidence instead ("halt once marginal confidence plateaus"): each
+probe contributes a distribution over answers (a point mass at its extracted answer; token probabilities
+would refine it, which no backend passes to probes yet), and thinking stops once the mean distribution
+of the last s probes is within total-variation distance eps of the mean of the s probes before them.
+It tolerates an answer that wavers between the same options, which the agreement rule never stops on;
+the record's answer is the answer at the stop, as with agreement.
 Each budget is a *maximum*: a trace whose probes never settle is cut at the budget and answered there,
 exactly as `cot` would.
 
@@ -26,6 +33,7 @@ step.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 
 from overthink.errors import UserError
@@ -38,14 +46,34 @@ DEFAULT_EVERY = 64
 DEFAULT_AGREE = 3
 
 
-class SchedulerStrategy(Strategy):
-    """Stop thinking when the last `agree` probes (one every `every` tokens) give the same answer."""
+def agreed(answers: Sequence[str | None], agree: int) -> bool:
+    """The last `agree` probe answers are one and the same extracted answer."""
+    last = answers[-agree:]
+    return len(last) == agree and last[0] is not None and len(set(last)) == 1
 
-    def __init__(self, every: int = DEFAULT_EVERY, agree: int = DEFAULT_AGREE) -> None:
+
+def distribution_settled(answers: Sequence[str | None], window: int, tolerance: float) -> bool:
+    """The answer distribution of the last `window` probes is within total variation `tolerance` of the
+    distribution of the `window` probes before them (and the last probe has an answer)."""
+    if len(answers) < 2 * window or answers[-1] is None:
+        return False
+    recent, before = Counter(answers[-window:]), Counter(answers[-2 * window:-window])
+    distance = 0.5 * sum(abs(recent[a] - before[a]) for a in recent.keys() | before.keys()) / window
+    return distance <= tolerance + 1e-12
+
+
+class SchedulerStrategy(Strategy):
+    """Stop thinking when the last `agree` probes (one every `every` tokens) give the same answer, or, with
+    a `tolerance`, when the answer distribution of the last `agree` probes matches the `agree` before."""
+
+    def __init__(self, every: int = DEFAULT_EVERY, agree: int = DEFAULT_AGREE, tolerance: float | None = None) -> None:
         if every < 1 or agree < 1:
             raise UserError(f"scheduler@{every},{agree}: both the probe interval and the agreement count must be >= 1")
+        if tolerance is not None and not 0 <= tolerance < 1:
+            raise UserError(f"settle@{every},{agree},{tolerance}: the tolerance is a total variation in [0, 1)")
         self.every = every
         self.agree = agree
+        self.tolerance = tolerance
 
     @classmethod
     def from_param(cls, param: str | None) -> SchedulerStrategy:
@@ -63,7 +91,15 @@ class SchedulerStrategy(Strategy):
 
     @property
     def name(self) -> str:
+        if self.tolerance is not None:
+            return f"settle@{self.every},{self.agree},{self.tolerance:g}"
         return f"scheduler@{self.every},{self.agree}"
+
+    def stops(self, answers: Sequence[str | None]) -> bool:
+        """The stopping rule on the probe answers so far."""
+        if self.tolerance is None:
+            return agreed(answers, self.agree)
+        return distribution_settled(answers, self.agree, self.tolerance)
 
     def unsupported_reason(self, backend: Backend, budgets: Sequence[Budget]) -> str | None:
         """Why this strategy cannot run here (checked by `overthink run` before the store is opened)."""
@@ -90,8 +126,7 @@ class SchedulerStrategy(Strategy):
             if at not in probes:
                 return False
             history.append((at, item.read_answer(text)))
-            last = [answer for _, answer in history[-self.agree:]]
-            return len(last) == self.agree and last[0] is not None and len(set(last)) == 1
+            return self.stops([answer for _, answer in history])
 
         trace = await backend.forced_trace(request, sorted(probes | set(limits)), settled)
         out: dict[str, Completion] = {}
@@ -131,6 +166,7 @@ class SchedulerStrategy(Strategy):
             wall_time_s=sum(c.wall_time_s for c in own),
             extra={
                 **base.extra, "strategy": "scheduler", "every": self.every, "agree": self.agree,
+                **({"rule": "settle", "tolerance": self.tolerance} if self.tolerance is not None else {}),
                 "probes": seen, "probes_made": len(seen), "stop_step": stop if early else None,
                 "stopped_early": early, "compute": thinking + answers, "max_tokens": limit,
             },
