@@ -19,14 +19,14 @@ prm.aggregate=last`) and listed by `overthink verifiers NAME`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from overthink.errors import UserError
 from overthink.models.base import Backend
-from overthink.models.capabilities import StepScorer
+from overthink.models.capabilities import StepScorer, StepScores
 from overthink.plugins import BuildContext, register_backend, register_strategy, register_verifier
 from overthink.strategies.base import CotStrategy, Strategy
 from overthink.strategies.verifiers import Aggregation, StepJudge, Verifier
@@ -199,10 +199,25 @@ class StepJudgeOptions(_Options):
     aggregate: Aggregation = Field(default="min", description=AGGREGATE)
 
 
+class LoadedScorer:
+    """The judge's step scorer, its backend built on first use: a judge model is loaded only when a sweep
+    judges (and after the run's own models, so a judge naming one of them reuses it)."""
+
+    def __init__(self, load: Callable[[], Backend], spec: str, model: str) -> None:
+        self._load, self._spec, self._model = load, spec, model
+
+    @property
+    def model_id(self) -> str:
+        return self._model
+
+    async def score_steps(self, messages: list[dict[str, str]], placeholder: str, steps: Sequence[str]) -> StepScores:
+        return await step_scorer(self._load, self._spec).score_steps(messages, placeholder, steps)
+
+
 def _step_judge(options: BaseModel, ctx: BuildContext) -> Verifier:
     chosen = cast(StepJudgeOptions, options)
-    spec = f"{chosen.backend}:{chosen.model}"
-    return StepJudge(step_scorer(ctx.backend(chosen.backend, chosen.model, chosen.options), spec), chosen.aggregate)
+    load = ctx.backend(chosen.backend, chosen.model, chosen.options)  # the backend's name is checked now
+    return StepJudge(LoadedScorer(load, f"{chosen.backend}:{chosen.model}", chosen.model), chosen.aggregate)
 
 
 QWEN_PRM_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
