@@ -99,6 +99,10 @@ class ExperimentConfig(_Strict):
     shard: str | None = Field(default=None, description="K/N: run only shard K of N of the work groups")
     judge: JudgeConfig | None = Field(default=None, description="BACKEND:MODEL asked the refusal rubric for "
                                       "every refusal record, beside the rules (scoring/judge.py)")
+    verifiers: dict[str, dict[str, Any]] = Field(default_factory=dict, description=(
+        "options of the verifiers best-of-n strategies name, by verifier: `verifiers: {prm: {base_urls: "
+        "[http://HOST:8001/v1], aggregate: last}}` for `best-of-n@4,prm` (--verifier-option prm.KEY=VALUE; "
+        "`overthink verifiers NAME` lists each verifier's options)"))
 
     def generation(self) -> GenerationConfig:
         """The sampling settings of this sweep (unset fields stay None: the backend decides)."""

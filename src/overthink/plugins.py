@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -42,12 +42,18 @@ OptionsSource = type[BaseModel] | Callable[[], type[BaseModel]]
 
 
 class BuildContext(Protocol):
-    """What a strategy or verifier factory may ask of the edge that builds it: a backend by name.
+    """What a strategy or verifier factory may ask of the edge that builds it: a backend, a verifier.
 
     `backend` resolves the name now (an unknown backend is a UserError before anything runs) and returns
-    a loader that builds it on first call, once: a judge model is loaded only if a sweep needs it."""
+    a loader that builds it on first call, once: a judge model is loaded only if a sweep needs it.
+    `options` are the backend's own (e.g. the judge's `base_urls`); None lets the edge choose (a run
+    model's of the same backend). `verifier` is the registered verifier of that name built with the
+    options the run configured for it (`verifiers:` in a config, `--verifier-option NAME.KEY=VALUE`),
+    once per run; None when no verifier has that name."""
 
-    def backend(self, backend: str, model: str) -> Callable[[], Backend]: ...
+    def backend(self, backend: str, model: str, options: dict[str, Any] | None = None) -> Callable[[], Backend]: ...
+
+    def verifier(self, name: str) -> Verifier | None: ...
 
 
 StrategyFactory = Callable[[BaseModel, BuildContext], "Strategy"]
@@ -115,7 +121,8 @@ def register_strategy(name: str, factory: StrategyFactory, options_model: type[B
 
 
 def register_verifier(name: str, factory: VerifierFactory, options_model: type[BaseModel], help: str = "") -> None:
-    """Make `name` a verifier best-of-n can rerank with ("best-of-n@4,name")."""
+    """Make `name` a verifier best-of-n can rerank with ("best-of-n@4,name"); `options_model` validates the
+    options a run gives it (`verifiers: {name: {...}}`), which `overthink verifiers NAME` lists."""
     _add(VERIFIERS, "verifier", VerifierEntry(name, factory, options_model, help))
 
 

@@ -10,6 +10,7 @@ looked up.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,10 +25,12 @@ from overthink.plugins import (
     BackendEntry,
     BackendFactory,
     BuildContext,
+    VerifierEntry,
     load_entry_points,
 )
-from overthink.runner.components import Components
+from overthink.runner.components import Closable, Components
 from overthink.strategies.base import Strategy
+from overthink.strategies.verifiers import Verifier
 from overthink.tasks import ai_risk, grades, misleading_math, misleading_python, paradoxes, refusal, zebra
 from overthink.tasks.base import TaskSpec
 from overthink.tasks.catalog import families
@@ -44,8 +47,8 @@ TASKS: dict[str, TaskSpec] = {
 TASKS.update({name: item.task for name, item in families().items() if name not in TASKS})  # plugin families
 
 __all__ = ["BACKENDS", "STRATEGIES", "TASKS", "VERIFIERS", "BackendFactory", "Loaded", "build_strategy",
-           "get_backend_entry", "get_backend_factory", "get_backend_options", "get_strategy", "get_task",
-           "parse_options", "resolve_run"]
+           "build_verifier", "get_backend_entry", "get_backend_factory", "get_backend_options", "get_strategy",
+           "get_task", "get_verifier_entry", "parse_options", "resolve_run"]
 
 register_all()  # the built-ins, through the plugins' own hooks
 
@@ -103,19 +106,42 @@ def parse_options(model: type[BaseModel], param: str | None, where: str) -> Base
         raise UserError(f"{where}: {field + ': ' if field else ''}{problem}") from None
 
 
-class Loaded:
-    """A `BuildContext` for tools and tests: backends built on first use with default options."""
+def build_verifier(name: str, options: dict[str, Any], ctx: BuildContext) -> Verifier | None:
+    """The registered verifier `name` built with `options` (a typo or a missing value is a UserError naming
+    the key and where to set it); None when no verifier has that name."""
+    entry = get_verifier_entry(name)
+    if entry is None:
+        return None
+    try:
+        chosen = entry.options_model.model_validate(options)
+    except ValidationError as exc:
+        field, problem = first_problem(exc)
+        raise UserError(f"verifier {name!r}: {field + ': ' if field else ''}{problem} (set it under `verifiers: "
+                        f"{name}:` of the config or with --verifier-option {name}.{field or 'KEY'}=VALUE; "
+                        f"overthink verifiers {name} lists its options)") from None
+    return entry.factory(chosen, ctx)
 
-    def backend(self, backend: str, model: str) -> Callable[[], Backend]:
+
+class Loaded:
+    """A `BuildContext` for tools and tests: backends built on first use (default options unless given),
+    verifiers with the options given here."""
+
+    def __init__(self, verifiers: dict[str, dict[str, Any]] | None = None) -> None:
+        self.verifiers = dict(verifiers or {})
+
+    def backend(self, backend: str, model: str, options: dict[str, Any] | None = None) -> Callable[[], Backend]:
         factory = get_backend_factory(backend)
         built: list[Backend] = []
 
         def load() -> Backend:
             if not built:
-                built.append(factory(model))
+                built.append(factory(model, **(options or {})))
             return built[0]
 
         return load
+
+    def verifier(self, name: str) -> Verifier | None:
+        return build_verifier(name, self.verifiers.get(name, {}), self)
 
 
 def build_strategy(name: str, ctx: BuildContext) -> Strategy:
@@ -139,6 +165,13 @@ def get_strategy(name: str) -> Strategy:
 def verifier_names() -> list[str]:
     _entries()
     return sorted(VERIFIERS)
+
+
+def get_verifier_entry(name: str) -> VerifierEntry | None:
+    """A verifier's registration (its factory and options model), None for an unknown name."""
+    if name not in VERIFIERS:
+        _entries()
+    return VERIFIERS.get(name)
 
 
 def judge_model_config(config: ExperimentConfig) -> ModelConfig | None:
@@ -173,7 +206,8 @@ class RunBuilder:
         self.config = config
         self.models = list(config.models)
         self.backends: list[Backend] = []  # built by `build_models`, after the strategy's names were checked
-        self.built: list[Backend] = []  # judge models built on demand, closed with the run
+        self.built: list[Closable] = []  # judge models built on demand and served verifiers, closed with the run
+        self.verifiers: dict[str, Verifier | None] = {}  # by name, built once however many strategies name it
 
     def build_models(self) -> list[Backend]:
         self.backends = [_build(model) for model in self.models]
@@ -185,13 +219,20 @@ class RunBuilder:
                 return backend
         return None
 
-    def backend(self, backend: str, model: str) -> Callable[[], Backend]:
-        """A judge model by backend and name: a run model's own backend, else built on first use."""
+    def backend(self, backend: str, model: str, options: dict[str, Any] | None = None) -> Callable[[], Backend]:
+        """A judge model by backend and name: a run model's own backend, else built on first use (with
+        `options` when given, else those of the run's model of the same backend, as for `--judge`)."""
         get_backend_entry(backend)  # an unknown backend is refused now, before anything runs
-        same = next((m for m in self.models if m.backend == backend), None)
-        borrow = same is not None and backend != EMBEDDED
-        wanted = ModelConfig(backend=backend, name=model, options=dict(same.options) if borrow and same else {},
-                             base_urls=list(same.base_urls) if borrow and same else [])
+        if options is not None:
+            own = dict(options)
+            urls = own.pop("base_urls", [])
+            wanted = ModelConfig(backend=backend, name=model, options=own,
+                                 base_urls=[urls] if isinstance(urls, str) else list(urls))
+        else:
+            same = next((m for m in self.models if m.backend == backend), None)
+            borrow = same is not None and backend != EMBEDDED
+            wanted = ModelConfig(backend=backend, name=model, options=dict(same.options) if borrow and same else {},
+                                 base_urls=list(same.base_urls) if borrow and same else [])
         box: list[Backend] = []
 
         def load() -> Backend:
@@ -203,6 +244,24 @@ class RunBuilder:
             return box[0]
 
         return load
+
+    def verifier(self, name: str) -> Verifier | None:
+        """The verifier `name` with the options of `verifiers:` (built once per run; closed with it)."""
+        if name not in self.verifiers:
+            built = build_verifier(name, self.config.verifiers.get(name, {}), self)
+            self.verifiers[name] = built
+            if isinstance(built, Closable):
+                self.built.append(built)
+        return self.verifiers[name]
+
+    def check_verifiers(self) -> None:
+        """Every configured verifier exists and a strategy uses it: options no strategy reads are a mistake."""
+        for name in self.config.verifiers:
+            if name not in self.verifiers and get_verifier_entry(name) is None:
+                raise _unknown("verifier", name, lambda: list(VERIFIERS))
+            if self.verifiers.get(name) is None:
+                raise UserError(f"verifiers: {name!r} is configured but no strategy uses it; name it as best-of-n's "
+                                f"judge, e.g. --strategy best-of-n@4,{name}")
 
     def refusal_judge(self) -> Backend | None:
         """The refusal judge's backend, None without one."""
@@ -223,5 +282,6 @@ def resolve_run(config: ExperimentConfig) -> Components:
     tasks = [get_task(task.name) for task in config.tasks]
     builder = RunBuilder(config)
     strategies = [build_strategy(name, builder) for name in config.strategies]
+    builder.check_verifiers()
     return Components(tasks=tasks, strategies=strategies, backends=builder.build_models(),
                       judge_backend=builder.refusal_judge(), extra=lambda: builder.built)

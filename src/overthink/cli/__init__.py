@@ -17,6 +17,7 @@ from overthink.cli import models as model_commands
 from overthink.cli import presets as preset_commands
 from overthink.cli import run as run_commands
 from overthink.cli import tasks as task_commands
+from overthink.cli import verifiers as verifier_commands
 from overthink.cli.common import console_error
 from overthink.errors import UserError
 from overthink.store import StoreError
@@ -36,6 +37,7 @@ gate_commands.register(app)
 merge_commands.register(app)
 preset_commands.register(app)
 import_commands.register(app)
+verifier_commands.register(app)
 
 
 def main() -> None:

@@ -56,11 +56,12 @@ def embedded_models() -> list[dict[str, Any]]:
 
 
 def option_rows(model: type[BaseModel]) -> list[dict[str, Any]]:
-    """One row per option: name, type, default (as JSON) and the description from `Field(description=...)`."""
+    """One row per option: name, type, default (as JSON), whether it must be given, and the description
+    from `Field(description=...)`."""
     rows = []
     for name, info in model.model_fields.items():
         rows.append({"name": name, "type": _type_name(info), "default": _default(info),
-                     "description": info.description or ""})
+                     "required": info.is_required(), "description": info.description or ""})
     return rows
 
 

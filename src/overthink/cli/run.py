@@ -19,6 +19,7 @@ import yaml
 from overthink.cli.common import stderr_console, stdout_console
 from overthink.cli.progress import SweepProgress
 from overthink.cli.resolve import run_experiment
+from overthink.cli.verifiers import verifier_overrides
 from overthink.config import ExperimentConfig, load_config, validate_config
 from overthink.errors import UserError
 from overthink.models.budget import MODES
@@ -207,7 +208,8 @@ def run(
     budgets: Annotated[Optional[str], typer.Option("--budgets", help="comma list, e.g. 0,256,1024")] = None,  # noqa: UP045
     n: Annotated[Optional[int], typer.Option("--n", help="items per task")] = None,  # noqa: UP045
     repeats: Annotated[Optional[int], typer.Option("--repeats", help="samples per item and budget")] = None,  # noqa: UP045
-    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", help="cot (default), vote@K, best-of-n@N, scheduler@M,S; repeat to compare several in one store")] = None,  # noqa: UP045, E501
+    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", help="cot (default), vote@K, best-of-n@N[,JUDGE], scheduler@M,S; repeat to compare several in one store. JUDGE: a verifier (overthink verifiers) or [BACKEND:]MODEL")] = None,  # noqa: UP045, E501
+    verifier_option: Annotated[Optional[list[str]], typer.Option("--verifier-option", help="NAME.KEY=VALUE for the verifier best-of-n@N,NAME uses, repeatable: prm.base_urls=http://HOST:8001/v1, prm.aggregate=last (overthink verifiers NAME lists the keys)")] = None,  # noqa: UP045, E501
     store: Annotated[Optional[str], typer.Option("--store", help="SQLite results file")] = None,  # noqa: UP045
     temperature: Annotated[Optional[float], typer.Option("--temperature", help="0 = greedy")] = None,  # noqa: UP045
     seed: Annotated[Optional[int], typer.Option("--seed", help="base seed of the sweep")] = None,  # noqa: UP045
@@ -246,6 +248,7 @@ def run(
         "base_urls": base_url or None, "concurrency": concurrency, "max_cost": max_cost, "max_tokens": max_tokens,
         "stop_after_failures": stop_after_failures, "max_attempts": max_attempts, "shard": shard,
         "judge": _judge_spec(judge),
+        "verifiers": verifier_overrides(verifier_option, config.verifiers) if verifier_option else None,
     })
     if executor is not None or shards is not None or executor_option:
         raise typer.Exit(execute_scaled(config, executor, shards, executor_option or [], quiet=quiet, as_json=as_json))

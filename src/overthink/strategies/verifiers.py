@@ -12,19 +12,22 @@ backend with the `StepScorer` capability (the embedded engine, or an OpenAI-comp
 /v1/completions): it gets the chat with a placeholder where the steps go, so judging step i+1 needs to
 evaluate only step i+1 and the short question on top of the cache that already holds steps 1..i. A
 candidate's score is its weakest step (min): one wrong step sinks a chain of reasoning, and `min` is
-the usual PRM aggregation.
+the usual PRM aggregation (`last` and `product` can be chosen, `aggregate`). A served PRM (a reward
+model behind an HTTP pooling endpoint) is process_reward.py's `ProcessRewardVerifier`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from overthink.models.capabilities import StepScorer, yes_probability
 from overthink.types import Completion, Sample
 
-__all__ = ["Judgement", "OutcomeVerifier", "StepJudge", "Verifier", "final_step", "split_steps", "yes_probability"]
+__all__ = ["AGGREGATIONS", "Aggregation", "Judgement", "OutcomeVerifier", "StepJudge", "Verifier", "aggregate",
+           "final_step", "split_steps", "yes_probability"]
 
 JUDGE_SYSTEM = "You check worked solutions one step at a time. Reply with Yes or No only."
 JUDGE_USER = (
@@ -34,6 +37,23 @@ JUDGE_USER = (
 PLACEHOLDER = "\x00STEPS\x00"
 MIN_STEP_CHARS = 160
 MAX_STEPS = 16
+
+# How a process reward model's step scores become a candidate's score: the weakest step (one wrong step
+# sinks a chain), the final step (a PRM's estimate that the whole solution is right), or the product
+# (the chance every step is right, if the scores are independent probabilities; long chains pay for it).
+Aggregation = Literal["min", "last", "product"]
+AGGREGATIONS: dict[str, Callable[[Sequence[float]], float]] = {
+    "min": min,
+    "last": lambda scores: scores[-1],
+    "product": math.prod,
+}
+
+
+def aggregate(scores: Sequence[float], how: str) -> float:
+    """A candidate's score from its step scores (0.0 when no step was scored)."""
+    if how not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {how!r}; choose one of {', '.join(AGGREGATIONS)}")
+    return float(AGGREGATIONS[how](scores)) if scores else 0.0
 
 
 @dataclass(frozen=True)
@@ -95,12 +115,14 @@ def final_step(answer_text: str) -> str:
 class StepJudge:
     """Process reward model from a model's P(Yes | "is the last step correct?"), on any StepScorer."""
 
-    def __init__(self, scorer: StepScorer) -> None:
+    def __init__(self, scorer: StepScorer, how: Aggregation = "min") -> None:
+        aggregate([1.0], how)  # an unknown aggregation is refused when built, not at the first candidate
         self.scorer = scorer
+        self.how = how
 
     @property
     def name(self) -> str:
-        return f"step-judge:{self.scorer.model_id}"
+        return f"step-judge:{self.scorer.model_id}" + ("" if self.how == "min" else f"[{self.how}]")
 
     async def judge(self, sample: Sample, completion: Completion) -> Judgement:
         steps = [*split_steps(completion.reasoning), final_step(completion.text)]
@@ -108,5 +130,5 @@ class StepJudge:
                     {"role": "user", "content": JUDGE_USER.format(problem=sample.prompt, steps=PLACEHOLDER)}]
         scores = await self.scorer.score_steps(messages, PLACEHOLDER, steps)
         probabilities = scores.probabilities
-        return Judgement(score=min(probabilities) if probabilities else 0.0, steps=probabilities, tokens=scores.tokens,
+        return Judgement(score=aggregate(probabilities, self.how), steps=probabilities, tokens=scores.tokens,
                          generated=scores.generated)
