@@ -29,9 +29,7 @@ def test_every_figure_renders_and_saves_png_and_svg(analysed, tmp_path: Path) ->
         figures.natural_ranks(result["natural"], "natural"),
         figures.failure_panels([("looping", budgets, {"share": [0.0, 0.1, None]}),
                                 ("answers", budgets, {"a": [0.1, 0.2, 0.3], "b": [0.3, 0.2, 0.1]})], "modes"),
-        figures.compute_frontier([{"strategy": s, "tokens": t, "value": v} for s, t, v in
-                                  (("single", 10, 0.5), ("single", 100, 0.6), ("vote", 50, 0.55),
-                                   ("vote", 500, 0.7))], "frontier", "accuracy"),
+        figures.equal_compute(_two_strategies()[1]["equal_compute"], "equal compute"),
     ]
     for index, fig in enumerate(made):
         assert isinstance(fig, Figure)
@@ -55,22 +53,56 @@ def test_token_axis_labels_are_plain_text() -> None:
     assert figures._token_label(0) == "0"
 
 
-def test_report_adds_a_compute_frontier_when_strategies_differ() -> None:
+def _two_strategies():  # type: ignore[no-untyped-def]
+    """cot and a vote costing three chains per record, on the same 30 problems."""
     import pandas as pd
 
-    from overthink.report.html import build_context
+    cot = simulate_frame({0: 0.7, 1024: 0.75, 4096: 0.8}, 30, 2, 1, strategy="cot")
+    vote = simulate_frame({0: 0.75, 1024: 0.8, 4096: 0.85}, 30, 2, 2, strategy="vote@3")
+    vote["compute_tokens"] = 3 * vote["compute_tokens"]
+    frame = tidy(pd.concat([cot, vote], ignore_index=True))
+    return frame, analyze(frame, n_boot=100).to_json()
 
-    parts = [simulate_frame({0: 0.7, 1024: 0.75, 4096: 0.8}, 30, 2, 1, strategy="single"),
-             simulate_frame({0: 0.75, 1024: 0.8, 4096: 0.85}, 30, 2, 2, strategy="vote")]
-    frame = tidy(pd.concat(parts, ignore_index=True))
+
+def test_report_has_the_equal_compute_figure_and_table_only_when_strategies_differ() -> None:
+    from overthink.report.html import build_context, render
+
+    frame, _ = _two_strategies()
     context = build_context(frame, analyze(frame, n_boot=100), "t", max_samples=5)
     (section,) = context["sections"]
-    captions = [f["caption"] for f in section["figures"]]
-    assert "Compute frontier by strategy" in captions
-    assert sum(c.startswith("Main curve(s)") for c in captions) == 2
-    single = tidy(parts[0])
-    assert not any("frontier" in f["caption"] for f in
-                   build_context(single, analyze(single, n_boot=100), "t")["sections"][0]["figures"])
+    assert next(f["caption"] for f in section["compute_figures"]).startswith("Equal compute: ")
+    assert sum(f["caption"].startswith("Main curve(s)") for f in section["figures"]) == 2
+    (table,) = section["compute"]
+    assert table["strategies"] == ["cot", "vote@3"] and table["stratum"] == "all"
+    html = render(context)
+    assert "Equal compute: strategies against chain of thought" in html and 'class="equal-compute"' in html
+    single = tidy(simulate_frame({0: 0.7, 1024: 0.75}, 30, 2, 1))
+    (alone,) = build_context(single, analyze(single, n_boot=100), "t")["sections"]
+    assert alone["compute"] == [] and alone["compute_figures"] == []
+
+
+def test_equal_compute_figure_puts_every_strategy_on_one_log_axis_named_by_the_metric() -> None:
+    from overthink.analysis.families import simulate_family
+    from overthink.registry import TASKS
+
+    family = TASKS["refusal"]
+    cot = simulate_family(family, "flat", seed=3, repeats=1)
+    vote = cot.assign(strategy="vote@3", compute_tokens=cot["compute_tokens"] * 3)
+    import pandas as pd
+
+    frame = tidy(pd.concat([cot, vote], ignore_index=True))
+    tables = analyze(frame, n_boot=100, traits={"refusal": family.traits()}).to_json()["equal_compute"]
+    fig = figures.equal_compute(tables, "refusal")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == 2  # harmful (refusal) and benign (over-refusal), never pooled
+    assert sorted(ax.get_ylabel() for ax in panels) == sorted(t["metric"] for t in tables)
+    assert len({ax.get_ylabel() for ax in panels}) == 2
+    for ax in panels:
+        assert ax.get_xscale() == "log" and "compute" in ax.get_xlabel()
+        assert len(ax.collections) == 2  # one band per strategy
+        texts = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert texts[0] == "cot" and texts[1].startswith("vote@3 (")
+    assert figures.to_png(fig)[:4] == b"\x89PNG"
 
 
 def test_strata_get_one_panel_each_and_descriptive_ones_no_band() -> None:

@@ -108,7 +108,7 @@ def _rows(item: np.ndarray, rep: np.ndarray, label: np.ndarray, requested: np.nd
         "sample_id": np.char.add("sim-", item.astype(str)), "budget": label,
         "budget_kind": kind if kind == "natural" else np.where(requested == 0, "none", "tokens"),
         "repeat": rep, "seed": rep, "requested_tokens": requested if requested is not None else None,
-        "reasoning_tokens": realized, "looping": 0, "score": correct.astype(float),
+        "reasoning_tokens": realized, "compute_tokens": realized + 5, "looping": 0, "score": correct.astype(float),
         "correct": correct.astype(np.int64), "metadata": meta, "target": "1",
         "extracted": np.where(correct, "1", "2"),
     })

@@ -15,7 +15,9 @@ import pandas as pd
 
 from overthink.analysis import diagnostics, failure_modes, natural, phases, trends
 from overthink.analysis.bootstrap import Curve, families, family_curve, family_curves
+from overthink.analysis.compute_results import ComputeTable
 from overthink.analysis.diagnostics import Did
+from overthink.analysis.equal_compute import MATCH_RATIO, equal_compute
 from overthink.analysis.inference import MIN_ITEMS
 from overthink.analysis.metrics import NO_TRAITS, Traits, declared_metric
 from overthink.analysis.natural import NaturalResult
@@ -41,6 +43,7 @@ class Analysis:
     settings: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     set_aside: list[SetAside] = field(default_factory=list)  # records of older task versions, left out
+    equal_compute: list[ComputeTable] = field(default_factory=list)  # strategies against total compute
 
     @property
     def main_curves(self) -> list[Curve]:
@@ -63,6 +66,7 @@ class Analysis:
             "compliance": self.compliance, "failure_modes": self.failure_modes,
             "findings": [f.to_json() for f in findings(self)],
             "set_aside": [item.to_json() for item in self.set_aside],
+            "equal_compute": [table.to_json() for table in self.equal_compute],
         })
         return result
 
@@ -147,7 +151,9 @@ def analyze(frame: pd.DataFrame, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT
     status = frame["status"] if "status" in frame else pd.Series(dtype=str)
     counts = {"records": len(frame), "ok": int((status == "ok").sum()), "error": int((status == "error").sum())}
     settings = {"n_boot": n_boot, "seed": seed, "alpha": alpha, "min_items": MIN_ITEMS,
-                "error_control": "family-wise per (model, task, mechanism, strategy)"}
+                "error_control": "family-wise per (model, task, mechanism, strategy)",
+                "equal_compute": {"x": "compute_tokens", "reference": "cot", "match_ratio": MATCH_RATIO,
+                                  "error_control": "family-wise per (model, task, mechanism, shots)"}}
     if set_aside:
         counts["set_aside"] = sum(item.records for item in set_aside)
     if frame.empty or not with_diagnostics:
@@ -158,4 +164,5 @@ def analyze(frame: pd.DataFrame, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT
         did=diagnostics.difference_in_differences(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits),
         looping=diagnostics.looping(frame, traits),
         natural_vs_zero=diagnostics.natural_vs_zero(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits),
-        compliance=diagnostics.compliance(frame), failure_modes=failure_modes.all_modes(frame, traits))
+        compliance=diagnostics.compliance(frame), failure_modes=failure_modes.all_modes(frame, traits),
+        equal_compute=equal_compute(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits))

@@ -1,4 +1,4 @@
-"""`overthink analyze | report | export | simulate | power`: the commands that read (or fake) a store.
+"""`overthink analyze | compute | report | export | simulate | power`: the commands that read (or fake) a store.
 
 They never touch a backend. A missing or foreign store raises StoreError and a bad argument raises
 UserError, both of which the app turns into one line on stderr and exit code 2. Names that came from
@@ -30,7 +30,8 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="seed of the bootstrap")]
 AlphaOpt = Annotated[float, typer.Option("--alpha", help="family-wise error rate of the trend tests")]
 
 
-def _check_args(n_boot: int, alpha: float) -> None:
+def check_args(n_boot: int, alpha: float) -> None:
+    """--boot and --alpha of every reading command (a UserError, exit 2, when out of range)."""
     if n_boot < 100:
         raise UserError(f"--boot {n_boot} is too few for 95% intervals; use at least 100 (default 1000)")
     if not 0.0 < alpha < 0.5:
@@ -163,7 +164,7 @@ def analyze_cmd(
     from overthink.cli.traits import store_traits
     from overthink.tasks.catalog import metric_named
 
-    _check_args(n_boot, alpha)
+    check_args(n_boot, alpha)
     with open_store(store) as opened:  # one open for the traits, the records and the judge's verdicts
         traits = store_traits(opened)
         frame = load(opened, text=False)
@@ -182,11 +183,44 @@ def analyze_cmd(
         names = family_names(analysis)
         _print_curves(analysis, names)
         _print_diagnostics(analysis, names)
+        if analysis.equal_compute:
+            from overthink.cli.compute import print_equal_compute
+
+            stdout_console.print("\n[bold]Equal compute[/] (also: overthink compute --store PATH)")
+            print_equal_compute(analysis.equal_compute)
         stdout_console.print("\n[bold]Findings[/]")
         for finding in findings(analysis):
             stdout_console.print(escape(f"- {finding.text}"))
     for item in judged:
         stdout_console.print(escape(item.line()), soft_wrap=True)
+
+
+def compute_cmd(
+    store: StoreOpt,
+    as_json: Annotated[bool, typer.Option("--json", help="print the tables as JSON")] = False,
+    n_boot: BootOpt = 1000, seed: SeedOpt = 0, alpha: AlphaOpt = 0.05,
+) -> None:
+    """Equal compute: each strategy's metric against total compute, and each vs chain of thought at matched compute."""
+    from overthink.analysis.equal_compute import equal_compute
+    from overthink.analysis.frame import load, open_store
+    from overthink.analysis.summary import clean, slim
+    from overthink.analysis.versions import latest_versions
+    from overthink.cli.compute import print_equal_compute
+    from overthink.cli.traits import store_traits
+
+    check_args(n_boot, alpha)
+    with open_store(store) as opened:
+        traits = store_traits(opened)
+        frame, _ = latest_versions(load(opened, text=False))
+    tables = equal_compute(slim(frame), n_boot=n_boot, seed=seed, alpha=alpha, traits=traits)
+    if as_json:
+        typer.echo(json.dumps(clean([t.to_json() for t in tables]), indent=2, ensure_ascii=False))
+        return
+    if not tables:
+        stdout_console.print("no (model, task) in this store was run with two or more strategies; run e.g. "
+                             "`overthink run --strategy cot --strategy vote@5 ...` to compare them at equal compute")
+        return
+    print_equal_compute(tables)
 
 
 def report_cmd(
@@ -202,7 +236,7 @@ def report_cmd(
     from overthink.cli.traits import store_traits
     from overthink.report.html import write_report
 
-    _check_args(n_boot, alpha)
+    check_args(n_boot, alpha)
     if max_samples < 0:
         raise UserError("--max-samples must be >= 0")
     with open_store(store) as opened:  # one open: the records, the browser's texts and the traits
@@ -278,7 +312,7 @@ def power_cmd(
     """How often the verdict is `inverse` on simulated stores (power, or false-positive rate if flat)."""
     from overthink.analysis.simulate import parse_curve, power
 
-    _check_args(n_boot, alpha)
+    check_args(n_boot, alpha)
     result = power(parse_curve(curve), n, repeats, trials, seed, n_boot=n_boot, alpha=alpha)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -292,6 +326,7 @@ def power_cmd(
 
 def register(app: typer.Typer) -> None:
     app.command("analyze")(analyze_cmd)
+    app.command("compute")(compute_cmd)
     app.command("report")(report_cmd)
     app.command("export")(export_cmd)
     app.command("simulate")(simulate_cmd)

@@ -32,6 +32,9 @@ ToleranceOpt = Annotated[Optional[float], typer.Option(  # noqa: UP045
 BootOpt = Annotated[int, typer.Option("--boot", help="bootstrap replicates (problems resampled)")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="seed of the bootstrap")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
+StrategyOpt = Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+    "--strategy", help="strategy whose curves to read, e.g. cot or vote@5 (repeatable; default: every strategy in "
+    "the store, each its own curve)")]
 NOTHING_TESTED = 3  # exit code of a gate that could test no curve (distinct from 1, a real failure)
 
 
@@ -68,7 +71,7 @@ def gate_cmd(
     missing_tolerance: Annotated[float, typer.Option(
         "--missing-tolerance", help="allowed rise of the share of items that error, or whose answer is unparsed, "
         "from a budget to a larger one (0.05 = 5 points; 1 turns the check off)")] = 0.05,
-    n_boot: BootOpt = 1000, seed: SeedOpt = 0, as_json: JsonOpt = False,
+    n_boot: BootOpt = 1000, seed: SeedOpt = 0, as_json: JsonOpt = False, strategy: StrategyOpt = None,
 ) -> None:
     """Release gate: exit 1 if more reasoning makes any model significantly worse (beyond --tolerance).
 
@@ -76,11 +79,12 @@ def gate_cmd(
     common problems, or every family left out by --budgets); 2: bad input."""
     from overthink.analysis.frame import load
     from overthink.cli.traits import store_traits
-    from overthink.mitigations.gate import junit_xml, run_gate
+    from overthink.mitigations.gate import junit_xml, run_gate, select_strategies
 
     _check_boot(n_boot)
     wanted = parse_budget_list(budgets)
-    results = run_gate(load(store, text=False), budgets=wanted, tolerance=tolerance, alpha=alpha, n_boot=n_boot,
+    frame, used = select_strategies(load(store, text=False), strategy)
+    results = run_gate(frame, budgets=wanted, tolerance=tolerance, alpha=alpha, n_boot=n_boot,
                        seed=seed, strata=strata, traits=store_traits(store), missing_tolerance=missing_tolerance)
     if junit is not None:
         try:
@@ -90,10 +94,11 @@ def gate_cmd(
     failed = [r for r in results if r.failed]
     tested = sum(r.gated for r in results)
     if as_json:
-        typer.echo(json.dumps({"passed": not failed and tested > 0, "tested": tested,
+        typer.echo(json.dumps({"passed": not failed and tested > 0, "tested": tested, "strategies": used,
                                "skipped": len(results) - tested, "results": [r.to_json() for r in results]},
                               indent=2))
     else:
+        stdout_console.print(escape(f"strategies gated: {', '.join(used)} (each its own curves; see --strategy)"))
         _print_gate(results, tolerance, alpha)
     if failed:
         stderr_console.print(f"gate failed: {len(failed)} of {tested} gated check(s) failed (worse with more "
@@ -145,15 +150,17 @@ def recommend_cmd(
     tolerance: ToleranceOpt = 0.02,
     rule: Annotated[str, typer.Option("--rule", help="point (estimate within tolerance) | ci (whole CI)")] = "point",
     out: Annotated[Path, typer.Option("--out", help="YAML snippet to write")] = Path("overthink-guardrail.yaml"),
-    n_boot: BootOpt = 1000, seed: SeedOpt = 0, as_json: JsonOpt = False,
+    n_boot: BootOpt = 1000, seed: SeedOpt = 0, as_json: JsonOpt = False, strategy: StrategyOpt = None,
 ) -> None:
-    """Budget guard-rail: per model and task, the smallest budget within --tolerance of the best one."""
+    """Budget guard-rail: per model, task and strategy, the smallest budget within --tolerance of the best one."""
     from overthink.analysis.frame import load
     from overthink.cli.traits import store_traits
+    from overthink.mitigations.gate import select_strategies
     from overthink.mitigations.guardrail import recommend, snippet
 
     _check_boot(n_boot)
-    recommendations = recommend(load(store, text=False), tolerance=tolerance, rule=rule, n_boot=n_boot, seed=seed,
+    frame, used = select_strategies(load(store, text=False), strategy)
+    recommendations = recommend(frame, tolerance=tolerance, rule=rule, n_boot=n_boot, seed=seed,
                                 traits=store_traits(store))
     try:
         out.write_text(snippet(recommendations), encoding="utf-8")
@@ -163,6 +170,7 @@ def recommend_cmd(
         typer.echo(json.dumps([r.to_json() for r in recommendations], indent=2))
         return
     limit = "per metric" if tolerance is None else str(tolerance)
+    stdout_console.print(escape(f"strategies read: {', '.join(used)} (one clamp per strategy; choose with --strategy)"))
     table = Table(title=f"Budget guard-rail (tolerance {limit}, rule {rule})", title_justify="left")
     for column in ("model", "task", "strategy", "clamp at", "value", "best", "loss [95% CI]", "confident"):
         table.add_column(column, overflow="fold")

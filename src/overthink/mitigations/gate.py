@@ -46,7 +46,7 @@ from overthink.mitigations.gate_missing import (
 )
 from overthink.mitigations.gate_result import GateResult, base_fields, junit_xml
 
-__all__ = ["GateResult", "gate_curves", "junit_xml", "run_gate"]
+__all__ = ["GateResult", "gate_curves", "junit_xml", "run_gate", "select_strategies"]
 
 RESULT_KEYS = ("model", "task", "mechanism", "strategy")
 
@@ -80,6 +80,20 @@ def judge(curve: Curve, loss: Loss, tolerance: float, alpha: float, tested: str,
     return GateResult(**base_fields(curve, tolerance), failed=failed, kind=kind, reason=reason,
                       worst_drop=loss.loss, lower=loss.lower, p=loss.p, from_budget=loss.from_budget,
                       to_budget=loss.to_budget, size=size, loss_bounds=bounds)
+
+
+def select_strategies(frame: pd.DataFrame, strategies: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
+    """The records of the chosen strategies (all when None) and the strategies used, in store order.
+
+    The gate and the guard-rail say which strategies they read: a store of `cot` and `vote@5` holds
+    two curves per (model, task), and a clamp derived from one says nothing about the other."""
+    present = [str(s) for s in dict.fromkeys(frame["strategy"].astype(str))] if "strategy" in frame else []
+    if strategies is None:
+        return frame, present
+    unknown = [s for s in strategies if s not in present]
+    if unknown:
+        raise UserError(f"--strategy {', '.join(unknown)}: not in the store (it has {', '.join(present) or 'none'})")
+    return frame[frame["strategy"].astype(str).isin(strategies)], [s for s in present if s in strategies]
 
 
 def restrict_budgets(frame: pd.DataFrame, budgets: list[str] | None,

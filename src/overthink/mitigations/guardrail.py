@@ -136,8 +136,10 @@ def snippet(recommendations: list[Recommendation]) -> str:
     rule = recommendations[0].rule if recommendations else "point"
     tolerances = sorted({r.tolerance for r in recommendations})
     tolerance = tolerances[0] if len(tolerances) == 1 else "the metric's tolerance"
+    strategies = ", ".join(dict.fromkeys(r.strategy for r in recommendations)) or "none"
     header = (
         "# Budget guard-rail written by `overthink recommend`.\n"
+        f"# Strategies read: {strategies} (each clamp holds for the strategy its entry names).\n"
         f"# Per model and task: the smallest budget within {tolerance} of the best budget (rule: {rule};\n"
         "# loss = best - this budget, 95% CI from a paired bootstrap over problems). Clamp thinking to\n"
         "# max_reasoning_tokens; `budgets` are the sweep budgets up to the clamp.\n"

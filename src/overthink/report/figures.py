@@ -213,20 +213,53 @@ def failure_panels(panels: Sequence[tuple[str, Sequence[str], Mapping[str, Seque
     return fig
 
 
-def compute_frontier(points: Sequence[Mapping[str, Any]], title: str, metric: str) -> Figure:
-    """Metric vs mean total generated tokens per record, one line per strategy."""
-    fig, axes = _new()
-    ax = axes[0][0]
+def _compute_axis(ax: Any) -> None:
+    """Log compute axis (compute is never 0: every answer costs tokens) with power-of-two ticks."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator([2.0**k for k in range(0, 21)]))
+    ax.xaxis.set_major_formatter(FuncFormatter(_token_label))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("mean total compute per problem (tokens, log)")
+    ax.grid(alpha=0.3)
+
+
+def _column(points: Sequence[Mapping[str, Any]], name: str, index: int | None = None) -> np.ndarray:
+    values = [p[name] if index is None else p[name][index] for p in points]
+    return np.array([np.nan if v is None else v for v in values], float)
+
+
+def equal_compute(tables: Sequence[Mapping[str, Any]], title: str) -> Figure:
+    """Every strategy on one log compute axis with its 95% band, one panel per main curve (for refusal:
+    refusal of harmful and over-refusal of benign prompts), each y axis named by its metric.
+
+    Input: `ComputeTable.to_json()` dicts of one (model, task). The chain-of-thought reference is drawn
+    thicker; a budget significantly better or worse than it at matched compute is ringed (the legend
+    names each strategy's verdict)."""
+    count = max(1, len(tables))
+    fig, axes = _new(width=min(13.0, 5.4 * count + 0.6), height=3.9, ncols=count)
     with plt.rc_context(STYLE):
-        strategies = sorted({str(p["strategy"]) for p in points})
-        for strategy in strategies:
-            mine = sorted((p for p in points if str(p["strategy"]) == strategy), key=lambda p: p["tokens"])
-            ax.plot([p["tokens"] for p in mine], [p["value"] for p in mine], marker="o", label=strategy)
-        _tokens_axis(ax)
-        ax.set_xlabel("mean total generated tokens per problem")
-        ax.set_ylabel(metric)
-        ax.set_title(title, loc="left")
-        ax.legend(fontsize=7, frameon=False)
+        for ax, table in zip(axes[0], tables, strict=False):
+            for strategy in table["strategies"]:
+                mine = sorted((p for p in table["points"] if p["strategy"] == strategy), key=lambda p: p["compute"])
+                x, y = _column(mine, "compute"), _column(mine, "value")
+                verdict = next((v["verdict"] for v in table["verdicts"] if v["strategy"] == strategy), "")
+                label = strategy if strategy == table["reference"] or not verdict else f"{strategy} ({verdict})"
+                (line,) = ax.plot(x, y, marker="o", markersize=4, label=label,
+                                  linewidth=2.4 if strategy == table["reference"] else 1.5)
+                ax.fill_between(x, _column(mine, "ci", 0), _column(mine, "ci", 1), alpha=0.15,
+                                color=line.get_color(), linewidth=0)
+                for point in mine:
+                    call = (point.get("matched") or {}).get("call")
+                    if call in ("better", "worse"):
+                        ax.plot([point["compute"]], [point["value"]], marker="o", markersize=10, linewidth=0,
+                                markerfacecolor="none", markeredgecolor=line.get_color(), markeredgewidth=1.5)
+            _compute_axis(ax)
+            ax.set_ylabel(str(table["metric"]))
+            ax.set_title(f"{table['stratum']} · {table['n_items']} problems", loc="left", fontsize=8)
+            ax.legend(fontsize=7, frameon=False, loc="best")
+        fig.suptitle(title, x=0.01, ha="left", fontsize=9)
         fig.tight_layout()
     return fig
 

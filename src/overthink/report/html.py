@@ -104,24 +104,23 @@ def _panels(result: dict[str, Any], model: str, task: str) -> list[tuple[str, li
     return panels
 
 
-def _frontier(frame: pd.DataFrame, result: dict[str, Any], model: str, task: str) -> list[dict[str, Any]]:
-    """(strategy, tokens, value) points when a (model, task) was run with several strategies."""
-    curves = [c for c in result["curves"]
-              if c["model"] == model and c["task"] == task and c["stratum"] == "all"]
-    if len({c["strategy"] for c in curves}) < 2:
-        return []
-    sub = frame[(frame["model"] == model) & (frame["task"] == task) & (frame["status"] == "ok")]
-    has_total = "total_generated" in sub.columns and sub["total_generated"].notna().any()
-    cost_column = "total_generated" if has_total else "realized"
-    cost = sub.groupby(["strategy", "budget"], observed=True)[cost_column].mean()
-    points = []
-    for curve in curves:
-        for point in curve["points"]:
-            tokens = cost.get((curve["strategy"], point["budget"]), np.nan)
-            if point["value"] is not None and pd.notna(tokens):
-                points.append({"strategy": curve["strategy"], "tokens": float(tokens),
-                               "value": point["value"]})
-    return points
+def _equal_compute(result: dict[str, Any], model: str, task: str, figures_dir: Path | None
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The equal-compute tables of one (model, task) and their figure (one per task; none without a
+    comparison of at least two strategies)."""
+    tables = [t for t in result["equal_compute"] if t["model"] == model and t["task"] == task]
+    if not tables:
+        return [], []
+    made: list[dict[str, str]] = []
+    for mechanism in dict.fromkeys(t["mechanism"] for t in tables):
+        mine = [t for t in tables if t["mechanism"] == mechanism]
+        name = f"{model} / {task} ({mechanism})"
+        caption = (f"Equal compute: {name}, every strategy's metric against its mean total compute per problem "
+                   "(log axis) with 95% bands from one problem bootstrap; rings mark budgets significantly "
+                   "better or worse than chain of thought at matched compute")
+        made.append({"caption": caption, "png": _img(figures.equal_compute(mine, name), f"compute-{name}",
+                                                     figures_dir)})
+    return tables, made
 
 
 Texts = Callable[[list[str]], dict[str, dict[str, str]]]
@@ -176,7 +175,7 @@ def build_context(frame: pd.DataFrame, analysis: Analysis, title: str, max_sampl
     """Everything the template shows; figures rendered here, text left for Jinja2 to escape."""
     result = analysis.to_json()
     sections: dict[tuple[str, str], dict[str, Any]] = defaultdict(
-        lambda: {"figures": [], "did": [], "natural_vs_zero": [], "compliance": []})
+        lambda: {"figures": [], "did": [], "natural_vs_zero": [], "compliance": [], "compute": []})
     for where, made in _curve_figures(result, figures_dir).items():
         sections[where]["figures"].extend(made)
     for (model, task), section in sections.items():
@@ -196,11 +195,8 @@ def build_context(frame: pd.DataFrame, analysis: Analysis, title: str, max_sampl
         if panels:
             section["figures"].append({"caption": "Failure-mode and method diagnostics", "png": _img(
                 figures.failure_panels(panels, f"{model} / {task}"), f"modes-{model}-{task}", figures_dir)})
-        frontier = _frontier(frame, result, model, task)
-        if frontier:
-            section["figures"].append({"caption": "Compute frontier by strategy", "png": _img(
-                figures.compute_frontier(frontier, f"{model} / {task}", "metric"), f"frontier-{model}-{task}",
-                figures_dir)})
+        section["compute"], made = _equal_compute(result, model, task, figures_dir)
+        section["compute_figures"] = made
         for part in ("did", "natural_vs_zero", "compliance"):
             section[part] = [i for i in result[part] if i["model"] == model and i["task"] == task]
         section["natural"] = natural
