@@ -13,7 +13,7 @@ from overthink.analysis.frame import tidy
 from overthink.analysis.simulate import simulate_frame
 from overthink.cli import app
 from overthink.mitigations.anchoring import compare_to_zero_shot
-from overthink.prompts.shots import make_shots_for
+from overthink.prompts.shots import make_shots_of
 from overthink.runner.plan import plan_groups
 from overthink.tasks.misleading_math import TASK
 from overthink.types import parse_label, strategy_label
@@ -30,7 +30,8 @@ def test_shots_are_other_items_with_answers_and_stable_per_item() -> None:
     samples = TASK.generate(6, 0)
     groups = plan_groups(experiment="e", model="m", task=TASK.name, task_version=TASK.version, samples=samples,
                          budgets=[], strategy="cot", repeats=1, base_seed=0)
-    shots_for = make_shots_for(TASK, 0, 3)
+    shots_of = make_shots_of(TASK, 0, 3)
+    shots_for = lambda group: shots_of(group.sample)  # noqa: E731  (the executor's hook, SweepPlan.shots)
     for group in groups:
         shots = shots_for(group)
         assert len(shots) == 3
@@ -40,7 +41,7 @@ def test_shots_are_other_items_with_answers_and_stable_per_item() -> None:
             assert TASK.score(group.sample, answer).extracted is not None
         assert shots_for(group) == shots  # same examples every time (resume, repeats)
     assert len({shots_for(g) for g in groups}) > 1  # but not the same examples for every item
-    assert make_shots_for(TASK, 0, 0)(groups[0]) == ()
+    assert make_shots_of(TASK, 0, 0)(groups[0].sample) == ()
 
 
 def test_run_with_shots_records_a_separate_curve(tmp_path: Path) -> None:

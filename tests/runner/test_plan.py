@@ -6,14 +6,14 @@ import pytest
 
 from overthink.config import parse_shard
 from overthink.errors import UserError
-from overthink.models.budget import sweep_budgets
-from overthink.runner.plan import group_shard, pending, plan_groups, shard
+from overthink.models.budget import budgets_for
+from overthink.runner.plan import group_shard, pending, plan_groups
 from overthink.tasks.misleading_math import generate
 from overthink.types import Budget, BudgetKind, Mechanism
 
 
 def _groups(repeats: int = 2, seed: int = 0) -> list:  # type: ignore[type-arg]
-    budgets = sweep_budgets([Budget.parse(b) for b in ("0", "64", "128")], add_natural=True)
+    budgets = budgets_for("forced", ["0", "64", "128"], add_natural=True)
     return plan_groups(experiment="e", model="m", task="misleading_math", task_version="1",
                        samples=generate(3, 1), budgets=budgets, strategy="cot", repeats=repeats, base_seed=seed)
 
@@ -46,10 +46,10 @@ def test_keys_are_unique_and_pending_skips_done() -> None:
 
 
 def test_natural_record_added_once() -> None:
-    natural = Budget(BudgetKind.NATURAL, None, Mechanism.FORCED)
-    budgets = sweep_budgets([Budget.parse("0"), natural], add_natural=True)
+    budgets = budgets_for("forced", ["0", "natural"], add_natural=True)
     assert [b.label for b in budgets] == ["0", "natural"]
-    assert [b.label for b in sweep_budgets([Budget.parse("0")], add_natural=False)] == ["0"]
+    assert budgets[-1] == Budget(BudgetKind.NATURAL, None, Mechanism.FORCED)
+    assert [b.label for b in budgets_for("forced", ["0"], add_natural=False)] == ["0"]
 
 
 def test_for_repeat_variants_keep_ids() -> None:
@@ -67,10 +67,11 @@ def test_for_repeat_variants_keep_ids() -> None:
     assert any(len(set(prompts)) > 1 for prompts in by_id.values())  # later repeats reorder choices
 
 
-def _sweep_groups(n: int = 40, budgets: tuple[str, ...] = ("0", "64")) -> list:  # type: ignore[type-arg]
+def _sweep_groups(n: int = 40, budgets: tuple[str, ...] = ("0", "64"),
+                  part: tuple[int, int] | None = None) -> list:  # type: ignore[type-arg]
     return plan_groups(experiment="e", model="m", task="misleading_math", task_version="1",
                        samples=generate(n, 7), budgets=[Budget.parse(b) for b in budgets], strategy="cot",
-                       repeats=2, base_seed=0)
+                       repeats=2, base_seed=0, part=part)
 
 
 def _keys(groups: object) -> set[str]:
@@ -79,14 +80,14 @@ def _keys(groups: object) -> set[str]:
 
 def test_shards_partition_the_plan_and_keep_groups_whole() -> None:
     groups = _sweep_groups()
-    parts = [list(shard(groups, k, 3)) for k in (1, 2, 3)]
+    parts = [_sweep_groups(part=(k, 3)) for k in (1, 2, 3)]
     keys = [_keys(part) for part in parts]
     assert set.union(*keys) == _keys(groups)
     assert sum(len(k) for k in keys) == len(_keys(groups))  # disjoint
     assert all(len(part) >= 15 for part in parts)  # 80 groups: no shard starved
-    for part in parts:  # a group keeps all its budgets
-        assert all(len(g.items) == 2 for g in part)
-    assert [len(list(shard(groups, 1, 1)))] == [len(groups)]
+    for k, part in enumerate(parts, 1):  # a group keeps all its budgets, in the shard group_shard names
+        assert all(len(g.items) == 2 and group_shard(g, 3) == k for g in part)
+    assert [len(_sweep_groups(part=(1, 1)))] == [len(groups)]
 
 
 def test_a_group_stays_in_its_shard_when_budgets_are_added() -> None:
@@ -117,7 +118,7 @@ def test_bad_shard_specs_are_user_errors(text: str) -> None:
     with pytest.raises(UserError, match="shard"):
         parse_shard(text)
     with pytest.raises(UserError):
-        list(shard(_sweep_groups(2), 0, 3))
+        _sweep_groups(2, part=(0, 3))
 
 
 def test_shard_specs_parse() -> None:

@@ -59,12 +59,3 @@ def budgets_for(mode: str, texts: str | Sequence[str], *, add_natural: bool) -> 
     if add_natural and mode == "forced" and not any(b.kind is BudgetKind.NATURAL for b in budgets):
         budgets.append(Budget(BudgetKind.NATURAL, None, mechanism))
     return budgets
-
-
-def sweep_budgets(budgets: Sequence[Budget], *, add_natural: bool) -> list[Budget]:
-    """The budgets a sweep records: forced sweeps always add the free natural-end record."""
-    result = list(budgets)
-    if add_natural and not any(b.kind is BudgetKind.NATURAL for b in result):
-        mechanism = result[0].mechanism if result else Mechanism.FORCED
-        result.append(Budget(BudgetKind.NATURAL, None, mechanism))
-    return result

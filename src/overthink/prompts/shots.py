@@ -18,12 +18,11 @@ from typing import Any
 
 from overthink.errors import UserError
 from overthink.prompts.render import Shots
-from overthink.runner.plan import WorkGroup
 from overthink.tasks.base import TaskSpec, seeded_rng
 from overthink.tasks.sample_file import SHOT_SEED_SALT, shot_pool
 from overthink.types import Sample
 
-__all__ = ["Shots", "make_shots_for", "make_shots_of", "shots_from_pool", "worked_answer"]
+__all__ = ["Shots", "make_shots_of", "shots_from_pool", "worked_answer"]
 
 
 def worked_answer(sample: Sample) -> str:
@@ -55,10 +54,3 @@ def make_shots_of(task: TaskSpec, task_seed: int, k: int, params: dict[str, Any]
                   ) -> Callable[[Sample], Shots]:
     """k examples for a sample of `task`, from a pool generated with the task's seed (as a sweep draws them)."""
     return shots_from_pool(task.name, shot_pool(task, task_seed, k, params), k)
-
-
-def make_shots_for(task: TaskSpec, task_seed: int, k: int, params: dict[str, Any] | None = None
-                   ) -> Callable[[WorkGroup], Shots]:
-    """The Executor's `shots_for` hook: `make_shots_of` for the group's sample."""
-    shots_of = make_shots_of(task, task_seed, k, params)
-    return lambda group: shots_of(group.sample)

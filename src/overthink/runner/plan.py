@@ -133,14 +133,6 @@ def group_shard(group: WorkGroup, n: int) -> int:
                       key.repeat), n)
 
 
-def shard(groups: Iterable[WorkGroup], k: int, n: int) -> Iterator[WorkGroup]:
-    """The groups of shard `k` of `n` (1-based), streamed in plan order; shards 1..n partition the plan."""
-    if not 1 <= k <= n:
-        raise UserError(f"shard {k}/{n}: K must be between 1 and N")
-    return (group for group in groups if group_shard(group, n) == k)
-
-
-
 @dataclass(frozen=True)
 class SweepPlan:
     """One (model, strategy, task) of a run, with every value its work stream needs (runner/prepare.py)."""
