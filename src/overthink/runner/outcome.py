@@ -26,6 +26,11 @@ class StopReason(str, Enum):
     CIRCUIT_BREAKER = "circuit_breaker"  # the same failure kept repeating (or one that cannot heal, e.g. auth)
 
 
+def sweep_title(model: str, task: str, strategy: str) -> str:
+    """How progress and stop messages name a sweep: "model · task", with the strategy unless cot."""
+    return f"{model} · {task}" + ("" if strategy == "cot" else f" · {strategy}")
+
+
 @dataclass(frozen=True)
 class SweepReport:
     """One (model, task) of the run. `ok + errors` counts stored records of this plan after the run."""
@@ -45,6 +50,10 @@ class SweepReport:
     elapsed_s: float
     error_classes: Mapping[str, int] = field(default_factory=dict)  # this run's failures by kind
     rows: tuple[BudgetRow, ...] = ()
+
+    @property
+    def title(self) -> str:
+        return sweep_title(self.model, self.task, self.strategy)
 
     @property
     def missing(self) -> int:

@@ -26,6 +26,7 @@ from typing import ParamSpec
 from overthink.errors import UserError
 from overthink.models.base import Backend
 from overthink.prompts.render import Shots
+from overthink.runner.outcome import sweep_title
 from overthink.strategies.base import Strategy
 from overthink.tasks.base import TaskSpec
 from overthink.types import Budget, Sample, WorkKey, derive_seed
@@ -152,9 +153,8 @@ class SweepPlan:
 
     @property
     def title(self) -> str:
-        """How progress and stop messages name this sweep: "model · task", with the strategy unless cot."""
-        strategy = "" if self.label == "cot" else f" · {self.label}"
-        return f"{self.backend.model_id} · {self.spec.name}{strategy}"
+        """How progress and stop messages name this sweep (the same words as its report's title)."""
+        return sweep_title(self.backend.model_id, self.spec.name, self.label)
 
     def groups(self) -> Iterator[WorkGroup]:
         """The work groups of this (model, task), reduced to the run's shard, streamed: a fresh generator

@@ -56,12 +56,13 @@ async def sweep_chunks(executor: Executor, chunks: Iterable[list[WorkGroup]]) ->
             pass
 
 
-def _stop_of(stats: RunStats, where: str) -> tuple[StopReason, str | None]:
+def _stop_of(stats: RunStats) -> tuple[StopReason, str | None]:
+    """Why a sweep ended, from its executor's stats alone (run_all names the sweep in the message)."""
     if stats.interrupted:
         return StopReason.INTERRUPTED, None
     if stats.broken:
         return StopReason.CIRCUIT_BREAKER, (
-            f"{where}: the circuit breaker stopped the sweep after {stats.broken}. Finished records are kept; "
+            f"the circuit breaker stopped the sweep after {stats.broken}. Finished records are kept; "
             "fix the cause and run the same command again to continue.")
     if stats.capped:
         return StopReason.CAPPED, stats.capped
@@ -85,7 +86,9 @@ async def run_all(prepared: Prepared, warnings: list[str], progress: ProgressFac
         for plan in prepared.sweeps:
             report, stats = await _run_one(prepared, store, (limits, breaker), plan, progress)
             sweeps.append(report)
-            stop, detail = _stop_of(stats, plan.title)
+            stop, detail = _stop_of(stats)
+            if stop is StopReason.CIRCUIT_BREAKER:
+                detail = f"{report.title}: {detail}"
             if on_sweep is not None and stop is not StopReason.INTERRUPTED:
                 on_sweep(report)
             if stop is not StopReason.COMPLETED:
