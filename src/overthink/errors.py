@@ -16,4 +16,7 @@ class TaskError(UserError):
 def first_problem(exc: ValidationError) -> tuple[str, str]:
     """(where, what) of a validation error's first problem, e.g. ("models.0.options", "Extra inputs...")."""
     first = exc.errors()[0]
-    return ".".join(str(part) for part in first["loc"]), first["msg"]
+    message = first["msg"]
+    if first["type"] == "value_error":  # our validators' own words, without pydantic's "Value error, " prefix
+        message = message.removeprefix("Value error, ")
+    return ".".join(str(part) for part in first["loc"]), message

@@ -69,3 +69,12 @@ def test_malformed_samples_file_names_file_and_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "items.jsonl:2" in result.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_validator_message_reads_as_ours_without_pydantics_prefix(tmp_path: Path) -> None:
+    config = tmp_path / "exp.yaml"
+    config.write_text("budgets: [0, 64]\nstrategies: [cot, cot]\n")
+    result = _run(["run", str(config), "--store", str(tmp_path / "x.db")], tmp_path)
+    assert result.returncode == 2
+    assert "name one strategy twice" in result.stderr and "Value error" not in result.stderr
+    assert "Traceback" not in result.stderr
