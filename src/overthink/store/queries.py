@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from overthink.store.probes import ProbeRow, read_probes
 from overthink.store.rows import decode_row, filters
 from overthink.store.samples import SampleRow, read_samples
 from overthink.types import Status, TaskTraits
@@ -206,6 +207,17 @@ class Queries:
     def samples(self, key: str) -> list[SampleRow]:
         """The samples of one record (empty when it has none)."""
         return self.samples_of([key]).get(key, [])
+
+    def probes_of(self, keys: Sequence[str], *, text: bool = True) -> dict[str, list[ProbeRow]]:
+        """The probes of each probed cot record of `keys` (`--probe-every`), in trace order; keys
+        without probes are absent. `text=False` leaves the answer texts out."""
+        return read_probes(self._conn, keys, text=text)
+
+    def probe_decisions(self) -> list[tuple[str, int, float | None, int | None, str | None]]:
+        """(key, at, score, correct, extracted) of every probe, without texts, in (key, at) order."""
+        rows = self._conn.execute("SELECT key, at, score, correct, extracted FROM probes ORDER BY key, at")
+        return [(str(k), int(a), None if v is None else float(v), None if c is None else int(c), e)
+                for k, a, v, c, e in rows]
 
     def tasks_present(self) -> set[str]:
         """Tasks with at least one record (from the index, not a scan of the records)."""
