@@ -157,10 +157,12 @@ def analyze_cmd(
     n_boot: BootOpt = 1000, seed: SeedOpt = 0, alpha: AlphaOpt = 0.05,
 ) -> None:
     """Verdict table (model x task x stratum): trend, effect with CI, p-values, phases; diagnostics."""
+    from overthink.analysis.crystallize import probe_frame
     from overthink.analysis.findings import family_names, findings
     from overthink.analysis.frame import load, open_store
     from overthink.analysis.judge_agreement import store_agreement
     from overthink.analysis.summary import analyze
+    from overthink.cli.inside import print_inside
     from overthink.cli.traits import store_traits
     from overthink.tasks.catalog import metric_named
 
@@ -168,9 +170,10 @@ def analyze_cmd(
     with open_store(store) as opened:  # one open for the traits, the records and the judge's verdicts
         traits = store_traits(opened)
         frame = load(opened, text=False)
+        probes = probe_frame(opened.probe_decisions())
         # rules vs the judge, when the store has judge verdicts (only tasks of a judged metric are ever judged)
         judged = store_agreement(opened, [name for name, t in traits.items() if metric_named(t.metric).judged])
-    analysis = analyze(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits)
+    analysis = analyze(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits, probes=probes)
     if as_json:
         data = analysis.to_json()
         if judged:
@@ -188,6 +191,7 @@ def analyze_cmd(
 
             stdout_console.print("\n[bold]Equal compute[/] (also: overthink compute --store PATH)")
             print_equal_compute(analysis.equal_compute)
+        print_inside(analysis)
         stdout_console.print("\n[bold]Findings[/]")
         for finding in findings(analysis):
             stdout_console.print(escape(f"- {finding.text}"))

@@ -213,11 +213,13 @@ class Queries:
         without probes are absent. `text=False` leaves the answer texts out."""
         return read_probes(self._conn, keys, text=text)
 
-    def probe_decisions(self) -> list[tuple[str, int, float | None, int | None, str | None]]:
-        """(key, at, score, correct, extracted) of every probe, without texts, in (key, at) order."""
-        rows = self._conn.execute("SELECT key, at, score, correct, extracted FROM probes ORDER BY key, at")
-        return [(str(k), int(a), None if v is None else float(v), None if c is None else int(c), e)
-                for k, a, v, c, e in rows]
+    def probe_decisions(self) -> list[tuple[str, int, int | None, int | None, str | None]]:
+        """(key, at, correct, refused, extracted) of every probe, without texts, in (key, at) order; `refused`
+        is the scorer's `refused` detail where it has one (refusal tasks), else NULL."""
+        rows = self._conn.execute("SELECT key, at, correct, CASE WHEN json_valid(score_details) THEN "
+                                  "json_extract(score_details, '$.refused') END, extracted FROM probes ORDER BY key, at")
+        return [(str(k), int(a), None if c is None else int(c), None if r is None else int(r), e)
+                for k, a, c, r, e in rows]
 
     def tasks_present(self) -> set[str]:
         """Tasks with at least one record (from the index, not a scan of the records)."""

@@ -1,0 +1,84 @@
+"""Answers that changed between budgets of one trace: right -> wrong, refuse -> comply, and back.
+
+With forced budgets every budget's answer forks off one trace (the embedded engine and openai-compat
+nest them), so two budgets of one (item, repeat) differ only by the thinking between them: a flip is
+longer reasoning changing the decision, no probes needed. Each flip lists its two records' keys (the
+report fetches their texts by key, never through a frame), the decision on each side (refuse /
+comply where the scorer says whether the answer refused, right / wrong where it says whether it was
+correct, else the extracted answer), the item's label and declared strata, and its failure-mode tag
+where the store has one (a `failure_mode` or `mode` item metadata, or the scorer's `mode` detail).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import pairwise
+from typing import Any
+
+import pandas as pd
+
+from overthink.analysis.crystallize import TRACE, decision_of, label_of
+from overthink.analysis.frame import META_PREFIX
+from overthink.analysis.metrics import DETAIL_REFUSED, NO_TRAITS, Traits
+
+MODE_COLUMNS = (META_PREFIX + "failure_mode", META_PREFIX + "mode", "detail_mode")
+MAX_LISTED = 2000  # flips listed per store (the counts cover all); the report browses these
+
+
+def _strata(row: pd.Series, traits: Traits, task: str) -> dict[str, str]:
+    declared = traits.get(task)
+    names = declared.strata if declared is not None else ()
+    return {name: str(row[META_PREFIX + name]) for name in names
+            if META_PREFIX + name in row.index and pd.notna(row[META_PREFIX + name])}
+
+
+def _mode(row: pd.Series) -> str | None:
+    for column in MODE_COLUMNS:
+        if column in row.index and pd.notna(row[column]) and str(row[column]):
+            return str(row[column])
+    return None
+
+
+def _decisions(frame: pd.DataFrame) -> pd.Series:
+    refused = frame[DETAIL_REFUSED] if DETAIL_REFUSED in frame else pd.Series(None, index=frame.index)
+    return pd.Series([decision_of(r, c, e)[0] for r, c, e in zip(refused, frame["correct"], frame["extracted"],
+                                                                   strict=True)], index=frame.index)
+
+
+def flips(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> dict[str, Any]:
+    """Every decision change between consecutive forced budgets of one trace, and their counts by kind."""
+    if frame.empty or "key" not in frame.columns or "budget_tokens" not in frame.columns:
+        return {"counts": [], "flips": [], "listed": 0, "total": 0}
+    data = frame[(frame["status"] == "ok") & frame["budget_tokens"].notna()]
+    if "mechanism" in data.columns:
+        data = data[data["mechanism"].astype(str) == "forced"]
+    if data.empty:
+        return {"counts": [], "flips": [], "listed": 0, "total": 0}
+    data = data.assign(flip_decision=_decisions(data), flip_label=label_of(data, traits))
+    ordered = data.sort_values([*TRACE, "budget_tokens"], kind="stable")
+    listed: list[dict[str, Any]] = []
+    counts: Counter[tuple[str, ...]] = Counter()
+    for trace, part in ordered.groupby(list(TRACE), sort=True, observed=True):
+        rows = [row for _, row in part.iterrows()]
+        for before, after in pairwise(rows):
+            if before["flip_decision"] == after["flip_decision"]:
+                continue
+            kind = f"{before['flip_decision']}->{after['flip_decision']}"
+            label = str(after["flip_label"])
+            counts[(*map(str, trace[:4]), label, kind)] += 1
+            if len(listed) < MAX_LISTED:
+                listed.append({
+                    **dict(zip(TRACE, map(str, trace), strict=True)), "label": label, "kind": kind,
+                    "from_budget": str(before["budget"]), "to_budget": str(after["budget"]),
+                    "from_tokens": int(before["budget_tokens"]), "to_tokens": int(after["budget_tokens"]),
+                    "from_key": str(before["key"]), "to_key": str(after["key"]),
+                    "from_extracted": _text(before["extracted"]), "to_extracted": _text(after["extracted"]),
+                    "strata": _strata(after, traits, str(trace[1])), "failure_mode": _mode(after),
+                })
+    table = [{"model": k[0], "task": k[1], "mechanism": k[2], "strategy": k[3], "label": k[4], "kind": k[5], "n": n}
+             for k, n in sorted(counts.items())]
+    return {"counts": table, "flips": listed, "listed": len(listed), "total": sum(counts.values())}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and value != value) else str(value)
