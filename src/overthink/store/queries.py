@@ -216,8 +216,9 @@ class Queries:
     def probe_decisions(self) -> list[tuple[str, int, int | None, int | None, str | None]]:
         """(key, at, correct, refused, extracted) of every probe, without texts, in (key, at) order; `refused`
         is the scorer's `refused` detail where it has one (refusal tasks), else NULL."""
-        rows = self._conn.execute("SELECT key, at, correct, CASE WHEN json_valid(score_details) THEN "
-                                  "json_extract(score_details, '$.refused') END, extracted FROM probes ORDER BY key, at")
+        rows = self._conn.execute(
+            "SELECT key, at, correct, CASE WHEN json_valid(score_details) THEN "
+            "json_extract(score_details, '$.refused') END, extracted FROM probes ORDER BY key, at")
         return [(str(k), int(a), None if c is None else int(c), None if r is None else int(r), e)
                 for k, a, c, r, e in rows]
 
