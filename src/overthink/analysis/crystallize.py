@@ -113,24 +113,26 @@ def label_of(frame: pd.DataFrame, traits: Traits) -> pd.Series:
     return out
 
 
-def _item_matrix(part: pd.DataFrame, column: str, budgets: list[int], items: list[str]) -> np.ndarray:
-    """(items, budgets) means of `column` over repeats; NaN where an item lacks a budget."""
-    table = part.pivot_table(index="sample_id", columns="budget_tokens", values=column, aggfunc="mean",
-                             observed=True)
-    return table.reindex(index=items, columns=budgets).to_numpy(dtype=float)
-
-
-def _band(values: np.ndarray, weights: np.ndarray) -> tuple[float, float, float]:
-    """Mean of item values and its 95% bootstrap percentile band (items with NaN left out)."""
+def _item_means(codes: np.ndarray, values: np.ndarray, n_items: int) -> np.ndarray:
+    """(items, columns) means of `values` (rows = records) over each item's repeats; NaN where none."""
+    values = np.asarray(values, dtype=float).reshape(len(codes), -1)
     present = np.isfinite(values)
-    if not present.any():
-        return math.nan, math.nan, math.nan
-    filled = np.where(present, values, 0.0)
-    counts = weights @ present.astype(float)
+    sums = np.zeros((n_items, values.shape[1]))
+    counts = np.zeros((n_items, values.shape[1]))
+    np.add.at(sums, codes, np.where(present, values, 0.0))
+    np.add.at(counts, codes, present.astype(float))
     with np.errstate(invalid="ignore", divide="ignore"):
-        draws = (weights @ filled) / counts
-    lo, hi = percentile(draws)
-    return float(values[present].mean()), lo, hi
+        return np.where(counts > 0, sums / np.where(counts > 0, counts, 1.0), np.nan)
+
+
+def _bands(values: np.ndarray, weights: np.ndarray) -> list[tuple[float, float, float]]:
+    """Per column: the mean of item values and its 95% bootstrap percentile band (NaN items left out)."""
+    present = np.isfinite(values)
+    filled = np.where(present, values, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        draws = (weights @ filled) / (weights @ present.astype(float))
+        means = filled.sum(axis=0) / present.sum(axis=0)
+    return [(float(means[j]), *percentile(draws[:, j])) for j in range(values.shape[1])]
 
 
 def _per_trace(part: pd.DataFrame, points: dict[str, list[Point]], window: int) -> pd.DataFrame:
@@ -150,22 +152,25 @@ def _per_trace(part: pd.DataFrame, points: dict[str, list[Point]], window: int) 
     return pd.DataFrame(rows, index=part.index)
 
 
-def _group(part: pd.DataFrame, grid: list[int], weights: np.ndarray, items: list[str]) -> dict[str, Any]:
+def _group(part: pd.DataFrame, grid: list[int], weights: np.ndarray, codes: np.ndarray, n_items: int
+           ) -> dict[str, Any]:
     """The per-budget results of one (family, label) group; `weights` resample its items."""
-    budgets = sorted(int(b) for b in part["budget_tokens"].unique())
     rows = []
-    for budget in budgets:
-        at_b = part[part["budget_tokens"] == budget]
-        decided = []
-        for t in [g for g in grid if g <= budget]:
-            flag = at_b.assign(_d=(at_b["crystallized"] <= t).astype(float))
-            est, lo, hi = _band(_item_matrix(flag, "_d", [budget], items)[:, 0], weights)
-            decided.append({"tokens": t, "share": est, "lo": lo, "hi": hi})
-        entry: dict[str, Any] = {"budget": str(budget), "tokens": budget, "n_traces": len(at_b),
-                                 "mean_crystallized": float(at_b["crystallized"].mean()), "decided": decided}
-        for name in ("agrees", "around", "reverse"):
-            est, lo, hi = _band(_item_matrix(at_b, name, [budget], items)[:, 0], weights)
-            entry[name] = {"rate": est, "lo": lo, "hi": hi}
+    tokens = part["budget_tokens"].to_numpy(dtype=float)
+    for budget in sorted({int(b) for b in tokens}):
+        at_b = tokens == budget
+        sub, where = part[at_b], codes[at_b]
+        steps = [g for g in grid if g <= budget]
+        crystal = sub["crystallized"].to_numpy(dtype=float)
+        decided = _bands(_item_means(where, crystal[:, None] <= np.array(steps)[None, :], n_items), weights)
+        rates = _bands(_item_means(where, sub[["agrees", "around", "reverse"]].to_numpy(dtype=float), n_items),
+                       weights)
+        entry: dict[str, Any] = {
+            "budget": str(budget), "tokens": budget, "n_traces": len(sub), "mean_crystallized": float(crystal.mean()),
+            "decided": [{"tokens": t, "share": e, "lo": lo, "hi": hi}
+                        for t, (e, lo, hi) in zip(steps, decided, strict=True)]}
+        for name, (e, lo, hi) in zip(("agrees", "around", "reverse"), rates, strict=True):
+            entry[name] = {"rate": e, "lo": lo, "hi": hi}
         rows.append(entry)
     return {"budgets": rows}
 
@@ -194,23 +199,26 @@ def crystallization(frame: pd.DataFrame, probes: pd.DataFrame, traits: Traits = 
         groups = []
         for label, part in fam.groupby("_label", sort=True):
             part = part.join(_per_trace(part, points, window))
-            items = sorted(part["sample_id"].astype(str).unique())
+            items, codes = np.unique(part["sample_id"].astype(str).to_numpy(), return_inverse=True)
             rng = curve_seed(seed, *family, label, "crystallization")
             weights = resample_weights(len(items), n_boot, rng).astype(float)
             group = {"label": str(label), "n_items": len(items), "window": window,
-                     **_group(part, grid, weights, items)}
-            group["trend_data"] = _trend_data(part, positive, items, weights)
+                     **_group(part, grid, weights, codes, len(items))}
+            group["trend_data"] = _trend_data(part, positive, codes, len(items), weights)
             groups.append(group)
         _test_family(groups, alpha)
         out.append({**dict(zip(FAMILY, map(str, family), strict=True)), "grid": grid, "groups": groups})
     return out
 
 
-def _trend_data(part: pd.DataFrame, positive: list[int], items: list[str], weights: np.ndarray) -> dict[str, Any]:
+def _trend_data(part: pd.DataFrame, positive: list[int], codes: np.ndarray, n_items: int,
+                weights: np.ndarray) -> dict[str, Any]:
     """The window rate's slope over log2(budget), observed and bootstrapped, on items present everywhere."""
     if len(positive) < 2:
         return {"slope": math.nan, "draws": None, "n_items": 0}
-    y = _item_matrix(part, "window", positive, items)
+    tokens = part["budget_tokens"].to_numpy(dtype=float)
+    window = part["window"].to_numpy(dtype=float)
+    y = np.column_stack([_item_means(codes[tokens == b], window[tokens == b], n_items)[:, 0] for b in positive])
     common = np.isfinite(y).all(axis=1)
     slope, draws = _slope_draws(y[common], np.log2(np.array(positive, dtype=float)), weights[:, common])
     return {"slope": slope, "draws": draws, "n_items": int(common.sum())}
