@@ -248,3 +248,12 @@ def _test_family(groups: list[dict[str, Any]], alpha: float) -> None:
 def probe_frame(rows: list[tuple[str, int, int | None, int | None, str | None]]) -> pd.DataFrame:
     """The store's probe decisions (`Store.probe_decisions()`) as a frame the analysis reads."""
     return pd.DataFrame(rows, columns=list(PROBE_FRAME_COLUMNS))
+
+
+def probe_points_of(store: Any, keys: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The probe decisions of `keys` (at, decision), for a reader that shows a few traces (the report)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for key, rows in store.probes_of(keys, text=False).items():
+        out[key] = [{"at": r.at, "decision": decision_of(r.score_details.get("refused"), r.correct, r.extracted)[0]}
+                    for r in rows]
+    return out

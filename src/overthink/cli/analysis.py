@@ -235,7 +235,8 @@ def report_cmd(
     figures_dir: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--figures", help="also save every figure as PNG and SVG in this folder")] = None,
 ) -> None:
-    """One self-contained HTML report: verdicts, curves, diagnoses and a sample browser."""
+    """One self-contained HTML report: verdicts, curves, diagnoses, inside the trace and a sample browser."""
+    from overthink.analysis.crystallize import probe_frame, probe_points_of
     from overthink.analysis.frame import load, open_store, texts
     from overthink.cli.traits import store_traits
     from overthink.report.html import write_report
@@ -249,7 +250,8 @@ def report_cmd(
             raise UserError(f"--figures {figures_dir} is a file; give a folder for the PNG and SVG figures")
         write_report(frame, out, title=f"overthink report: {store.name}", n_boot=n_boot, seed=seed, alpha=alpha,
                      max_samples=max_samples, figures_dir=figures_dir, texts=lambda keys: texts(opened, keys),
-                     traits=store_traits(opened))
+                     traits=store_traits(opened), probes=probe_frame(opened.probe_decisions()),
+                     probe_points=lambda keys: probe_points_of(opened, keys))
     stdout_console.print(f"wrote {escape(str(out))}")
 
 
