@@ -72,3 +72,20 @@ def test_a_store_run_without_probes_then_with_them_keeps_both(tmp_path: Path) ->
     for (_, budget), row in probed_rows.items():
         assert [p.at for p in probes.get(row["key"], [])] == list(range(0, int(budget), 16))
         assert all(p.score is not None for p in probes.get(row["key"], []))  # scored by the task's scorer
+
+
+def test_merge_carries_the_probes_once(tmp_path: Path) -> None:
+    from overthink.store.merge import merge_stores
+
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    _sweep(a, ProbedCotStrategy(16))
+    _sweep(b, ProbedCotStrategy(8))
+
+    def probes_in(path: Path) -> dict[str, list[tuple[int, str]]]:
+        with Store(path, create=False) as store:
+            keys = [r["key"] for r in store.rows()]
+            return {k: [(p.at, p.answer_text) for p in v] for k, v in store.probes_of(keys).items()}
+
+    expected = {**probes_in(a), **probes_in(b)}
+    merge_stores([a, b, a], tmp_path / "m.db")  # the same store twice adds nothing twice
+    assert probes_in(tmp_path / "m.db") == expected and expected
