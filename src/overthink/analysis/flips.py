@@ -12,8 +12,7 @@ where the store has one (a `failure_mode` or `mode` item metadata, or the scorer
 from __future__ import annotations
 
 from collections import Counter
-from itertools import pairwise
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -56,28 +55,30 @@ def flips(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> dict[str, Any]:
         return {"counts": [], "flips": [], "listed": 0, "total": 0}
     data = data.assign(flip_decision=_decisions(data), flip_label=label_of(data, traits))
     ordered = data.sort_values([*TRACE, "budget_tokens"], kind="stable")
-    listed: list[dict[str, Any]] = []
+    grouped = ordered.groupby(list(TRACE), sort=False, observed=True)
+    before = {c: grouped[c].shift(1) for c in ("flip_decision", "key", "budget", "budget_tokens", "extracted")}
+    changed = before["key"].notna() & (ordered["flip_decision"] != before["flip_decision"])
+    steps = ordered[changed].assign(**{f"from_{c}": v[changed] for c, v in before.items()})
+    steps = steps.assign(kind=steps["from_flip_decision"].astype(str) + "->" + steps["flip_decision"].astype(str))
     counts: Counter[tuple[str, ...]] = Counter()
-    for trace, part in ordered.groupby(list(TRACE), sort=True, observed=True):
-        rows = [row for _, row in part.iterrows()]
-        for before, after in pairwise(rows):
-            if before["flip_decision"] == after["flip_decision"]:
-                continue
-            kind = f"{before['flip_decision']}->{after['flip_decision']}"
-            label = str(after["flip_label"])
-            counts[(*map(str, trace[:4]), label, kind)] += 1
-            if len(listed) < MAX_LISTED:
-                listed.append({
-                    **dict(zip(TRACE, map(str, trace), strict=True)), "label": label, "kind": kind,
-                    "from_budget": str(before["budget"]), "to_budget": str(after["budget"]),
-                    "from_tokens": int(before["budget_tokens"]), "to_tokens": int(after["budget_tokens"]),
-                    "from_key": str(before["key"]), "to_key": str(after["key"]),
-                    "from_extracted": _text(before["extracted"]), "to_extracted": _text(after["extracted"]),
-                    "strata": _strata(after, traits, str(trace[1])), "failure_mode": _mode(after),
-                })
+    for key, n in steps.groupby([*TRACE[:4], "flip_label", "kind"], sort=True, observed=True).size().items():
+        counts[tuple(str(part) for part in cast(tuple[Any, ...], key))] += int(n)
+    listed = [_listed(row, traits) for _, row in steps.head(MAX_LISTED).iterrows()]
     table = [{"model": k[0], "task": k[1], "mechanism": k[2], "strategy": k[3], "label": k[4], "kind": k[5], "n": n}
              for k, n in sorted(counts.items())]
     return {"counts": table, "flips": listed, "listed": len(listed), "total": sum(counts.values())}
+
+
+def _listed(row: pd.Series, traits: Traits) -> dict[str, Any]:
+    """One flip as the report and --json show it."""
+    return {
+        **{name: str(row[name]) for name in TRACE}, "label": str(row["flip_label"]), "kind": str(row["kind"]),
+        "from_budget": str(row["from_budget"]), "to_budget": str(row["budget"]),
+        "from_tokens": int(row["from_budget_tokens"]), "to_tokens": int(row["budget_tokens"]),
+        "from_key": str(row["from_key"]), "to_key": str(row["key"]),
+        "from_extracted": _text(row["from_extracted"]), "to_extracted": _text(row["extracted"]),
+        "strata": _strata(row, traits, str(row["task"])), "failure_mode": _mode(row),
+    }
 
 
 def _text(value: Any) -> str | None:
