@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, cast
 
+import numpy as np
 import pandas as pd
 
-from overthink.analysis.crystallize import TRACE, decision_of, label_of
+from overthink.analysis.crystallize import TRACE, label_of
 from overthink.analysis.frame import META_PREFIX
 from overthink.analysis.metrics import DETAIL_REFUSED, NO_TRAITS, Traits
 
@@ -39,9 +40,16 @@ def _mode(row: pd.Series) -> str | None:
 
 
 def _decisions(frame: pd.DataFrame) -> pd.Series:
-    refused = frame[DETAIL_REFUSED] if DETAIL_REFUSED in frame else pd.Series(None, index=frame.index)
-    return pd.Series([decision_of(r, c, e)[0] for r, c, e in zip(refused, frame["correct"], frame["extracted"],
-                                                                   strict=True)], index=frame.index)
+    """`crystallize.decision_of` for every record at once: refuse/comply, else right/wrong, else the answer."""
+    refused = pd.to_numeric(frame[DETAIL_REFUSED], errors="coerce") if DETAIL_REFUSED in frame else None
+    correct = pd.to_numeric(frame["correct"], errors="coerce")
+    answer = frame["extracted"].astype(object).where(frame["extracted"].notna(), "none").astype(str)
+    graded = pd.Series(np.where(correct > 0, "right", "wrong"), index=frame.index, dtype=str)
+    out = answer.where(correct.isna(), graded)
+    if refused is not None:
+        said = pd.Series(np.where(refused > 0, "refuse", "comply"), index=frame.index, dtype=str)
+        out = out.where(refused.isna(), said)
+    return out
 
 
 def flips(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> dict[str, Any]:
