@@ -85,6 +85,9 @@ class ExperimentConfig(_Strict):
     max_answer_tokens: int | None = Field(default=None, ge=1, description="tokens for the answer after thinking")
     natural_cap: int | None = Field(default=None, ge=1, description="thinking cap when no budget limits it")
     shots: int = Field(default=0, ge=0)
+    probe_every: int | None = Field(default=None, ge=1, description=(
+        "fork an answer off cot's trace every M thinking tokens up to each budget (--probe-every; records "
+        "as cot+probes@M, probes in the store's `probes` table; embedded or openai-compat, --mode forced)"))
     seed: int = 0
     store: str = DEFAULT_STORE
     max_cost: float | None = Field(default=None, ge=0.0)

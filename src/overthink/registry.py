@@ -29,7 +29,8 @@ from overthink.plugins import (
     load_entry_points,
 )
 from overthink.runner.components import Closable, Components
-from overthink.strategies.base import Strategy
+from overthink.strategies.base import CotStrategy, Strategy
+from overthink.strategies.probes import ProbedCotStrategy
 from overthink.strategies.verifiers import Verifier
 from overthink.tasks import ai_risk, grades, misleading_math, misleading_python, paradoxes, refusal, zebra
 from overthink.tasks.base import TaskSpec
@@ -277,11 +278,22 @@ class RunBuilder:
             raise UserError(f"judge '{model.backend}:{model.name}': {exc}") from None
 
 
+def probed(strategies: list[Strategy], every: int | None) -> list[Strategy]:
+    """The run's strategies with `cot` probed every `every` thinking tokens (`--probe-every`); probes fork
+    cot's trace, so a run with --probe-every and no cot strategy is refused with one line."""
+    if every is None:
+        return strategies
+    if not any(isinstance(s, CotStrategy) for s in strategies):
+        names = ", ".join(s.name for s in strategies)
+        raise UserError(f"--probe-every probes the cot strategy's trace; this run has {names} (add --strategy cot)")
+    return [ProbedCotStrategy(every) if isinstance(s, CotStrategy) else s for s in strategies]
+
+
 def resolve_run(config: ExperimentConfig) -> Components:
     """Every name of the config looked up and built: tasks, backends, the strategies, the judges."""
     tasks = [get_task(task.name) for task in config.tasks]
     builder = RunBuilder(config)
-    strategies = [build_strategy(name, builder) for name in config.strategies]
+    strategies = probed([build_strategy(name, builder) for name in config.strategies], config.probe_every)
     builder.check_verifiers()
     return Components(tasks=tasks, strategies=strategies, backends=builder.build_models(),
                       judge_backend=builder.refusal_judge(), extra=lambda: builder.built)

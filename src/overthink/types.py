@@ -213,6 +213,7 @@ class Completion:
     extra: Mapping[str, Any] = field(default_factory=dict)
     compute_tokens: int | None = None  # None: one chain of thought, see `compute()`
     samples: tuple[SampleAnswer, ...] = ()  # vote / best-of-n: every sample behind this record
+    probes: tuple[ProbeAnswer, ...] = ()  # cot with --probe-every: answers forked off the trace before it
 
     def compute(self) -> int:
         """The tokens this answer cost alone (see the class docstring): the one definition of compute."""
@@ -257,6 +258,23 @@ class SampleAnswer:
     def compute_tokens(self) -> int:
         """Thinking and answer tokens of the sample, plus the verifier's prompt and generated tokens."""
         return self.reasoning_tokens + self.answer_tokens + self.verifier_tokens + self.verifier_generated
+
+
+@dataclass(frozen=True)
+class ProbeAnswer:
+    """An answer forked off a record's own trace after `at` thinking tokens (cot with --probe-every).
+
+    Probes show *when* in the trace the answer was decided: the trace is the record's (one forced trace
+    forked at the budgets and every M tokens), so the probes before a budget cost no extra thinking, only
+    their answers. The run side adds the task scorer's `score` (refuse / comply, right / wrong) before the
+    record is written; the store keeps probes as child rows of the record (the `probes` table).
+    """
+
+    at: int  # thinking tokens of the prefix the answer was forked at (< the record's budget)
+    text: str
+    answer: str | None  # the extracted answer (None: none)
+    answer_tokens: int
+    score: Score | None = None  # the task scorer's verdict on `text` (set by the run side)
 
 
 class Status(str, Enum):

@@ -30,7 +30,8 @@ def test_new_store_records_every_step_by_name(tmp_path: Path) -> None:
         assert all(at > 1.7e9 and by.startswith("overthink ") for _, at, by in applied)
         assert store.schema_version == len(STEPS)
         tables = {r[0] for r in store._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"records", "attempts", "meta", "migrations", "schema_version"} <= tables
+    assert {"records", "attempts", "meta", "migrations", "schema_version", "samples", "probes"} <= tables
+    assert [step.name for step in STEPS][-1] == "0006_probes"
     with Store(tmp_path / "r.db") as again:  # reopening applies nothing twice
         assert again.migrations() == applied
         assert again._conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(STEPS)

@@ -144,7 +144,7 @@ def test_a_cot_record_has_no_samples_and_old_stores_open_with_compute_derived(tm
     shutil.copyfile(FIXTURE, legacy)
     with Store(legacy, create=False) as store:
         rows = {r["sample_id"]: r for r in store.rows()}
-        assert [name for name, _, _ in store.migrations()][-2:] == ["0004_compute_tokens", "0005_samples"]
+        assert [name for name, _, _ in store.migrations()][3:5] == ["0004_compute_tokens", "0005_samples"]
         assert store.samples_of(list(r["key"] for r in rows.values())) == {}
         for row in rows.values():
             if row["status"] == "ok":

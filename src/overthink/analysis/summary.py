@@ -16,8 +16,10 @@ import pandas as pd
 from overthink.analysis import diagnostics, failure_modes, natural, phases, trends
 from overthink.analysis.bootstrap import Curve, families, family_curve, family_curves
 from overthink.analysis.compute_results import ComputeTable
+from overthink.analysis.crystallize import crystallization
 from overthink.analysis.diagnostics import Did
 from overthink.analysis.equal_compute import MATCH_RATIO, equal_compute
+from overthink.analysis.flips import flips
 from overthink.analysis.inference import MIN_ITEMS
 from overthink.analysis.metrics import NO_TRAITS, Traits, declared_metric
 from overthink.analysis.natural import NaturalResult
@@ -44,6 +46,8 @@ class Analysis:
     counts: dict[str, int] = field(default_factory=dict)
     set_aside: list[SetAside] = field(default_factory=list)  # records of older task versions, left out
     equal_compute: list[ComputeTable] = field(default_factory=list)  # strategies against total compute
+    crystallization: list[dict[str, Any]] = field(default_factory=list)  # when traces decided (probes)
+    flips: dict[str, Any] = field(default_factory=dict)  # answers that changed between budgets of a trace
 
     @property
     def main_curves(self) -> list[Curve]:
@@ -67,6 +71,7 @@ class Analysis:
             "findings": [f.to_json() for f in findings(self)],
             "set_aside": [item.to_json() for item in self.set_aside],
             "equal_compute": [table.to_json() for table in self.equal_compute],
+            "crystallization": self.crystallization, "flips": self.flips,
         })
         return result
 
@@ -134,14 +139,16 @@ def _curves(frame: pd.DataFrame, n_boot: int, seed: int, traits: Traits) -> tupl
 
 def analyze(frame: pd.DataFrame, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT_SEED,
             alpha: float = trends.ALPHA, *, traits: Traits = NO_TRAITS, with_phases: bool = True,
-            with_diagnostics: bool = True) -> Analysis:
+            with_diagnostics: bool = True, probes: pd.DataFrame | None = None) -> Analysis:
     """Curves with verdicts and phases, natural overthinking, diagnostics and failure modes.
 
     `traits` are what the store declares of its tasks (`frame.load_traits`; the CLI fills in the
     registry's for old stores); a task without traits is read as accuracy, higher is better.
     `with_diagnostics=False` stops after the curves (what verdicts and the gate read): calibration
-    runs thousands of stores and no verdict reads the diagnostic tables."""
+    runs thousands of stores and no verdict reads the diagnostic tables. `probes` are the store's probe
+    decisions (`crystallize.probe_frame(store.probe_decisions())`) for the crystallization results."""
     frame, set_aside = latest_versions(frame)
+    inside = _inside(frame, probes, n_boot, seed, alpha, traits) if with_diagnostics else {}
     frame = slim(frame)
     curves, parse = _curves(frame, n_boot, seed, traits) if not frame.empty else ([], [])
     curves = trends.annotate(curves, alpha=alpha)
@@ -165,4 +172,14 @@ def analyze(frame: pd.DataFrame, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT
         looping=diagnostics.looping(frame, traits),
         natural_vs_zero=diagnostics.natural_vs_zero(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits),
         compliance=diagnostics.compliance(frame), failure_modes=failure_modes.all_modes(frame, traits),
-        equal_compute=equal_compute(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits))
+        equal_compute=equal_compute(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits), **inside)
+
+
+def _inside(frame: pd.DataFrame, probes: pd.DataFrame | None, n_boot: int, seed: int, alpha: float,
+            traits: Traits) -> dict[str, Any]:
+    """Inside the trace (docs/trace.md): crystallization from the probes, flips between budgets. Read
+    before `slim`, which drops the record keys the report fetches texts by."""
+    if frame.empty:
+        return {}
+    found = crystallization(frame, probes, traits, n_boot=n_boot, seed=seed, alpha=alpha) if probes is not None else []
+    return {"crystallization": found, "flips": flips(frame, traits)}

@@ -157,10 +157,12 @@ def analyze_cmd(
     n_boot: BootOpt = 1000, seed: SeedOpt = 0, alpha: AlphaOpt = 0.05,
 ) -> None:
     """Verdict table (model x task x stratum): trend, effect with CI, p-values, phases; diagnostics."""
+    from overthink.analysis.crystallize import probe_frame
     from overthink.analysis.findings import family_names, findings
     from overthink.analysis.frame import load, open_store
     from overthink.analysis.judge_agreement import store_agreement
     from overthink.analysis.summary import analyze
+    from overthink.cli.inside import print_inside
     from overthink.cli.traits import store_traits
     from overthink.tasks.catalog import metric_named
 
@@ -168,9 +170,10 @@ def analyze_cmd(
     with open_store(store) as opened:  # one open for the traits, the records and the judge's verdicts
         traits = store_traits(opened)
         frame = load(opened, text=False)
+        probes = probe_frame(opened.probe_decisions())
         # rules vs the judge, when the store has judge verdicts (only tasks of a judged metric are ever judged)
         judged = store_agreement(opened, [name for name, t in traits.items() if metric_named(t.metric).judged])
-    analysis = analyze(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits)
+    analysis = analyze(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits, probes=probes)
     if as_json:
         data = analysis.to_json()
         if judged:
@@ -188,6 +191,7 @@ def analyze_cmd(
 
             stdout_console.print("\n[bold]Equal compute[/] (also: overthink compute --store PATH)")
             print_equal_compute(analysis.equal_compute)
+        print_inside(analysis)
         stdout_console.print("\n[bold]Findings[/]")
         for finding in findings(analysis):
             stdout_console.print(escape(f"- {finding.text}"))
@@ -231,7 +235,8 @@ def report_cmd(
     figures_dir: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--figures", help="also save every figure as PNG and SVG in this folder")] = None,
 ) -> None:
-    """One self-contained HTML report: verdicts, curves, diagnoses and a sample browser."""
+    """One self-contained HTML report: verdicts, curves, diagnoses, inside the trace and a sample browser."""
+    from overthink.analysis.crystallize import probe_frame, probe_points_of
     from overthink.analysis.frame import load, open_store, texts
     from overthink.cli.traits import store_traits
     from overthink.report.html import write_report
@@ -245,7 +250,8 @@ def report_cmd(
             raise UserError(f"--figures {figures_dir} is a file; give a folder for the PNG and SVG figures")
         write_report(frame, out, title=f"overthink report: {store.name}", n_boot=n_boot, seed=seed, alpha=alpha,
                      max_samples=max_samples, figures_dir=figures_dir, texts=lambda keys: texts(opened, keys),
-                     traits=store_traits(opened))
+                     traits=store_traits(opened), probes=probe_frame(opened.probe_decisions()),
+                     probe_points=lambda keys: probe_points_of(opened, keys))
     stdout_console.print(f"wrote {escape(str(out))}")
 
 

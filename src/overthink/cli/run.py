@@ -216,6 +216,7 @@ def run(
     experiment: Annotated[Optional[str], typer.Option("--experiment", help="experiment name")] = None,  # noqa: UP045
     max_answer_tokens: Annotated[Optional[int], typer.Option("--max-answer-tokens")] = None,  # noqa: UP045
     shots: Annotated[Optional[int], typer.Option("--shots", help="worked examples per prompt (strategy name gets +Kshot)")] = None,  # noqa: UP045, E501
+    probe_every: Annotated[Optional[int], typer.Option("--probe-every", help="fork an answer off cot's trace every M thinking tokens (records as cot+probes@M; docs/trace.md)")] = None,  # noqa: UP045, E501
     base_url: Annotated[Optional[list[str]], typer.Option("--base-url", help="server URL; repeat for replicas")] = None,  # noqa: UP045
     concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="requests in flight per backend")] = None,  # noqa: UP045
     max_cost: Annotated[Optional[float], typer.Option("--max-cost", help="stop before spending more USD")] = None,  # noqa: UP045
@@ -245,6 +246,7 @@ def run(
         "task": task, "model": model, "backend": backend, "mode": mode, "budgets": budgets, "n": n,
         "repeats": repeats, "strategies": strategy or None, "store": store, "temperature": temperature,
         "seed": seed, "experiment": experiment, "max_answer_tokens": max_answer_tokens, "shots": shots,
+        "probe_every": probe_every,
         "base_urls": base_url or None, "concurrency": concurrency, "max_cost": max_cost, "max_tokens": max_tokens,
         "stop_after_failures": stop_after_failures, "max_attempts": max_attempts, "shard": shard,
         "judge": _judge_spec(judge),

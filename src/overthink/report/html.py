@@ -25,6 +25,7 @@ from overthink.analysis.summary import Analysis, analyze
 from overthink.analysis.wording import call_text, phases_shown
 from overthink.errors import UserError
 from overthink.report import figures
+from overthink.report.inside import ProbePoints, inside_context
 
 TEMPLATES = Path(__file__).with_name("templates")
 BROWSER_FIELDS = ("prompt", "reasoning", "answer_text")
@@ -171,7 +172,8 @@ def _curve_figures(result: dict[str, Any], figures_dir: Path | None
 
 
 def build_context(frame: pd.DataFrame, analysis: Analysis, title: str, max_samples: int = 200,
-                  figures_dir: Path | None = None, texts: Texts | None = None) -> dict[str, Any]:
+                  figures_dir: Path | None = None, texts: Texts | None = None,
+                  probe_points: ProbePoints | None = None) -> dict[str, Any]:
     """Everything the template shows; figures rendered here, text left for Jinja2 to escape."""
     result = analysis.to_json()
     sections: dict[tuple[str, str], dict[str, Any]] = defaultdict(
@@ -210,6 +212,7 @@ def build_context(frame: pd.DataFrame, analysis: Analysis, title: str, max_sampl
         "headlines": [f.text for f in found if f.headline], "notes": [f.text for f in found if not f.headline],
         "sections": [{"model": m, "task": t, **s} for (m, t), s in sorted(sections.items())],
         "samples": _samples(frame, max_samples, texts), "max_samples": max_samples,
+        "inside": inside_context(result, _img, figures_dir, texts, probe_points),
     }
 
 
@@ -220,13 +223,14 @@ def render(context: dict[str, Any]) -> str:
 def write_report(frame: pd.DataFrame, out: str | Path, *, title: str = "overthink report", n_boot: int = 1000,
                  seed: int = 0, alpha: float = 0.05, max_samples: int = 200,
                  figures_dir: Path | None = None, texts: Texts | None = None,
-                 traits: Traits = NO_TRAITS) -> Path:
+                 traits: Traits = NO_TRAITS, probes: pd.DataFrame | None = None,
+                 probe_points: ProbePoints | None = None) -> Path:
     """Analyse `frame` (its tasks read by the store's declared `traits`) and write the HTML report to `out`."""
     target = Path(out)
     if target.is_dir():
         raise UserError(f"--out {target} is a directory; give a file name such as report.html")
-    analysis = analyze(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits)
-    html = render(build_context(frame, analysis, title, max_samples, figures_dir, texts))
+    analysis = analyze(frame, n_boot=n_boot, seed=seed, alpha=alpha, traits=traits, probes=probes)
+    html = render(build_context(frame, analysis, title, max_samples, figures_dir, texts, probe_points))
     try:
         target.write_text(html, encoding="utf-8")
     except OSError as exc:

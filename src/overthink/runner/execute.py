@@ -66,12 +66,13 @@ class RunStats:
 
 
 def _scored_samples(item: WorkItem, completion: Completion, task: TaskSpec) -> Completion:
-    """A vote's or best-of-n's completion with each of its samples scored by the task's rules, as the
-    record is (the refusal judge, when one runs, judges the record's answer only)."""
-    if not completion.samples:
+    """A vote's or best-of-n's completion with each of its samples (a probed cot's with each probe) scored
+    by the task's rules, as the record is (the refusal judge, when one runs, judges the record's answer only)."""
+    if not completion.samples and not completion.probes:
         return completion
     scored = tuple(dataclasses.replace(s, score=task.score(item.sample, s.text)) for s in completion.samples)
-    return dataclasses.replace(completion, samples=scored)
+    probes = tuple(dataclasses.replace(p, score=task.score(item.sample, p.text)) for p in completion.probes)
+    return dataclasses.replace(completion, samples=scored, probes=probes)
 
 
 def _record(item: WorkItem, completion: Completion | None, task: TaskSpec, error: str | None,

@@ -9,7 +9,8 @@ nothing) and each key's attempts are numbered 1, 2, ... in time order, whatever 
 Samples (the child rows of a vote or best-of-n record, store/samples.py), by `SAMPLES_RULE`: a
 record's samples are written with its ok row and never changed after; a key's set is the first
 offered once its record is ok (an identical ok row from another store, a record of an older store
-that had no samples yet, adds them then). An error row has none.
+that had no samples yet, adds them then). An error row has none. The probes of a probed cot record
+(store/probes.py) follow the same rule, `PROBES_RULE`.
 
 A run hands its rows as values (`absorb_rows`), merge and import hand a whole store attached as
 `src` (`absorb_attached`); both go through the same upsert, built from `RECORD_RULE`, the same
@@ -25,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from overthink.store.probes import PROBE_COLUMNS
 from overthink.store.samples import SAMPLE_COLUMNS
 
 # When an incoming row `new` replaces the stored row `old` of its key. Written once; every writer uses it.
@@ -33,6 +35,8 @@ RECORD_RULE = "{old}.status = 'error' AND ({new}.status = 'ok' OR {new}.created_
 # samples yet (so an ok record's samples, like the record, are written once and never rewritten).
 SAMPLES_RULE = ("EXISTS (SELECT 1 FROM main.records r WHERE r.key = {new}.key AND r.status = 'ok') "
                 "AND NOT EXISTS (SELECT 1 FROM main.samples m WHERE m.key = {new}.key)")
+# The probes of a probed cot record (store/probes.py) follow the samples' rule: written once, with the ok row.
+PROBES_RULE = SAMPLES_RULE.replace("main.samples", "main.probes")
 ATTEMPT_COLUMNS = "key, at, error_class, message"
 _WORK_TABLES = ("absorb_failures", "absorb_new", "absorb_keep")
 
@@ -79,19 +83,32 @@ def upsert_sql(columns: Sequence[str], source: str | None = None) -> str:
             f"ON CONFLICT (key) DO UPDATE SET {updates} WHERE {replaces('records', 'excluded')}")
 
 
-def _absorb_samples(conn: sqlite3.Connection, source: str) -> int:
-    """Copy the sample rows of table `source` that `SAMPLES_RULE` admits (read whole before inserting,
-    so the rows of one key are judged together); returns how many were added."""
-    names = ", ".join(SAMPLE_COLUMNS)
+def _absorb_children(conn: sqlite3.Connection, source: str, table: str = "samples") -> int:
+    """Copy the child rows (`samples` or `probes`) of table `source` that their rule admits (read whole
+    before inserting, so the rows of one key are judged together); returns how many were added."""
+    columns, rule, order = ((SAMPLE_COLUMNS, SAMPLES_RULE, "key, idx") if table == "samples"
+                            else (PROBE_COLUMNS, PROBES_RULE, "key, at"))
+    names = ", ".join(columns)
+    work = f"absorb_{table}_in"
     before = conn.total_changes
-    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS absorb_samples_in AS SELECT {names} FROM main.samples WHERE 0")
-    conn.execute(f"INSERT INTO temp.absorb_samples_in ({names}) SELECT {names} FROM {source} s "
-                 f"WHERE {SAMPLES_RULE.format(new='s')}")
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {work} AS SELECT {names} FROM main.{table} WHERE 0")
+    conn.execute(f"INSERT INTO temp.{work} ({names}) SELECT {names} FROM {source} s "
+                 f"WHERE {rule.format(new='s')}")
     taken = conn.total_changes - before
-    conn.execute(f"INSERT OR IGNORE INTO main.samples ({names}) SELECT {names} FROM temp.absorb_samples_in "
-                 "ORDER BY key, idx")
-    conn.execute("DELETE FROM temp.absorb_samples_in")
+    conn.execute(f"INSERT OR IGNORE INTO main.{table} ({names}) SELECT {names} FROM temp.{work} ORDER BY {order}")
+    conn.execute(f"DELETE FROM temp.{work}")
     return taken
+
+
+def _offer_children(conn: sqlite3.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
+    """A run's child rows of one table, through a temp table and the same rule as a merge's."""
+    columns = SAMPLE_COLUMNS if table == "samples" else PROBE_COLUMNS
+    names = ", ".join(columns)
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS absorb_{table} AS SELECT {names} FROM main.{table} WHERE 0")
+    conn.executemany(f"INSERT INTO temp.absorb_{table} ({names}) VALUES ({', '.join('?' for _ in columns)})",
+                     [tuple(row[c] for c in columns) for row in rows])
+    _absorb_children(conn, f"temp.absorb_{table}", table)
+    conn.execute(f"DELETE FROM temp.absorb_{table}")
 
 
 def _work_tables(conn: sqlite3.Connection) -> None:
@@ -132,9 +149,11 @@ def _absorb_attempts(conn: sqlite3.Connection, source: str) -> int:
 
 
 def absorb_rows(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]],
-                failures: Sequence[tuple[str, float, str, str]], samples: Sequence[dict[str, Any]] = ()) -> Absorbed:
-    """A run's finished rows (one column dict each), their failures (key, at, class, message) and the
-    sample rows of its vote / best-of-n records (store/samples.py `sample_rows`).
+                failures: Sequence[tuple[str, float, str, str]], samples: Sequence[dict[str, Any]] = (),
+                probes: Sequence[dict[str, Any]] = ()) -> Absorbed:
+    """A run's finished rows (one column dict each), their failures (key, at, class, message), the
+    sample rows of its vote / best-of-n records (store/samples.py `sample_rows`) and the probe rows of
+    its probed cot records (store/probes.py `probe_rows`).
 
     Rows go in one at a time in the order given, so of two rows of one key in a batch the rule
     decides between them as it would between two batches.
@@ -151,12 +170,9 @@ def absorb_rows(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]],
         conn.executemany(f"INSERT INTO temp.absorb_failures ({ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?)", failures)
         added = _absorb_attempts(conn, "temp.absorb_failures")
     if samples:
-        names = ", ".join(SAMPLE_COLUMNS)
-        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS absorb_samples AS SELECT {names} FROM main.samples WHERE 0")
-        conn.executemany(f"INSERT INTO temp.absorb_samples ({names}) VALUES ({', '.join('?' for _ in SAMPLE_COLUMNS)})",
-                         [tuple(row[c] for c in SAMPLE_COLUMNS) for row in samples])
-        _absorb_samples(conn, "temp.absorb_samples")
-        conn.execute("DELETE FROM temp.absorb_samples")
+        _offer_children(conn, "samples", samples)
+    if probes:
+        _offer_children(conn, "probes", probes)
     return Absorbed(len(rows), written, 0, added)
 
 
@@ -171,7 +187,8 @@ def absorb_attached(conn: sqlite3.Connection, schema: str = "src") -> Absorbed:
     conn.execute(upsert_sql(columns, f"{schema}.records"))
     written = conn.total_changes - before
     added = _absorb_attempts(conn, f"{schema}.attempts")
-    held = conn.execute(f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = 'samples'")
-    if held.fetchone() is not None:  # an attached store is migrated first; a bare old file has none
-        _absorb_samples(conn, f"{schema}.samples")
+    for table in ("samples", "probes"):  # an attached store is migrated first; a bare old file has neither
+        held = conn.execute(f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        if held.fetchone() is not None:
+            _absorb_children(conn, f"{schema}.{table}", table)
     return Absorbed(incoming, written, superseded, added)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from overthink.errors import UserError
+from overthink.store.probes import PROBE_COLUMNS
 from overthink.store.samples import SAMPLE_COLUMNS
 from overthink.store.store import Store, StoreError
 from overthink.types import TaskTraits
@@ -129,6 +130,18 @@ def _find_sample_conflict(conn: sqlite3.Connection) -> tuple[str, list[str]] | N
     return str(row[0]), [f"sample {c}" for i, c in enumerate(columns) if pairs[2 * i] != pairs[2 * i + 1]]
 
 
+def _find_probe_conflict(conn: sqlite3.Connection) -> tuple[str, list[str]] | None:
+    """A probe of `src` that differs from main's probe of its (key, at): like samples, part of the answer."""
+    columns = [c for c in PROBE_COLUMNS if c not in ("key", "at")]
+    differs = " OR ".join(f"m.{c} IS NOT s.{c}" for c in columns)
+    row = conn.execute(f"SELECT m.key, {', '.join(f'm.{c}, s.{c}' for c in columns)} FROM main.probes m "
+                       f"JOIN src.probes s ON s.key = m.key AND s.at = m.at WHERE {differs} LIMIT 1").fetchone()
+    if row is None:
+        return None
+    pairs = row[1:]
+    return str(row[0]), [f"probe {c}" for i, c in enumerate(columns) if pairs[2 * i] != pairs[2 * i + 1]]
+
+
 def _describe(conn: sqlite3.Connection, key: str) -> str:
     row = conn.execute("SELECT experiment, model, task, sample_id, budget, strategy, repeat FROM src.records "
                        "WHERE key = ?", (key,)).fetchone()
@@ -138,7 +151,8 @@ def _describe(conn: sqlite3.Connection, key: str) -> str:
 def _check_input(store: Store, source: Path, earlier: list[Path]) -> list[str]:
     """Refuse an input whose ok row differs from an earlier input's; returns the tasks it redeclares."""
     with store.attached(source) as conn:
-        conflict = _find_conflict(conn, _content_columns(conn)) or _find_sample_conflict(conn)
+        conflict = (_find_conflict(conn, _content_columns(conn)) or _find_sample_conflict(conn)
+                    or _find_probe_conflict(conn))
         if conflict is not None:
             key, names = conflict
             holders = [str(p) for p in earlier if _holds_ok(p, key)]

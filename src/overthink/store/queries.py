@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from overthink.store.probes import ProbeRow, read_probes
 from overthink.store.rows import decode_row, filters
 from overthink.store.samples import SampleRow, read_samples
 from overthink.types import Status, TaskTraits
@@ -206,6 +207,20 @@ class Queries:
     def samples(self, key: str) -> list[SampleRow]:
         """The samples of one record (empty when it has none)."""
         return self.samples_of([key]).get(key, [])
+
+    def probes_of(self, keys: Sequence[str], *, text: bool = True) -> dict[str, list[ProbeRow]]:
+        """The probes of each probed cot record of `keys` (`--probe-every`), in trace order; keys
+        without probes are absent. `text=False` leaves the answer texts out."""
+        return read_probes(self._conn, keys, text=text)
+
+    def probe_decisions(self) -> list[tuple[str, int, int | None, int | None, str | None]]:
+        """(key, at, correct, refused, extracted) of every probe, without texts, in (key, at) order; `refused`
+        is the scorer's `refused` detail where it has one (refusal tasks), else NULL."""
+        rows = self._conn.execute(
+            "SELECT key, at, correct, CASE WHEN json_valid(score_details) THEN "
+            "json_extract(score_details, '$.refused') END, extracted FROM probes ORDER BY key, at")
+        return [(str(k), int(a), None if c is None else int(c), None if r is None else int(r), e)
+                for k, a, c, r, e in rows]
 
     def tasks_present(self) -> set[str]:
         """Tasks with at least one record (from the index, not a scan of the records)."""

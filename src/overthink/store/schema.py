@@ -149,6 +149,24 @@ CREATE TABLE IF NOT EXISTS samples (
 );
 """
 
+# Every answer forked off a probed cot record's trace before its budget (types.ProbeAnswer, `--probe-every`),
+# a child of its record by key like the samples: written with the record's ok row and never after
+# (store/absorb.py PROBES_RULE), read back by key (Queries.probes_of). `at` is the prefix's thinking tokens.
+PROBES_SQL = """
+CREATE TABLE IF NOT EXISTS probes (
+    key TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    answer_text TEXT NOT NULL,
+    answer TEXT,
+    extracted TEXT,
+    score REAL,
+    correct INTEGER,
+    score_details TEXT,
+    answer_tokens INTEGER NOT NULL,
+    PRIMARY KEY (key, at)
+);
+"""
+
 # Append-only. Never edit, rename or reorder a step that has shipped; add a new one at the end.
 STEPS: tuple[Migration, ...] = (
     Migration("0001_records", RECORDS_SQL),
@@ -156,6 +174,7 @@ STEPS: tuple[Migration, ...] = (
     Migration("0003_tasks", TASKS_SQL),
     Migration("0004_compute_tokens", COMPUTE_SQL),
     Migration("0005_samples", SAMPLES_SQL),
+    Migration("0006_probes", PROBES_SQL),
 )
 
 # The SQL of every step in order, for code that builds the schema in memory (analysis/families.py).

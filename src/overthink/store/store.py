@@ -19,6 +19,7 @@ from pathlib import Path
 
 from overthink.store.absorb import Absorbed, absorb_attached, absorb_rows, transaction
 from overthink.store.cells import CellRow, curve_cells
+from overthink.store.probes import probe_rows
 from overthink.store.queries import Queries
 from overthink.store.rows import failure_class, to_row
 from overthink.store.samples import sample_rows
@@ -115,7 +116,8 @@ class Store(Queries):
         """Store records in one transaction under the absorb rule; returns how many rows were inserted
         or replaced. Every error record also becomes an attempt of its key, numbered inside the same
         transaction, so concurrent writers never number one attempt twice; the samples of vote and
-        best-of-n records are written in it too (store/samples.py)."""
+        best-of-n records are written in it too (store/samples.py), and the probes of probed cot records
+        (store/probes.py)."""
         batch = list(records)
         rows = [to_row(r) for r in batch]
         if not rows:
@@ -123,8 +125,9 @@ class Store(Queries):
         failures = [(str(r["key"]), float(r["created_at"]), failure_class(record), str(r["error"] or ""))
                     for record, r in zip(batch, rows, strict=True) if r["status"] == Status.ERROR.value]
         samples = [row for record in batch for row in sample_rows(record)]
+        probes = [row for record in batch for row in probe_rows(record)]
         with transaction(self._conn):
-            return absorb_rows(self._conn, rows, failures, samples).written
+            return absorb_rows(self._conn, rows, failures, samples, probes).written
 
     @contextmanager
     def attached(self, path: Path) -> Iterator[sqlite3.Connection]:
