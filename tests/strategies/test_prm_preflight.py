@@ -23,12 +23,14 @@ from loopback_server import Reply, Request, closed_port, error, serve
 KEY = "prm-key-Qr8s6Tn2Wb"
 
 
-def _run(store: Path, url: str, *options: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _run(store: Path, url: str, *options: str, more: tuple[str, ...] = (), **env: str
+         ) -> subprocess.CompletedProcess[str]:
     args = ["run", "--backend", "scripted", "--task", "misleading_math", "--n", "3", "--budgets", "0,8",
             "--strategy", "best-of-n@2,prm", "--store", str(store), "--quiet",
             "--verifier-option", f"prm.base_urls={url}", "--verifier-option", "prm.max_attempts=1"]
     for option in options:
         args += ["--verifier-option", option]
+    args += more
     code = "import sys\nfrom overthink.cli import main\nsys.argv = ['overthink', *sys.argv[1:]]\nmain()\n"
     environment = {**os.environ, "COLUMNS": "200", **env}
     return subprocess.run([sys.executable, "-c", code, *args], cwd=store.parent, capture_output=True, text=True,
@@ -119,3 +121,19 @@ def test_a_healthy_prm_passes_and_a_busy_one_warns_and_the_sweep_runs(tmp_path: 
     assert warned.returncode == 1 and (tmp_path / "busy.db").exists()  # error records, not a refusal
     assert "preflight: verifier 'prm' (best-of-n@2,prm)" in warned.stderr + warned.stdout
     assert "HTTP 503" in warned.stderr + warned.stdout
+
+
+def test_the_spending_cap_counts_the_prms_tokens(tmp_path: Path) -> None:
+    import json
+
+    from overthink.store import Store
+
+    prm = PlantedPRM(TRUTH)
+    store = tmp_path / "spent.db"
+    with serve(prm) as server:
+        ran = _run(store, server.url, more=("--max-tokens", "1000000", "--json"))
+    assert ran.returncode == 0, ran.stderr
+    with Store(store, create=False) as opened:
+        rows = list(opened.rows())
+    generated = sum(r["input_tokens"] + r["total_generated"] for r in rows)
+    assert json.loads(ran.stdout)["spent"] == f"spent {generated + sum(prm.reported)} tokens"
