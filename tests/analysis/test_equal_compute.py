@@ -154,3 +154,14 @@ def test_the_verifiers_own_effect_is_best_of_n_minus_the_vote_of_the_same_sample
     assert table.to_json()["reranks"][0]["ci"] == [low, high]
     (alone,) = equal_compute(_store(_cot(), better), n_boot=100)
     assert alone.reranks == ()  # no vote of the same n: nothing to compare the verifier with
+
+
+def test_a_best_of_n_strategy_names_the_verifier_and_options_its_records_used() -> None:
+    import json
+
+    vote = _strategy({0: 0.6, 100: 0.6}, "vote@3", {0: 30.0, 100: 330.0}, 2)
+    best = vote.assign(strategy="best-of-n@3,prm", extra=json.dumps({"verifier": "prm:Qwen/PRM-7B[last]"}))
+    (table,) = equal_compute(_store(_cot(), vote, best), n_boot=100)
+    assert table.verifiers == {"best-of-n@3,prm": ("prm:Qwen/PRM-7B[last]",)}
+    said = {v["strategy"]: v["verifiers"] for v in table.to_json()["verdicts"]}
+    assert said == {"best-of-n@3,prm": ["prm:Qwen/PRM-7B[last]"], "vote@3": []}

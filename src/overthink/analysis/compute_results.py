@@ -135,6 +135,7 @@ class ComputeTable:
     verdicts: dict[str, str] = field(default_factory=dict)  # strategy -> VERDICTS key
     missing: tuple[Missing, ...] = ()  # budgets named "strategy budget"
     reranks: tuple[Rerank, ...] = ()  # best-of-n@N vs vote@N on the same samples, per common budget
+    verifiers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # strategy -> its records' verifiers
 
     @property
     def descriptive(self) -> bool:
@@ -154,7 +155,8 @@ class ComputeTable:
             "n_items": self.n_items, "n_clusters": self.n_clusters, "n_items_total": self.n_items_total,
             "descriptive": self.descriptive, "alpha": self.alpha, "contrasts_tested": self.contrasts_tested,
             "verdicts": [{"strategy": s, "verdict": self.verdicts.get(s, "untested"),
-                          "text": self.verdict_text(s)} for s in self.strategies if s != self.reference],
+                          "text": self.verdict_text(s), "verifiers": list(self.verifiers.get(s, ()))}
+                         for s in self.strategies if s != self.reference],
             "points": [p.to_json() for p in self.points],
             "missing": [{"budget": m.budget, "error": m.error, "unparsed": m.unparsed, "absent": m.absent}
                         for m in self.missing if m.total],

@@ -85,6 +85,7 @@ def _comparison(group: pd.DataFrame, key: tuple[str, ...], n_boot: int, seed: in
     if len(strategies) < 2:
         return []
     rows = group[group["strategy"].astype(str).isin(strategies)].copy()
+    verifiers = _verifiers(rows)
     order = [f"{s}{SEP}{b}" for s in strategies
              for b in budget_order(rows[rows["strategy"].astype(str) == s])]
     rows["budget"] = rows["strategy"].astype(str) + SEP + rows["budget"].astype(str)
@@ -98,8 +99,21 @@ def _comparison(group: pd.DataFrame, key: tuple[str, ...], n_boot: int, seed: in
     reference = strategies[0] if reference_of(strategies) else None
     matches = [_matches(curve, reference) for curve in curves]
     tested = _test([(c, m) for c, m in zip(curves, matches, strict=True) if not c.descriptive], alpha)
-    return [_table(curve, match, tested, strategies, reference, alpha, key)
+    return [replace(_table(curve, match, tested, strategies, reference, alpha, key), verifiers=verifiers)
             for curve, match in zip(curves, matches, strict=True)]
+
+
+def _verifiers(rows: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """Per best-of-n strategy, the verifiers its records name with their options (`extra.verifier`, e.g.
+    "prm:Qwen/Qwen2.5-Math-PRM-7B[last]"): the label names the verifier, not how it was configured."""
+    if "extra" not in rows.columns:
+        return {}
+    found: dict[str, set[str]] = {}
+    for strategy, extra in zip(rows["strategy"].astype(str), rows["extra"], strict=True):
+        name = extra.get("verifier") if isinstance(extra, dict) else None
+        if name:
+            found.setdefault(strategy, set()).add(str(name))
+    return {s: tuple(sorted(v)) for s, v in sorted(found.items())}
 
 
 def _split(label: str) -> tuple[str, str]:

@@ -66,7 +66,9 @@ def print_equal_compute(tables: list[ComputeTable]) -> None:
         stdout_console.print(compute_table(table))
         for strategy in table.strategies:
             if strategy != table.reference:
-                stdout_console.print(escape(f"{table.model} / {table.task} / {table.stratum}: {strategy} "
+                judged = table.verifiers.get(strategy)
+                named = f"{strategy} (verifier {', '.join(judged)})" if judged else strategy
+                stdout_console.print(escape(f"{table.model} / {table.task} / {table.stratum}: {named} "
                                             f"{table.verdict_text(strategy)}"))
         for rerank in table.reranks:
             stdout_console.print(escape(
