@@ -33,6 +33,7 @@ from typing import Any
 from overthink.models.base import BackendError, FailureKind
 from overthink.models.capabilities import StepScores
 from overthink.models.http import JsonClient
+from overthink.models.remote.reward_preflight import preflight_prm
 from overthink.models.retry import Malformed, RetryPolicy
 from overthink.models.secrets import api_key
 
@@ -115,11 +116,22 @@ class PoolingRewardModel:
         rewards, tokens = found[0]
         return StepScores(rewards, tokens, generated=0)
 
+    @property
+    def urls(self) -> list[str]:
+        return list(self.client.pool.urls)
+
+    @property
+    def timeout(self) -> float:
+        return self.client.policy.timeout
+
+    def read(self, data: Any, steps: int) -> None:
+        """Raise Malformed unless `data` is a Pooling API answer with one reward per step and its tokens."""
+        step_rewards(data, steps, self.positive)
+        prompt_tokens(data)
+
     async def preflight(self, label: str) -> str | None:
         """Ask every replica one small pooling request before the sweep (reward_preflight.py); raises
         PreflightError for what cannot heal, returns the warning of a busy or failing server."""
-        from overthink.models.remote.reward_preflight import preflight_prm
-
         return await preflight_prm(self, label)
 
     async def aclose(self) -> None:

@@ -21,7 +21,8 @@ text is scrubbed of registered secrets and cut to one line; URLs are shown witho
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -30,13 +31,29 @@ from overthink.models.base import BackendError, FailureKind, PreflightError
 from overthink.models.preflight import PREFLIGHT_TIMEOUT, one_line
 from overthink.models.retry import Malformed, Transient, classify_httpx, classify_status
 
-if TYPE_CHECKING:
-    from overthink.models.remote.reward import PoolingRewardModel
-
-__all__ = ["PREFLIGHT_PROBLEM", "PREFLIGHT_STEPS", "preflight_prm", "shown_url"]
+__all__ = ["PREFLIGHT_PROBLEM", "PREFLIGHT_STEPS", "ServedPRM", "preflight_prm", "shown_url"]
 
 PREFLIGHT_PROBLEM = "What is 1 + 1?"
 PREFLIGHT_STEPS = ("1 + 1 = 2.", "Final answer: 2")
+
+
+class ServedPRM(Protocol):
+    """What preflight needs of a served PRM (reward.py's PoolingRewardModel)."""
+
+    model: str | None
+    endpoint: str
+    headers: dict[str, str]
+
+    @property
+    def urls(self) -> list[str]: ...
+
+    @property
+    def timeout(self) -> float: ...
+
+    def body(self, problem: str, steps: Sequence[str]) -> dict[str, Any]: ...
+
+    def read(self, data: Any, steps: int) -> None:
+        """Raise Malformed unless `data` is a Pooling API answer with one reward per step and its tokens."""
 
 
 def shown_url(url: str) -> str:
@@ -79,11 +96,9 @@ async def _served_models(client: httpx.AsyncClient, root: str, timeout: float) -
     return [str(item["id"]) for item in items if isinstance(item, dict) and "id" in item]
 
 
-async def _check(reward: PoolingRewardModel, client: httpx.AsyncClient, url: str, where: str,
+async def _check(reward: ServedPRM, client: httpx.AsyncClient, url: str, where: str,
                  timeout: float) -> None:
     """One replica's two questions; raises PreflightError, or the transport / status error to classify."""
-    from overthink.models.remote.reward import prompt_tokens, step_rewards
-
     root = _root(url)
     served = await _served_models(client, root, timeout)
     if served is not None and reward.model is not None and reward.model not in served:
@@ -106,8 +121,7 @@ async def _check(reward: PoolingRewardModel, client: httpx.AsyncClient, url: str
     try:
         if data is None:
             raise Malformed("the answer is not JSON")
-        step_rewards(data, len(PREFLIGHT_STEPS), reward.positive)
-        prompt_tokens(data)
+        reward.read(data, len(PREFLIGHT_STEPS))
     except Malformed as exc:
         raise PreflightError(f"{where}: POST {target} did not answer as a Pooling API with one reward per step "
                              f"({one_line(str(exc))}); check prm.step_separator, prm.task and prm.endpoint",
@@ -135,12 +149,12 @@ def _decide(error: BaseException, where: str) -> str:
     return f"preflight: {where}: {detail}; starting anyway (failed records show if this persists)"
 
 
-async def preflight_prm(reward: PoolingRewardModel, label: str) -> str | None:
+async def preflight_prm(reward: ServedPRM, label: str) -> str | None:
     """Ask every replica of a served PRM; raises PreflightError, returns the warnings of inconclusive ones."""
-    timeout = min(PREFLIGHT_TIMEOUT, reward.client.policy.timeout)
+    timeout = min(PREFLIGHT_TIMEOUT, reward.timeout)
     warnings: list[str] = []
     async with httpx.AsyncClient(headers=reward.headers) as client:
-        for url in reward.client.pool.urls:
+        for url in reward.urls:
             where = f"verifier {label} at {shown_url(url)}"
             try:
                 await _check(reward, client, url, where, timeout)
