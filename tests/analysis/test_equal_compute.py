@@ -165,3 +165,5 @@ def test_a_best_of_n_strategy_names_the_verifier_and_options_its_records_used() 
     assert table.verifiers == {"best-of-n@3,prm": ("prm:Qwen/PRM-7B[last]",)}
     said = {v["strategy"]: v["verifiers"] for v in table.to_json()["verdicts"]}
     assert said == {"best-of-n@3,prm": ["prm:Qwen/PRM-7B[last]"], "vote@3": []}
+    analysed = analyze(_store(_cot(), vote, best), n_boot=100).to_json()["equal_compute"][0]  # via slim()
+    assert {v["strategy"]: v["verifiers"] for v in analysed["verdicts"]} == said

@@ -106,12 +106,15 @@ def _comparison(group: pd.DataFrame, key: tuple[str, ...], n_boot: int, seed: in
 def _verifiers(rows: pd.DataFrame) -> dict[str, tuple[str, ...]]:
     """Per best-of-n strategy, the verifiers its records name with their options (`extra.verifier`, e.g.
     "prm:Qwen/Qwen2.5-Math-PRM-7B[last]"): the label names the verifier, not how it was configured."""
-    if "extra" not in rows.columns:
+    if "verifier" in rows.columns:  # the analysis frame (summary.slim) keeps only this of `extra`
+        named = list(rows["verifier"])
+    elif "extra" in rows.columns:
+        named = [e.get("verifier") if isinstance(e, dict) else None for e in rows["extra"]]
+    else:
         return {}
     found: dict[str, set[str]] = {}
-    for strategy, extra in zip(rows["strategy"].astype(str), rows["extra"], strict=True):
-        name = extra.get("verifier") if isinstance(extra, dict) else None
-        if name:
+    for strategy, name in zip(rows["strategy"].astype(str), named, strict=True):
+        if isinstance(name, str) and name:
             found.setdefault(strategy, set()).add(str(name))
     return {s: tuple(sorted(v)) for s, v in sorted(found.items())}
 
