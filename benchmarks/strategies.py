@@ -1,19 +1,24 @@
-"""Test-time compute strategies on the embedded model: accuracy and compute for cot, vote, best-of-n
-and the scheduler, with 95% CIs by problem.
+"""Test-time compute strategies on the embedded model: accuracy against compute for cot, vote, best-of-n
+and the scheduler's two stopping rules, with 95% CIs by problem.
 
 Every strategy runs as an ordinary resumable sweep (`overthink run` machinery) into one store, so a
 killed measurement continues where it stopped and the store can be re-analyzed with `overthink
-analyze`. The same items and seeds are used by every strategy (sample 0 of vote/best-of-n and the
-scheduler's trace are the cot trace of the same seed), so comparisons are paired by problem.
+analyze` / `overthink compute`. The same items and seeds are used by every strategy (sample 0 of
+vote/best-of-n and the scheduler's trace are the cot trace of the same seed), so comparisons are
+paired by problem.
 
-Compute per record is what a stand-alone run at that budget would generate: for nested records the
-thinking generated up to the budget plus this budget's own answer(s); for the scheduler its recorded
-`compute` (thinking up to the stop + every probe answer). Thinking tokens are the realized reasoning
-tokens (per sample for vote). The verdict line checks the issue's target for the scheduler: >= 40%
-fewer thinking tokens than the best fixed cot budget at <= 1 accuracy point lower (paired CI).
+Cost axis: each record's `compute_tokens`, the one compute definition of docs/strategies.md (every
+sample's realized thinking and answer, every probe's answer, the verifier's tokens). The verdict lines
+check the issue's target for both early-stopping rules, `scheduler@M,S` (the last S probes agree) and
+`settle@M,S,EPS` (the probes' answer distribution settles): >= 40% less compute than the best fixed cot
+budget at <= 1 accuracy point lower, with the paired 95% CI of the accuracy difference (problems
+resampled; repeats of one problem stay together).
+
+`--only` runs a subset of the strategies (cot is always run: the fixed budgets are the reference), e.g.
+`--only scheduler,settle` for the scheduler question alone.
 
 Tiny smoke run (seconds):  python benchmarks/strategies.py --model tiny --n 1 --budgets 0,24 --votes 2 \
-    --best-of 2 --scheduler 8,2 --store /tmp/strategies-smoke.db
+    --best-of 2 --scheduler 8,2 --settle 8,2,0.5 --store /tmp/strategies-smoke.db
 """
 
 from __future__ import annotations
@@ -49,24 +54,8 @@ def sweep(args: argparse.Namespace, strategies: list[str]) -> None:
                 raise SystemExit(code)
 
 
-def standalone_compute(frame: pd.DataFrame) -> pd.Series:
-    """Tokens a stand-alone run at each record's budget would generate (see the module docstring)."""
-    data = frame[frame["budget"] != "natural"].copy()
-    answers = [sum(e.get("answer_tokens_each") or [a]) for e, a in zip(data["extra"], data["answer_tokens"],
-                                                                         strict=True)]
-    data["answers_all"] = answers
-    data["thinking_generated"] = data["total_generated"] - data["answers_all"]
-    data = data.sort_values("budget_tokens", kind="stable")
-    keys = ["task", "strategy", "sample_id", "repeat"]
-    data["compute"] = data.groupby(keys)["thinking_generated"].cumsum() + data["answers_all"]
-    recorded = [e.get("compute") for e in data["extra"]]
-    data["compute"] = [float(r) if r is not None else float(c) for r, c in zip(recorded, data["compute"],
-                                                                               strict=True)]
-    return data["compute"].reindex(frame.index)
-
-
 def table(frame: pd.DataFrame, n_boot: int, traits: Traits) -> list[dict[str, Any]]:
-    frame = frame.assign(compute=standalone_compute(frame))
+    """Per (task, strategy, budget): accuracy [95% CI], mean realized thinking and mean compute_tokens."""
     rows = []
     for curve in build_curves(frame, n_boot=n_boot, seed=0, traits=traits):
         if curve.stratum != "all":
@@ -77,7 +66,7 @@ def table(frame: pd.DataFrame, n_boot: int, traits: Traits) -> list[dict[str, An
             rows.append({
                 "task": curve.task, "strategy": curve.strategy, "budget": budget,
                 "accuracy": float(curve.values[i]), "ci": [float(curve.lo[i]), float(curve.hi[i])],
-                "thinking": float(at["realized"].mean()), "compute": float(at["compute"].mean()),
+                "thinking": float(at["realized"].mean()), "compute": float(at["compute_tokens"].mean()),
                 "n_items": curve.n_items,
             })
     return rows
@@ -101,22 +90,26 @@ def paired_difference(frame: pd.DataFrame, a: tuple[str, str], b: tuple[str, str
     return float(diff.mean()), float(lo), float(hi)
 
 
-def scheduler_verdicts(frame: pd.DataFrame, rows: list[dict[str, Any]], scheduler: str,
-                       n_boot: int) -> list[dict[str, Any]]:
+def stopping_verdicts(frame: pd.DataFrame, rows: list[dict[str, Any]], rules: list[str],
+                      n_boot: int) -> list[dict[str, Any]]:
+    """Each early-stopping rule's budgets against the best fixed cot budget (highest accuracy, then the
+    least compute): the compute it saves and the paired accuracy difference with its 95% CI."""
     out = []
     for task in sorted({r["task"] for r in rows}):
         cot = [r for r in rows if r["task"] == task and r["strategy"] == "cot"]
-        sched = [r for r in rows if r["task"] == task and r["strategy"] == scheduler]
-        if not cot or not sched:
+        if not cot:
             continue
-        best = max(cot, key=lambda r: (r["accuracy"], -r["thinking"]))
-        for row in sched:
-            diff, lo, hi = paired_difference(frame, ("cot", best["budget"]), (scheduler, row["budget"]), task,
-                                             n_boot)
-            saving = 1 - row["thinking"] / best["thinking"] if best["thinking"] else float("nan")
-            out.append({"task": task, "scheduler_budget": row["budget"], "best_cot_budget": best["budget"],
-                        "thinking_saving": saving, "accuracy_difference": diff, "ci": [lo, hi],
-                        "meets_target": bool(saving >= 0.4 and diff >= -0.01)})
+        best = max(cot, key=lambda r: (r["accuracy"], -r["compute"]))
+        for rule in rules:
+            for row in (r for r in rows if r["task"] == task and r["strategy"] == rule):
+                diff, lo, hi = paired_difference(frame, ("cot", best["budget"]), (rule, row["budget"]), task,
+                                                 n_boot)
+                saving = 1 - row["compute"] / best["compute"] if best["compute"] else float("nan")
+                out.append({"task": task, "rule": rule, "budget": row["budget"], "best_cot_budget": best["budget"],
+                            "compute": row["compute"], "best_cot_compute": best["compute"],
+                            "compute_saving": saving, "accuracy_difference": diff, "ci": [lo, hi],
+                            "half_width": (hi - lo) / 2, "n_items": row["n_items"],
+                            "meets_target": bool(saving >= 0.4 and diff >= -0.01)})
     return out
 
 
@@ -130,6 +123,9 @@ def main() -> None:
     parser.add_argument("--votes", type=int, default=5, help="k of vote@k")
     parser.add_argument("--best-of", type=int, default=4, help="n of best-of-n@n")
     parser.add_argument("--scheduler", default="64,3", help="M,S of scheduler@M,S")
+    parser.add_argument("--settle", default="64,3,0.2", help="M,S,EPS of settle@M,S,EPS")
+    parser.add_argument("--only", default="vote,best-of-n,scheduler,settle",
+                        help="strategies to run besides cot (comma list of vote, best-of-n, scheduler, settle)")
     parser.add_argument("--temperature", type=float, default=0.6)
     parser.add_argument("--max-answer-tokens", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
@@ -144,26 +140,32 @@ def main() -> None:
         from overthink.models.llamacpp.gguf import DEFAULT_MODEL
 
         args.model = DEFAULT_MODEL
-    scheduler = f"scheduler@{args.scheduler}"
-    strategies = ["cot", f"vote@{args.votes}", f"best-of-n@{args.best_of}", scheduler]
+    named = {"vote": f"vote@{args.votes}", "best-of-n": f"best-of-n@{args.best_of}",
+             "scheduler": f"scheduler@{args.scheduler}", "settle": f"settle@{args.settle}"}
+    chosen = [part.strip() for part in args.only.split(",") if part.strip()]
+    unknown = [c for c in chosen if c not in named]
+    if unknown:
+        parser.error(f"--only: unknown {', '.join(unknown)} (choose from {', '.join(named)})")
+    strategies = ["cot", *(named[c] for c in chosen)]
+    rules = [named[c] for c in ("scheduler", "settle") if c in chosen]
     if not args.analyze_only:
         sweep(args, strategies)
     frame = load(args.store)
     frame = frame[frame["status"] == "ok"]
     rows = table(frame, args.boot, store_traits(args.store))
-    verdicts = scheduler_verdicts(frame, rows, scheduler, args.boot)
-    print("| task | strategy | budget | accuracy [95% CI] | thinking tokens | total compute | items |")
+    verdicts = stopping_verdicts(frame, rows, rules, args.boot)
+    print("| task | strategy | budget | accuracy [95% CI] | thinking tokens | compute_tokens | items |")
     print("|---|---|---:|---|---:|---:|---:|")
     for r in rows:
         print(f"| {r['task']} | {r['strategy']} | {r['budget']} | {r['accuracy']:.3f} "
               f"[{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {r['thinking']:.0f} | {r['compute']:.0f} | {r['n_items']} |")
     for v in verdicts:
-        print(f"scheduler@{args.scheduler} max {v['scheduler_budget']} vs best cot {v['best_cot_budget']} "
-              f"({v['task']}): {v['thinking_saving']:.0%} fewer thinking tokens, accuracy "
-              f"{v['accuracy_difference']:+.3f} [{v['ci'][0]:+.3f}, {v['ci'][1]:+.3f}] "
-              f"-> target {'met' if v['meets_target'] else 'not met'}")
+        print(f"{v['rule']} max {v['budget']} vs best cot {v['best_cot_budget']} ({v['task']}, {v['n_items']} "
+              f"items): {v['compute_saving']:.0%} less compute ({v['compute']:.0f} vs {v['best_cot_compute']:.0f}), "
+              f"accuracy {v['accuracy_difference']:+.3f} [{v['ci'][0]:+.3f}, {v['ci'][1]:+.3f}] "
+              f"(±{v['half_width']:.3f}) -> target {'met' if v['meets_target'] else 'not met'}")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "scheduler": verdicts, "args": vars(args)}, indent=2,
+        args.json.write_text(json.dumps({"rows": rows, "verdicts": verdicts, "args": vars(args)}, indent=2,
                                         default=str))
 
 

@@ -71,6 +71,10 @@ class ExperimentConfig(_Strict):
     models: list[ModelConfig] = Field(default_factory=lambda: [ModelConfig()])
     mode: Literal["forced", "prompt", "native", "natural"] = "forced"
     budgets: list[str] = Field(default_factory=lambda: ["0", "64", "128"])
+    strategy_budgets: dict[str, list[str]] = Field(default_factory=dict, description=(
+        "budgets of one strategy instead of `budgets`, by strategy name: `strategy_budgets: {cot: [0, 64, 128, "
+        "256, 512]}` gives chain of thought the longer budgets that reach the compute of vote@K or best-of-n "
+        "(an equal-compute comparison needs CoT's compute range to cover the others')"))
     repeats: int = Field(default=1, ge=1)
     strategies: list[str] = Field(
         default_factory=lambda: ["cot"], min_length=1,
@@ -133,11 +137,36 @@ class ExperimentConfig(_Strict):
     @field_validator("budgets", mode="before")
     @classmethod
     def _split_budgets(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list):
-            return [str(v) for v in value]
+        return _budget_list(value)
+
+    @field_validator("strategy_budgets", mode="before")
+    @classmethod
+    def _split_strategy_budgets(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): _budget_list(v) for k, v in value.items()}
         return value
+
+    @model_validator(mode="after")
+    def _budgets_of_run_strategies(self) -> ExperimentConfig:
+        """Budgets for a strategy the run does not have are a mistake (a typo would silently do nothing)."""
+        unknown = [name for name in self.strategy_budgets if name not in self.strategies]
+        if unknown:
+            raise ValueError(f"strategy_budgets names {', '.join(unknown)}, which this run does not have "
+                             f"(its strategies: {', '.join(self.strategies)})")
+        return self
+
+    def budgets_of(self, strategy: str) -> list[str]:
+        """The budgets a strategy sweeps: its own `strategy_budgets` entry, else the run's `budgets`."""
+        return self.strategy_budgets.get(strategy, self.budgets)
+
+
+def _budget_list(value: Any) -> Any:
+    """Budgets as the config may write them: "0,64,128" or a list of numbers / strings."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return value
 
 
 def load_config(path: str | Path | None) -> ExperimentConfig:

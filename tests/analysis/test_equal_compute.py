@@ -135,3 +135,35 @@ def test_one_strategy_or_no_cot_gives_no_test() -> None:
     (table,) = equal_compute(_store(vote, best), n_boot=100)
     assert table.reference is None and all(p.matched.kind == "none" for p in table.points)
     assert np.isfinite([p.compute for p in table.points]).all()
+
+
+def test_the_verifiers_own_effect_is_best_of_n_minus_the_vote_of_the_same_samples() -> None:
+    vote = _strategy({0: 0.6, 100: 0.6, 1000: 0.6}, "vote@3", {0: 30.0, 100: 330.0, 1000: 3030.0}, 2)
+    same = vote.assign(strategy="best-of-n@3,prm", compute_tokens=vote["compute_tokens"] + 200.0)
+    (table,) = equal_compute(_store(_cot(), vote, same), n_boot=200)
+    assert [(r.strategy, r.vote, r.budget) for r in table.reranks] == [("best-of-n@3,prm", "vote@3", b)
+                                                                       for b in ("0", "100", "1000")]
+    for rerank in table.reranks:  # the same records: the verifier changed nothing, and cost its tokens
+        assert rerank.difference == 0.0 and rerank.lo == rerank.hi == 0.0
+        assert rerank.extra_compute == pytest.approx(200.0)
+    better = _strategy({0: 0.9, 100: 0.9}, "best-of-n@3", {0: 60.0, 100: 660.0}, 7)
+    (table,) = equal_compute(_store(_cot(), vote, better), n_boot=300)
+    ((low, high),) = {(r.lo, r.hi) for r in table.reranks if r.budget == "0"}
+    assert [r.budget for r in table.reranks] == ["0", "100"]  # only the budgets both ran
+    assert 0 < low <= next(r.difference for r in table.reranks if r.budget == "0") <= high
+    assert table.to_json()["reranks"][0]["ci"] == [low, high]
+    (alone,) = equal_compute(_store(_cot(), better), n_boot=100)
+    assert alone.reranks == ()  # no vote of the same n: nothing to compare the verifier with
+
+
+def test_a_best_of_n_strategy_names_the_verifier_and_options_its_records_used() -> None:
+    import json
+
+    vote = _strategy({0: 0.6, 100: 0.6}, "vote@3", {0: 30.0, 100: 330.0}, 2)
+    best = vote.assign(strategy="best-of-n@3,prm", extra=json.dumps({"verifier": "prm:Qwen/PRM-7B[last]"}))
+    (table,) = equal_compute(_store(_cot(), vote, best), n_boot=100)
+    assert table.verifiers == {"best-of-n@3,prm": ("prm:Qwen/PRM-7B[last]",)}
+    said = {v["strategy"]: v["verifiers"] for v in table.to_json()["verdicts"]}
+    assert said == {"best-of-n@3,prm": ["prm:Qwen/PRM-7B[last]"], "vote@3": []}
+    analysed = analyze(_store(_cot(), vote, best), n_boot=100).to_json()["equal_compute"][0]  # via slim()
+    assert {v["strategy"]: v["verifiers"] for v in analysed["verdicts"]} == said

@@ -49,3 +49,24 @@ def test_one_name_or_a_list_in_a_config_and_a_repeated_name_is_refused() -> None
         assert "twice" in str(exc)
     else:
         raise AssertionError("a strategy named twice was accepted")
+
+
+def test_a_strategy_can_have_its_own_budgets_and_a_name_the_run_lacks_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("strategies: [cot, vote@3]\nbudgets: [0, 32]\nstrategy_budgets: {cot: [0, 32, 96, 192]}\n")
+    store = tmp_path / "s.db"
+    result = _run([str(config), *ARGS[:6], "--quiet", "--json", "--store", str(store)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    conn = sqlite3.connect(store)
+    budgets = {s: sorted(b for (t, b) in conn.execute("SELECT DISTINCT strategy, budget FROM records") if t == s)
+               for s in ("cot", "vote@3")}
+    conn.close()
+    assert budgets == {"cot": ["0", "192", "32", "96", "natural"], "vote@3": ["0", "32"]}
+    with Store(store, create=False) as opened:
+        saved = ExperimentConfig.model_validate_json(opened.get_meta("last_config") or "{}")
+    assert saved.budgets_of("cot") == ["0", "32", "96", "192"] and saved.budgets_of("vote@3") == ["0", "32"]
+    wrong = tmp_path / "w.yaml"
+    wrong.write_text("strategies: [cot]\nstrategy_budgets: {vote@5: [0, 64]}\n")
+    refused = _run([str(wrong), "--backend", "scripted", "--store", str(tmp_path / "w.db")], tmp_path)
+    assert refused.returncode == 2 and "strategy_budgets names vote@5" in refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / "w.db").exists()

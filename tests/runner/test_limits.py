@@ -168,3 +168,15 @@ def test_yaml_config_sweeps_several_remote_models_with_base_urls_and_caps(tmp_pa
         cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"), timeout=120,
     )
     assert typo.returncode == 2 and "max_atempts" in typo.stderr and "Traceback" not in typo.stderr
+
+
+def test_a_verifiers_tokens_are_spent_tokens() -> None:
+    from overthink.types import SampleAnswer
+
+    judged = [SampleAnswer(index=i, seed=i, text="", answer="1", reasoning_tokens=40, answer_tokens=5,
+                           verifier_score=0.5, verifier_tokens=120 + i, verifier_generated=2) for i in range(3)]
+    record = Completion(text="", reasoning="", usage=Usage(input_tokens=10), finish_reason="stop",
+                        total_generated=135, samples=tuple(judged))
+    tracker = CostTracker(max_tokens=10_000)
+    tracker.settle(tracker.admit(Bound(tokens=500, cost=0.0)) or 0, [record])
+    assert tracker.spent_tokens == 10 + 135 + (120 + 121 + 122) + 3 * 2  # prompt, candidates, the verifier

@@ -7,6 +7,7 @@ test gives it), reads the final step ("Final answer: X"), and rewards the steps 
 highly and those of a wrong one with a low final step -- noisy, seeded by the request's text, so a
 verifier that read the wrong class, the wrong step or the wrong candidate would pick wrong ones.
 Every request is answered with the token count it reports, kept in `reported` for the compute check.
+The run's preflight question (a known two-step problem) is answered like a healthy PRM and not kept.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopback_server import Reply, Request, error
+from overthink.models.remote.reward_preflight import PREFLIGHT_PROBLEM
 
 SEPARATOR = "<extra_0>"
 
@@ -60,6 +62,8 @@ class PlantedPRM:
         if self.status != 200:
             return error(self.status, "the PRM is down")
         problem, steps = chat_of(request)
+        if problem == PREFLIGHT_PROBLEM:  # the run's preflight: answered, not counted as the sweep's compute
+            return Reply(200, pooling_reply([0.9] * len(steps), tokens_of(request)))
         if problem not in self.truth:
             self.unknown.append(problem)
             return error(400, "unknown problem")

@@ -1,9 +1,10 @@
 """A served PRM that fails: its failures are error records of the items it failed, retried by re-runs.
 
 The same real loopback server and CLI as the known-truth test, configured from the command line
-(`--verifier-option`): a PRM that answers 500, one that is not there, one that answers with the wrong
-number of step rewards, one that rejects the key and echoes it back. None crashes the sweep; the key
-reaches the server and nothing else (not the store, not the output).
+(`--verifier-option`): a PRM that answers 500, one that drops its connections, one that answers with the
+wrong number of step rewards, one that rejects the key and echoes it back -- each, but the 500, after
+answering the run's preflight (a PRM that fails the preflight stops the run: test_prm_preflight.py).
+None crashes the sweep; the key reaches the server and nothing else (not the store, not the output).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prm_server import PlantedPRM, pooling_reply
+from prm_server import PlantedPRM, chat_of, pooling_reply
 from typer.testing import CliRunner
 
-from loopback_server import Reply, Request, closed_port, error, serve
+from loopback_server import Reply, Request, error, serve
 from overthink.cli import app
+from overthink.models.remote.reward_preflight import PREFLIGHT_PROBLEM
 from overthink.store import Store
 from overthink.tasks.misleading_math import generate
 
@@ -62,9 +64,27 @@ def test_a_failing_prm_gives_error_records_that_a_rerun_retries(tmp_path: Path) 
         assert len(opened.attempts()) == 6  # each item's first failure is kept as an attempt
 
 
-def test_a_prm_that_is_not_there_is_a_connection_error_of_each_record(tmp_path: Path) -> None:
+def _after_preflight(respond: Any) -> Any:
+    """A server that answers the run's preflight as a healthy PRM and everything else with `respond`
+    (a PRM that fails only once the sweep is under way; one that fails the preflight stops the run
+    before anything is written: test_prm_preflight.py)."""
+    healthy = PlantedPRM({})
+
+    def serve_one(request: Request) -> Reply:
+        if request.method != "POST" or chat_of(request)[0] == PREFLIGHT_PROBLEM:  # GET /v1/models: 404
+            return healthy(request)
+        return respond(request)  # type: ignore[no-any-return]
+
+    return serve_one
+
+
+def test_a_prm_that_drops_connections_is_a_connection_error_of_each_record(tmp_path: Path) -> None:
+    def hang_up(request: Request) -> Reply:  # the connection closes without an answer
+        raise ConnectionResetError("the PRM went away")
+
     store = tmp_path / "gone.db"
-    result = _run(store, f"http://127.0.0.1:{closed_port()}/v1")
+    with serve(_after_preflight(hang_up)) as server:
+        result = _run(store, server.url)
     assert result.exit_code == 1, result.output
     assert _failures(store) == {("error", "connection")}
 
@@ -75,7 +95,7 @@ def test_rewards_that_are_not_one_per_step_are_a_malformed_error(tmp_path: Path)
         return Reply(200, pooling_reply([0.5] * (steps + 1), 10))
 
     store = tmp_path / "bad.db"
-    with serve(one_too_many) as server:
+    with serve(_after_preflight(one_too_many)) as server:
         result = _run(store, server.url)
     assert result.exit_code == 1, result.output
     rows = _records(store)
@@ -92,7 +112,7 @@ def test_the_key_reaches_the_prm_and_nothing_else(tmp_path: Path, monkeypatch: p
         return error(401, f"rejected {request.headers.get('authorization')}")
 
     store = tmp_path / "key.db"
-    with serve(reject) as server:
+    with serve(_after_preflight(reject)) as server:
         result = _run(store, server.url, "prm.api_key_env=MY_PRM_KEY")
         sent = {r.headers.get("authorization") for r in server.requests}
     assert sent == {f"Bearer {KEY}"}

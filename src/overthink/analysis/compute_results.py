@@ -89,6 +89,29 @@ class ComputePoint:
 
 
 @dataclass(frozen=True)
+class Rerank:
+    """The verifier's own effect: best-of-n@N minus vote@N at one budget.
+
+    Both draw the same N samples (the same sub-seeds), so the difference is what reranking by the
+    verifier did instead of voting, on the same candidates, and `extra_compute` what it cost (the
+    verifier's tokens). The interval is the 95% percentile interval of the paired difference in the
+    comparison's one problem bootstrap: pointwise, not part of the family-wise test against CoT."""
+
+    strategy: str  # best-of-n@N[,VERIFIER]
+    vote: str  # vote@N
+    budget: str
+    difference: float  # metric units, signed as the metric
+    lo: float
+    hi: float
+    extra_compute: float  # mean compute per problem of best-of-n minus that of the vote
+
+    def to_json(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "vote": self.vote, "budget": self.budget,
+                "difference": _n(self.difference), "ci": [_n(self.lo), _n(self.hi)],
+                "extra_compute": _n(self.extra_compute)}
+
+
+@dataclass(frozen=True)
 class ComputeTable:
     """Every strategy's metric against total compute for one (model, task, mechanism, main curve).
 
@@ -111,6 +134,8 @@ class ComputeTable:
     contrasts_tested: int = 0  # matched contrasts sharing this comparison's maximum
     verdicts: dict[str, str] = field(default_factory=dict)  # strategy -> VERDICTS key
     missing: tuple[Missing, ...] = ()  # budgets named "strategy budget"
+    reranks: tuple[Rerank, ...] = ()  # best-of-n@N vs vote@N on the same samples, per common budget
+    verifiers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # strategy -> its records' verifiers
 
     @property
     def descriptive(self) -> bool:
@@ -130,10 +155,12 @@ class ComputeTable:
             "n_items": self.n_items, "n_clusters": self.n_clusters, "n_items_total": self.n_items_total,
             "descriptive": self.descriptive, "alpha": self.alpha, "contrasts_tested": self.contrasts_tested,
             "verdicts": [{"strategy": s, "verdict": self.verdicts.get(s, "untested"),
-                          "text": self.verdict_text(s)} for s in self.strategies if s != self.reference],
+                          "text": self.verdict_text(s), "verifiers": list(self.verifiers.get(s, ()))}
+                         for s in self.strategies if s != self.reference],
             "points": [p.to_json() for p in self.points],
             "missing": [{"budget": m.budget, "error": m.error, "unparsed": m.unparsed, "absent": m.absent}
                         for m in self.missing if m.total],
+            "reranks": [r.to_json() for r in self.reranks],
         }
 
 

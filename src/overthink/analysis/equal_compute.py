@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from overthink.analysis.bootstrap import Curve, budget_frame, families, family_curves
-from overthink.analysis.compute_results import ComputePoint, ComputeTable, Matched, strategy_verdict
+from overthink.analysis.compute_results import ComputePoint, ComputeTable, Matched, Rerank, strategy_verdict
 from overthink.analysis.contrasts import contrasts
 from overthink.analysis.inference import critical_value, p_value, percentile
 from overthink.analysis.metrics import NO_TRAITS, Traits
@@ -85,6 +85,7 @@ def _comparison(group: pd.DataFrame, key: tuple[str, ...], n_boot: int, seed: in
     if len(strategies) < 2:
         return []
     rows = group[group["strategy"].astype(str).isin(strategies)].copy()
+    verifiers = _verifiers(rows)
     order = [f"{s}{SEP}{b}" for s in strategies
              for b in budget_order(rows[rows["strategy"].astype(str) == s])]
     rows["budget"] = rows["strategy"].astype(str) + SEP + rows["budget"].astype(str)
@@ -98,8 +99,24 @@ def _comparison(group: pd.DataFrame, key: tuple[str, ...], n_boot: int, seed: in
     reference = strategies[0] if reference_of(strategies) else None
     matches = [_matches(curve, reference) for curve in curves]
     tested = _test([(c, m) for c, m in zip(curves, matches, strict=True) if not c.descriptive], alpha)
-    return [_table(curve, match, tested, strategies, reference, alpha, key)
+    return [replace(_table(curve, match, tested, strategies, reference, alpha, key), verifiers=verifiers)
             for curve, match in zip(curves, matches, strict=True)]
+
+
+def _verifiers(rows: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """Per best-of-n strategy, the verifiers its records name with their options (`extra.verifier`, e.g.
+    "prm:Qwen/Qwen2.5-Math-PRM-7B[last]"): the label names the verifier, not how it was configured."""
+    if "verifier" in rows.columns:  # the analysis frame (summary.slim) keeps only this of `extra`
+        named = list(rows["verifier"])
+    elif "extra" in rows.columns:
+        named = [e.get("verifier") if isinstance(e, dict) else None for e in rows["extra"]]
+    else:
+        return {}
+    found: dict[str, set[str]] = {}
+    for strategy, name in zip(rows["strategy"].astype(str), named, strict=True):
+        if isinstance(name, str) and name:
+            found.setdefault(strategy, set()).add(str(name))
+    return {s: tuple(sorted(v)) for s, v in sorted(found.items())}
 
 
 def _split(label: str) -> tuple[str, str]:
@@ -221,11 +238,33 @@ def _table(curve: Curve, matches: Plans, tested: Tested, strategies: list[str], 
         points.append(ComputePoint(strategy, budget, float(curve.tokens[j]), compute_lo, compute_hi,
                                    float(curve.values[j]), float(curve.lo[j]), float(curve.hi[j]), matched))
     missing = tuple(Missing(" ".join(_split(m.budget)), m.error, m.unparsed, m.absent) for m in curve.missing)
-    return ComputeTable(
+    return ComputeTable(reranks=tuple(_reranks(curve, strategies)),
         model=key[0], task=key[1], mechanism=key[2], stratum=curve.stratum, metric=curve.metric,
         reference=reference, strategies=tuple(strategies), points=tuple(points), n_items=curve.n_items,
         n_clusters=curve.n_clusters, n_items_total=curve.n_items_total, alpha=alpha,
         contrasts_tested=len(tested), verdicts={s: strategy_verdict(c) for s, c in calls.items()}, missing=missing)
+
+
+def _reranks(curve: Curve, strategies: list[str]) -> list[Rerank]:
+    """best-of-n@N minus vote@N at every budget both ran (they rerank / vote the same N samples)."""
+    column = {_split(label): j for j, label in enumerate(curve.budgets)}
+    out: list[Rerank] = []
+    for best in strategies:
+        name, param = parse_label(best)[0].partition("@")[::2]
+        if name != "best-of-n" or not param:
+            continue
+        shots = parse_label(best)[1]
+        vote = f"vote@{param.split(',')[0]}" + (f"+{shots}shot" if shots else "")
+        if vote not in strategies:
+            continue
+        for (strategy, budget), j in column.items():
+            k = column.get((vote, budget))
+            if strategy != best or k is None:
+                continue
+            lo, hi = percentile(curve.boot_values[:, j] - curve.boot_values[:, k])
+            out.append(Rerank(best, vote, budget, float(curve.values[j] - curve.values[k]), lo, hi,
+                              float(curve.tokens[j] - curve.tokens[k])))
+    return out
 
 
 def _matched(curve: Curve, j: int, plan: Matched | _Plan, result: tuple[float, float, float, float] | None,

@@ -66,8 +66,16 @@ def print_equal_compute(tables: list[ComputeTable]) -> None:
         stdout_console.print(compute_table(table))
         for strategy in table.strategies:
             if strategy != table.reference:
-                stdout_console.print(escape(f"{table.model} / {table.task} / {table.stratum}: {strategy} "
+                judged = table.verifiers.get(strategy)
+                named = f"{strategy} (verifier {', '.join(judged)})" if judged else strategy
+                stdout_console.print(escape(f"{table.model} / {table.task} / {table.stratum}: {named} "
                                             f"{table.verdict_text(strategy)}"))
+        for rerank in table.reranks:
+            stdout_console.print(escape(
+                f"{table.model} / {table.task} / {table.stratum}: {rerank.strategy} minus {rerank.vote} at budget "
+                f"{rerank.budget} (the verifier reranking the vote's samples): {_num(rerank.difference)} "
+                f"[{_num(rerank.lo)}, {_num(rerank.hi)}] (pointwise 95%), for {_num(rerank.extra_compute, 0)} "
+                "more tokens per problem"))
     if tables:
         alpha = tables[0].alpha
         stdout_console.print(escape(

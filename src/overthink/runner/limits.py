@@ -1,5 +1,9 @@
 """Spending caps for a sweep: `--max-cost` (USD) and `--max-tokens` (tokens generated and read).
 
+What a group spent counts every prompt, every generated token and, for best-of-n, every token its
+verifier read and generated (a step judge on the embedded model, a served PRM): a verifier's tokens
+are compute the sweep chose to spend, so `--max-tokens` stops a best-of-n sweep sooner than a vote.
+
 The runner asks before every request group whether its worst case still fits under the caps,
 counting what is already spent plus what requests in flight may still spend. The worst case is the
 backend's own bound (`max_output_tokens(request)`: the exact max_tokens it would send, by default the
@@ -69,6 +73,7 @@ class CostTracker:
         self.reserved.pop(ticket, None)
         for completion in completions:  # total_generated: a nested budget's shared prefix counted once
             self.spent_tokens += completion.usage.input_tokens + completion.total_generated
+            self.spent_tokens += verifier_tokens(completion)
             self.spent_cost += completion.usage.cost_usd
 
     def charge(self, completion: Completion) -> None:
@@ -89,6 +94,12 @@ class CostTracker:
         if self.max_cost is not None or self.spent_cost:
             parts.append(f"${self.spent_cost:.4f}")
         return "spent " + ", ".join(parts)
+
+
+def verifier_tokens(completion: Completion) -> int:
+    """Tokens a verifier read and generated to judge a record's candidates (best-of-n): spent by the run
+    like the generating model's, so the caps count them (the record's `compute_tokens` does too)."""
+    return sum(s.verifier_tokens + s.verifier_generated for s in completion.samples)
 
 
 def group_bound(backend: Backend, request: GenerationRequest, budgets: Sequence[Budget],

@@ -4,8 +4,9 @@ Preflight asks each backend whether it can work at all (its SDK imports, its key
 model exists, its server answers), in the run's one event loop so the connection it opens serves the
 sweep too. A backend with nothing left to send in an existing store is not asked
 (`resume.backends_with_work`): re-running a finished sweep needs no server (it prints its summary
-again). The refusal judge is asked last, and only when a task of the run is judged: a dead judge
-writes nothing either.
+again). The refusal judge is asked after them, and only when a task of the run is judged: a dead
+judge writes nothing either. Last, each strategy asks what it depends on beyond the backend (a served
+PRM verifier of best-of-n: models/remote/reward_preflight.py).
 """
 
 from __future__ import annotations
@@ -36,4 +37,9 @@ async def preflight_run(prepared: Prepared) -> list[str]:
         warning = await backend.preflight(budgets)
         if warning:
             warnings.append(warning)
+    if working:  # then what the strategies depend on (a served PRM), once per strategy
+        for strategy in dict.fromkeys(sweep.strategy for sweep in prepared.sweeps):
+            warning = await strategy.preflight()
+            if warning:
+                warnings.append(warning)
     return warnings

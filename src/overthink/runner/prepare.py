@@ -49,8 +49,9 @@ def prepare(config: ExperimentConfig, built: Components) -> Prepared:
     One pass: budgets and shard as typed, each task's items (generated or read) with their shots, then
     what each backend cannot serve (a budget, the strategy, a prompt too long for its context).
     """
-    recorded = {strategy.name: budgets_for(config.mode, config.budgets, add_natural=strategy.name == "cot")
-                for strategy in built.strategies}  # only a chain of thought records its natural end for free
+    recorded = {strategy.name: budgets_for(config.mode, config.budgets_of(written), add_natural=strategy.name == "cot")
+                for written, strategy in zip(config.strategies, built.strategies, strict=True)}
+    # (a strategy's own budgets when `strategy_budgets` names it; only chain of thought records its natural end)
     sampling, part = config.generation(), config.shard_part()
     backends = list(built.backends)
     per_task = []

@@ -49,6 +49,12 @@ class Strategy(ABC):
         """Why this strategy cannot run on `backend` (asked by `overthink run` before the store opens)."""
         return None
 
+    async def preflight(self) -> str | None:
+        """Ask what this strategy depends on beyond the backend (a served verifier) one cheap question
+        before the store is created: raises PreflightError when the sweep cannot work, returns a warning
+        when the answer is inconclusive. Nothing to ask by default."""
+        return None
+
 
 class CotStrategy(Strategy):
     """One chain of thought per budget; nested budgets share one trace when the backend can."""

@@ -27,7 +27,7 @@ from overthink.models.base import Backend, Collected, GenerationRequest
 from overthink.models.capabilities import StepScorer
 from overthink.strategies.base import Item, Strategy
 from overthink.strategies.common import sample_answers, sample_k, sub_seed
-from overthink.strategies.verifiers import Judgement, StepJudge, Verifier
+from overthink.strategies.verifiers import Judgement, Preflighted, StepJudge, Verifier
 from overthink.strategies.vote import parse_k
 from overthink.types import Budget, Completion
 
@@ -73,6 +73,12 @@ class BestOfNStrategy(Strategy):
         if self.judge_model is None and isinstance(backend, StepScorer):
             return None
         return "best-of-n needs a verifier: a backend that scores steps (llamacpp, openai-compat) or a judge model"
+
+    async def preflight(self) -> str | None:
+        """A configured verifier that can be asked (a served PRM) is asked before the sweep starts."""
+        if isinstance(self.verifier, Preflighted):
+            return await self.verifier.preflight(self.name)
+        return None
 
     def _verifier(self, backend: Backend) -> Verifier:
         if self.verifier is not None:

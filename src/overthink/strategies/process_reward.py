@@ -23,7 +23,7 @@ from overthink.models.capabilities import StepScores
 from overthink.strategies.verifiers import Aggregation, Judgement, aggregate, final_step, split_steps
 from overthink.types import Completion, Sample
 
-__all__ = ["Closable", "ProcessRewardVerifier", "StepRewarder"]
+__all__ = ["AskedFirst", "Closable", "ProcessRewardVerifier", "StepRewarder"]
 
 
 @runtime_checkable
@@ -43,6 +43,13 @@ class Closable(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class AskedFirst(Protocol):
+    """A rewarder that answers a preflight (models/remote/reward_preflight.py); `label` names it in messages."""
+
+    async def preflight(self, label: str) -> str | None: ...
+
+
 class ProcessRewardVerifier:
     """best-of-n's verifier from a `StepRewarder` (a served PRM); its failures are the record's errors."""
 
@@ -60,6 +67,12 @@ class ProcessRewardVerifier:
         rewards = scores.probabilities
         return Judgement(score=aggregate(rewards, self.how), steps=rewards, tokens=scores.tokens,
                          generated=scores.generated)
+
+    async def preflight(self, strategy: str) -> str | None:
+        """Ask the rewarder before the sweep when it can be asked (a served PRM); None otherwise."""
+        if isinstance(self.rewarder, AskedFirst):
+            return await self.rewarder.preflight(f"{self.label!r} ({strategy})")
+        return None
 
     async def aclose(self) -> None:
         """Close the rewarder's connections when it has any (a served PRM); the verifier stays usable."""

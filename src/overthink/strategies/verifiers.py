@@ -21,12 +21,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from overthink.models.capabilities import StepScorer, yes_probability
 from overthink.types import Completion, Sample
 
-__all__ = ["AGGREGATIONS", "Aggregation", "Judgement", "OutcomeVerifier", "StepJudge", "Verifier", "aggregate",
+__all__ = ["AGGREGATIONS", "Aggregation", "Judgement", "OutcomeVerifier", "Preflighted", "StepJudge", "Verifier",
+           "aggregate",
            "final_step", "split_steps", "yes_probability"]
 
 JUDGE_SYSTEM = "You check worked solutions one step at a time. Reply with Yes or No only."
@@ -71,6 +72,15 @@ class Verifier(Protocol):
     def name(self) -> str: ...
 
     async def judge(self, sample: Sample, completion: Completion) -> Judgement: ...
+
+
+@runtime_checkable
+class Preflighted(Protocol):
+    """A verifier that can be asked before the sweep whether it can work at all (a served PRM):
+    raises PreflightError when it cannot, returns a warning line when the answer is inconclusive.
+    `strategy` is the label of the strategy that names it, for the message."""
+
+    async def preflight(self, strategy: str) -> str | None: ...
 
 
 class OutcomeVerifier:

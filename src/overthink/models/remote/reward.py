@@ -33,10 +33,11 @@ from typing import Any
 from overthink.models.base import BackendError, FailureKind
 from overthink.models.capabilities import StepScores
 from overthink.models.http import JsonClient
+from overthink.models.remote.reward_preflight import preflight_prm
 from overthink.models.retry import Malformed, RetryPolicy
 from overthink.models.secrets import api_key
 
-__all__ = ["PoolingRewardModel", "step_rewards"]
+__all__ = ["PoolingRewardModel", "prompt_tokens", "step_rewards"]
 
 
 def step_rewards(data: Any, steps: int, positive: int) -> tuple[float, ...]:
@@ -60,7 +61,8 @@ def step_rewards(data: Any, steps: int, positive: int) -> tuple[float, ...]:
     return tuple(rewards)
 
 
-def _prompt_tokens(data: Any) -> int:
+def prompt_tokens(data: Any) -> int:
+    """The PRM's evaluated tokens from a Pooling API response; Malformed without them."""
     usage = data.get("usage")
     tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
@@ -77,6 +79,7 @@ class PoolingRewardModel:
                  key_file: str | None = None, timeout: float = 600.0, max_attempts: int = 6) -> None:
         key = api_key(api_key_env, key_file, required=False)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.headers = headers  # preflight's own client sends the same key
         self.client = JsonClient(base_urls, headers=headers,
                                  policy=RetryPolicy(max_attempts=max_attempts, timeout=timeout))
         self.model, self.endpoint, self.task = model, "/" + endpoint.lstrip("/"), task
@@ -107,11 +110,29 @@ class PoolingRewardModel:
         found: list[tuple[tuple[float, ...], int]] = []
 
         def validate(data: Any) -> None:  # inside the retry loop: a malformed body is retried, then an error
-            found[:] = [(step_rewards(data, len(steps), self.positive), _prompt_tokens(data))]
+            found[:] = [(step_rewards(data, len(steps), self.positive), prompt_tokens(data))]
 
         await self.client.post(self.endpoint, self.body(problem, steps), validate=validate, root=True)
         rewards, tokens = found[0]
         return StepScores(rewards, tokens, generated=0)
+
+    @property
+    def urls(self) -> list[str]:
+        return list(self.client.pool.urls)
+
+    @property
+    def timeout(self) -> float:
+        return self.client.policy.timeout
+
+    def read(self, data: Any, steps: int) -> None:
+        """Raise Malformed unless `data` is a Pooling API answer with one reward per step and its tokens."""
+        step_rewards(data, steps, self.positive)
+        prompt_tokens(data)
+
+    async def preflight(self, label: str) -> str | None:
+        """Ask every replica one small pooling request before the sweep (reward_preflight.py); raises
+        PreflightError for what cannot heal, returns the warning of a busy or failing server."""
+        return await preflight_prm(self, label)
 
     async def aclose(self) -> None:
         await self.client.aclose()
