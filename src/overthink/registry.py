@@ -278,22 +278,30 @@ class RunBuilder:
             raise UserError(f"judge '{model.backend}:{model.name}': {exc}") from None
 
 
-def probed(strategies: list[Strategy], every: int | None) -> list[Strategy]:
-    """The run's strategies with `cot` probed every `every` thinking tokens (`--probe-every`); probes fork
-    cot's trace, so a run with --probe-every and no cot strategy is refused with one line."""
-    if every is None:
-        return strategies
-    if not any(isinstance(s, CotStrategy) for s in strategies):
+def refuse_probes_without_cot(strategies: list[Strategy], every: int | None) -> None:
+    """Probes fork cot's trace, so a run with --probe-every and no cot strategy is refused with one line."""
+    if every is not None and not any(isinstance(s, CotStrategy) for s in strategies):
         names = ", ".join(s.name for s in strategies)
         raise UserError(f"--probe-every probes the cot strategy's trace; this run has {names} (add --strategy cot)")
+
+
+def probed(strategies: list[Strategy], every: int | None) -> list[Strategy]:
+    """The run's strategies with `cot` probed every `every` thinking tokens (`--probe-every`)."""
+    refuse_probes_without_cot(strategies, every)
+    if every is None:
+        return strategies
     return [ProbedCotStrategy(every) if isinstance(s, CotStrategy) else s for s in strategies]
 
 
 def resolve_run(config: ExperimentConfig) -> Components:
-    """Every name of the config looked up and built: tasks, backends, the strategies, the judges."""
+    """Every name of the config looked up and built: tasks, backends, the strategies, the judges.
+
+    Every check comes before anything is built; cot is wrapped in its probes last, once the backends
+    exist (so following the config through the run never comes back here)."""
     tasks = [get_task(task.name) for task in config.tasks]
     builder = RunBuilder(config)
-    strategies = probed([build_strategy(name, builder) for name in config.strategies], config.probe_every)
+    strategies = [build_strategy(name, builder) for name in config.strategies]
+    refuse_probes_without_cot(strategies, config.probe_every)
     builder.check_verifiers()
-    return Components(tasks=tasks, strategies=strategies, backends=builder.build_models(),
-                      judge_backend=builder.refusal_judge(), extra=lambda: builder.built)
+    return Components(tasks=tasks, backends=builder.build_models(), judge_backend=builder.refusal_judge(),
+                      extra=lambda: builder.built, strategies=probed(strategies, config.probe_every))
