@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from headless import run_chromium, without_csp
 
 from overthink.analysis.frame import tidy
 from overthink.analysis.simulate import simulate_frame
 from overthink.report.html import write_report
 
-CHROMIUM = Path("/usr/bin/chromium")
 MARK = "data-pwned"
 SCRIPT = f"<script>document.body.setAttribute('{MARK}', 'script')</script>"
 IMG = f"<img src=x onerror=\"document.body.setAttribute('{MARK}', 'img')\">"
@@ -53,30 +52,14 @@ def test_markup_contains_payloads_only_as_escaped_text(report: Path) -> None:
     assert len(re.findall(r'src="data:image/png;base64,', html)) >= 3  # figures are embedded
 
 
-def _chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    if not CHROMIUM.exists():
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium chromium-driver)")
-    base = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
-            f"--user-data-dir={tmp_path / 'profile'}", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-            "--virtual-time-budget=3000"]
-    return subprocess.run(base + args, capture_output=True, text=True, timeout=120, check=False)
-
-
-def _without_csp(report: Path, tmp_path: Path) -> Path:
-    """The report also ships a CSP that blocks scripts; drop it so the test checks escaping itself."""
-    html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", report.read_text(encoding="utf-8"))
-    page = tmp_path / "no_csp.html"
-    page.write_text(html, encoding="utf-8")
-    return page
 
 
 @pytest.mark.browser
 def test_chromium_runs_no_payload_and_shows_the_text(report: Path, tmp_path: Path) -> None:
     control = tmp_path / "control.html"  # proves the harness would notice a payload that runs
     control.write_text(f"<html><body><p>x</p>{SCRIPT}</body></html>", encoding="utf-8")
-    assert MARK in _chromium(["--dump-dom", control.as_uri()], tmp_path).stdout
-    dom = _chromium(["--dump-dom", _without_csp(report, tmp_path).as_uri()], tmp_path).stdout
+    assert MARK in run_chromium(["--dump-dom", control.as_uri()], tmp_path).stdout
+    dom = run_chromium(["--dump-dom", without_csp(report, tmp_path).as_uri()], tmp_path).stdout
     assert "Sample browser" in dom
     assert MARK + "=" not in dom.split("<body", 1)[1].split(">", 1)[0]  # body attribute never set
     assert "&lt;script&gt;document.body.setAttribute" in dom  # shown as text
@@ -89,7 +72,7 @@ def test_screenshot_shows_the_report_with_figures(report: Path, tmp_path: Path) 
     from matplotlib.image import imread
 
     shot = tmp_path / "shot.png"
-    result = _chromium(["--window-size=1280,1600", f"--screenshot={shot}", report.as_uri()], tmp_path)
+    result = run_chromium(["--window-size=1280,1600", f"--screenshot={shot}", report.as_uri()], tmp_path)
     assert shot.exists(), result.stderr[-500:]
     pixels = imread(str(shot))[..., :3]
     assert pixels.shape[0] == 1600 and pixels.shape[1] == 1280

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "strategies"))
 
+from headless import run_chromium, without_csp
 from scripted_tracer import ScriptedTracer
 
 from overthink.analysis.crystallize import probe_frame, probe_points_of
@@ -33,7 +33,6 @@ from overthink.strategies.probes import ProbedCotStrategy
 from overthink.tasks.refusal import TASK, generate
 from overthink.types import Budget
 
-CHROMIUM = Path("/usr/bin/chromium")
 MARK = "data-pwned"
 SCRIPT = f"<script>document.body.setAttribute('{MARK}', 'script')</script>"
 IMG = f"<img src=x onerror=\"document.body.setAttribute('{MARK}', 'img')\">"
@@ -91,21 +90,11 @@ def test_divergence_is_the_common_prefix_of_the_two_traces() -> None:
     assert divergence("", "abc") == 0 and divergence("abd", "abc") == 2
 
 
-def _chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    if not CHROMIUM.exists():
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium chromium-driver)")
-    base = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'p'}",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-            "--hide-scrollbars", "--virtual-time-budget=3000"]
-    return subprocess.run(base + args, capture_output=True, text=True, timeout=120, check=False)
-
 
 @pytest.mark.browser
 def test_chromium_renders_the_section_and_runs_no_payload(report: Path, tmp_path: Path) -> None:
-    html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", report.read_text(encoding="utf-8"))
-    page = tmp_path / "no_csp.html"  # without the CSP, so the check is of escaping itself
-    page.write_text(html, encoding="utf-8")
-    dom = _chromium(["--dump-dom", page.as_uri()], tmp_path).stdout
+    page = without_csp(report, tmp_path)  # without the CSP, so the check is of escaping itself
+    dom = run_chromium(["--dump-dom", page.as_uri()], tmp_path).stdout
     assert "Inside the trace" in dom and "Flips between budgets" in dom
     assert f'{MARK}="' not in dom  # no payload ran
     # the section alone, with the report's own head (styles and CSP), so the screenshot shows it
@@ -115,5 +104,5 @@ def test_chromium_renders_the_section_and_runs_no_payload(report: Path, tmp_path
     alone = tmp_path / "inside.html"
     alone.write_text(f"{head}<body>{section}</body></html>", encoding="utf-8")
     shot = tmp_path / "inside.png"
-    _chromium([f"--screenshot={shot}", "--window-size=1200,1600", alone.as_uri()], tmp_path)
+    run_chromium([f"--screenshot={shot}", "--window-size=1200,1600", alone.as_uri()], tmp_path)
     assert shot.exists() and shot.stat().st_size > 20_000  # a rendered section, not a blank page

@@ -10,18 +10,17 @@ A small real run on the embedded model (marked slow) checks the same on records 
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from headless import run_chromium
 
 from overthink.analysis.families import simulate_family
 from overthink.analysis.frame import tidy
 from overthink.registry import TASKS
 from overthink.report.html import write_report
 
-CHROMIUM = Path("/usr/bin/chromium")
 INTERVAL = r"-?\d\.\d{3} \[-?\d\.\d{3}, -?\d\.\d{3}\]"  # "0.812 [0.700, 0.900]"
 
 
@@ -47,14 +46,6 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    if not CHROMIUM.exists():
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium)")
-    base = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-            "--hide-scrollbars", "--virtual-time-budget=3000"]
-    return subprocess.run(base + args, capture_output=True, text=True, timeout=120, check=False)
-
 
 def _compute_tables(dom: str) -> list[str]:
     return re.findall(r'<table class="equal-compute">(.*?)</table>', dom, flags=re.S)
@@ -67,7 +58,7 @@ def _cells(row: str) -> list[str]:
 @pytest.mark.browser
 def test_the_strategy_tables_render_with_intervals_for_refusal_and_over_refusal(report: Path,
                                                                                    tmp_path: Path) -> None:
-    dom = _chromium(["--dump-dom", report.as_uri()], tmp_path).stdout
+    dom = run_chromium(["--dump-dom", report.as_uri()], tmp_path).stdout
     assert "Equal compute: strategies against chain of thought" in dom
     assert "label=harmful: refusal" in dom and "label=benign: over_refusal" in dom
     tables = _compute_tables(dom)
@@ -106,7 +97,7 @@ def test_the_strategy_figure_shows_every_strategy_with_its_band(report: Path, tm
     section.write_text(head.split("<body>")[0] + "<body><h3>" + rest.split("</table>")[0] + "</table></body></html>",
                        encoding="utf-8")
     shot = tmp_path / "shot.png"
-    _chromium(["--window-size=1280,1400", f"--screenshot={shot}", section.as_uri()], tmp_path)
+    run_chromium(["--window-size=1280,1400", f"--screenshot={shot}", section.as_uri()], tmp_path)
     assert shot.exists()
     seen = imread(str(shot))[..., :3]
     assert (seen.max(axis=2) - seen.min(axis=2) > 0.3).mean() > 0.001  # the page shows it in colour
@@ -128,7 +119,7 @@ def test_a_real_run_of_three_strategies_on_the_tiny_model_renders_the_comparison
         assert ran.exit_code in (0, 1), ran.output
     shown = CliRunner().invoke(app, ["report", "--store", str(store), "--out", str(out)])
     assert shown.exit_code == 0, shown.output
-    dom = _chromium(["--dump-dom", out.as_uri()], tmp_path).stdout
+    dom = run_chromium(["--dump-dom", out.as_uri()], tmp_path).stdout
     tables = _compute_tables(dom)
     assert tables and all({"cot", "vote@2", "best-of-n@2"} <= {r[0] for r in map(
         _cells, re.findall(r"<tr>(.*?)</tr>", t, flags=re.S)[1:])} for t in tables)
