@@ -117,29 +117,21 @@ def _find_conflict(conn: sqlite3.Connection, columns: list[str]) -> tuple[str, l
     return key, [c for c, a, b in zip(columns, mine, theirs, strict=True) if a != b]
 
 
-def _find_sample_conflict(conn: sqlite3.Connection) -> tuple[str, list[str]] | None:
-    """A sample of `src` that differs from main's sample of its (key, index): the samples of one ok
-    answer are part of it, so two inputs holding different ones conflict like two different ok rows."""
-    columns = [c for c in SAMPLE_COLUMNS if c not in ("key", "idx")]
-    differs = " OR ".join(f"m.{c} IS NOT s.{c}" for c in columns)
-    row = conn.execute(f"SELECT m.key, {', '.join(f'm.{c}, s.{c}' for c in columns)} FROM main.samples m "
-                       f"JOIN src.samples s ON s.key = m.key AND s.idx = m.idx WHERE {differs} LIMIT 1").fetchone()
+def _find_child_conflict(conn: sqlite3.Connection, table: str, position: str, columns: tuple[str, ...],
+                         ) -> tuple[str, list[str]] | None:
+    """A child row of `src` (a sample at (key, idx), a probe at (key, at)) that differs from main's row
+    at the same place: the samples and probes of one ok answer are part of it, so two inputs holding
+    different ones conflict like two different ok rows."""
+    compared = [c for c in columns if c not in ("key", position)]
+    differs = " OR ".join(f"m.{c} IS NOT s.{c}" for c in compared)
+    row = conn.execute(f"SELECT m.key, {', '.join(f'm.{c}, s.{c}' for c in compared)} FROM main.{table} m "
+                       f"JOIN src.{table} s ON s.key = m.key AND s.{position} = m.{position} "
+                       f"WHERE {differs} LIMIT 1").fetchone()
     if row is None:
         return None
     pairs = row[1:]
-    return str(row[0]), [f"sample {c}" for i, c in enumerate(columns) if pairs[2 * i] != pairs[2 * i + 1]]
-
-
-def _find_probe_conflict(conn: sqlite3.Connection) -> tuple[str, list[str]] | None:
-    """A probe of `src` that differs from main's probe of its (key, at): like samples, part of the answer."""
-    columns = [c for c in PROBE_COLUMNS if c not in ("key", "at")]
-    differs = " OR ".join(f"m.{c} IS NOT s.{c}" for c in columns)
-    row = conn.execute(f"SELECT m.key, {', '.join(f'm.{c}, s.{c}' for c in columns)} FROM main.probes m "
-                       f"JOIN src.probes s ON s.key = m.key AND s.at = m.at WHERE {differs} LIMIT 1").fetchone()
-    if row is None:
-        return None
-    pairs = row[1:]
-    return str(row[0]), [f"probe {c}" for i, c in enumerate(columns) if pairs[2 * i] != pairs[2 * i + 1]]
+    kind = table.removesuffix("s")  # "sample" / "probe"
+    return str(row[0]), [f"{kind} {c}" for i, c in enumerate(compared) if pairs[2 * i] != pairs[2 * i + 1]]
 
 
 def _describe(conn: sqlite3.Connection, key: str) -> str:
@@ -151,8 +143,9 @@ def _describe(conn: sqlite3.Connection, key: str) -> str:
 def _check_input(store: Store, source: Path, earlier: list[Path]) -> list[str]:
     """Refuse an input whose ok row differs from an earlier input's; returns the tasks it redeclares."""
     with store.attached(source) as conn:
-        conflict = (_find_conflict(conn, _content_columns(conn)) or _find_sample_conflict(conn)
-                    or _find_probe_conflict(conn))
+        conflict = (_find_conflict(conn, _content_columns(conn))
+                    or _find_child_conflict(conn, "samples", "idx", SAMPLE_COLUMNS)
+                    or _find_child_conflict(conn, "probes", "at", PROBE_COLUMNS))
         if conflict is not None:
             key, names = conflict
             holders = [str(p) for p in earlier if _holds_ok(p, key)]
