@@ -10,17 +10,16 @@ batches, so memory follows the keys a reader asks for, never the store.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from overthink.store.samples import child_rows, score_columns, score_fields
 from overthink.types import Record
 
 PROBE_COLUMNS = ("key", "at", "answer_text", "answer", "extracted", "score", "correct", "score_details",
                  "answer_tokens")
-PROBE_BATCH = 500  # record keys per statement (SQLite caps bound parameters)
 
 
 @dataclass(frozen=True)
@@ -46,12 +45,8 @@ def probe_rows(record: Record) -> list[dict[str, Any]]:
     key = record.key.digest()
     rows = []
     for p in completion.probes:
-        score = p.score
         rows.append({
-            "key": key, "at": p.at, "answer_text": p.text, "answer": p.answer,
-            "extracted": score.extracted if score else None, "score": score.value if score else None,
-            "correct": None if score is None or score.correct is None else int(score.correct),
-            "score_details": json.dumps(dict(score.details), sort_keys=True) if score else None,
+            "key": key, "at": p.at, "answer_text": p.text, "answer": p.answer, **score_columns(p.score),
             "answer_tokens": p.answer_tokens,
         })
     return rows
@@ -61,10 +56,7 @@ def _decode(values: tuple[Any, ...]) -> ProbeRow:
     row = dict(zip(PROBE_COLUMNS, values, strict=True))
     return ProbeRow(
         key=str(row["key"]), at=int(row["at"]), answer_text=str(row["answer_text"]), answer=row["answer"],
-        extracted=row["extracted"], score=None if row["score"] is None else float(row["score"]),
-        correct=None if row["correct"] is None else bool(row["correct"]),
-        score_details=json.loads(row["score_details"]) if row["score_details"] else {},
-        answer_tokens=int(row["answer_tokens"]),
+        **score_fields(row), answer_tokens=int(row["answer_tokens"]),
     )
 
 
@@ -73,13 +65,9 @@ def read_probes(conn: sqlite3.Connection, keys: Sequence[str], *, text: bool = T
     the answer texts out (empty), for readers that need only the decisions (the analysis)."""
     out: dict[str, list[ProbeRow]] = {}
     names = ", ".join(c if text or c != "answer_text" else "'' AS answer_text" for c in PROBE_COLUMNS)
-    unique = list(dict.fromkeys(keys))
-    for start in range(0, len(unique), PROBE_BATCH):
-        chunk = unique[start:start + PROBE_BATCH]
-        marks = ", ".join("?" for _ in chunk)
-        for values in conn.execute(f"SELECT {names} FROM probes WHERE key IN ({marks}) ORDER BY key, at", chunk):
-            row = _decode(tuple(values))
-            out.setdefault(row.key, []).append(row)
+    for values in child_rows(conn, "probes", names, "at", keys):
+        row = _decode(values)
+        out.setdefault(row.key, []).append(row)
     return out
 
 
