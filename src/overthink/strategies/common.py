@@ -16,6 +16,9 @@ same way everywhere, or their comparisons would not be fair:
 * the samples behind a record (`sample_answers`): each sample's answer text, compared answer, tokens
   and verifier judgement, so the store can keep every sample auditable and the record's compute is
   the exact sum of its samples'.
+
+Strategies that fork one forced trace (the scheduler, probed cot) share the check that a backend can
+(`forks_one_trace`) and the preamble of their `run` (`tracer_for`).
 """
 
 from __future__ import annotations
@@ -24,14 +27,30 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from overthink.errors import UserError
 from overthink.models.base import Backend, BackendError, GenerationRequest, PartialFailure, per_seed
-from overthink.models.capabilities import SharedPromptSampler
+from overthink.models.capabilities import ForcedTracer, SharedPromptSampler
 from overthink.scoring.extract import extract_answer
 from overthink.strategies.base import Item
 from overthink.strategies.verifiers import Judgement
-from overthink.types import Budget, Completion, Sample, SampleAnswer, Score
+from overthink.types import Budget, Completion, Mechanism, Sample, SampleAnswer, Score
 
 AnswerScorer = Callable[[Sample, str], Score]  # a task's scorer, as the run side has it
+
+
+def forks_one_trace(backend: Backend, budgets: Sequence[Budget]) -> bool:
+    """Whether `backend` can fork answers off one forced trace at these budgets."""
+    return isinstance(backend, ForcedTracer) and all(b.mechanism is Mechanism.FORCED for b in budgets)
+
+
+def tracer_for(backend: Backend, budgets: Sequence[Budget], refusal: str | None) -> ForcedTracer:
+    """`backend` as a ForcedTracer, once the strategy's own refusal (`unsupported_reason`, raised as the
+    user's error) and the backend's budget check have passed."""
+    if refusal:
+        raise UserError(refusal)
+    backend.require(budgets)
+    assert isinstance(backend, ForcedTracer)  # the strategy's refusal names every other backend
+    return backend
 
 
 def sub_seed(seed: int, index: int) -> int:

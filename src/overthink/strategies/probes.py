@@ -24,9 +24,10 @@ from collections.abc import Sequence
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest, settle
-from overthink.models.capabilities import ForcedTrace, ForcedTracer
+from overthink.models.capabilities import ForcedTrace
 from overthink.strategies.base import Item, Strategy
-from overthink.types import Budget, BudgetKind, Completion, Mechanism, ProbeAnswer
+from overthink.strategies.common import forks_one_trace, tracer_for
+from overthink.types import Budget, BudgetKind, Completion, ProbeAnswer
 
 PROBE_LABEL = "cot+probes@"  # the recorded strategy name is PROBE_LABEL + M
 
@@ -50,7 +51,7 @@ class ProbedCotStrategy(Strategy):
 
     def unsupported_reason(self, backend: Backend, budgets: Sequence[Budget]) -> str | None:
         """Why probes cannot run here: they fork a forced trace, which only some backends offer."""
-        if not isinstance(backend, ForcedTracer) or any(b.mechanism is not Mechanism.FORCED for b in budgets):
+        if not forks_one_trace(backend, budgets):
             return ("--probe-every forks answers off one forced trace: use the embedded engine (--backend "
                     "llamacpp) or an OpenAI-compatible server (--backend openai-compat), with --mode forced")
         if any(b.kind in (BudgetKind.NATURAL, BudgetKind.EFFORT) for b in budgets):
@@ -64,14 +65,10 @@ class ProbedCotStrategy(Strategy):
     async def run(
         self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget], item: Item
     ) -> dict[str, Completion]:
-        reason = self.unsupported_reason(backend, budgets)
-        if reason:
-            raise UserError(reason)
-        backend.require(budgets)
-        assert isinstance(backend, ForcedTracer)
+        tracer = tracer_for(backend, budgets, self.unsupported_reason(backend, budgets))
         limits = sorted({b.tokens or 0 for b in budgets})
         grid = set(self.grid(limits[-1]))
-        trace = await backend.forced_trace(request, sorted(grid | set(limits)))
+        trace = await tracer.forced_trace(request, sorted(grid | set(limits)))
         out: dict[str, Completion] = {}
         failures: dict[str, Exception] = {}
         previous = -1

@@ -38,9 +38,10 @@ from collections.abc import Sequence
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest, settle
-from overthink.models.capabilities import ForcedTrace, ForcedTracer
+from overthink.models.capabilities import ForcedTrace
 from overthink.strategies.base import Item, Strategy
-from overthink.types import Budget, BudgetKind, Completion, Mechanism
+from overthink.strategies.common import forks_one_trace, tracer_for
+from overthink.types import Budget, BudgetKind, Completion
 
 DEFAULT_EVERY = 64
 DEFAULT_AGREE = 3
@@ -103,7 +104,7 @@ class SchedulerStrategy(Strategy):
 
     def unsupported_reason(self, backend: Backend, budgets: Sequence[Budget]) -> str | None:
         """Why this strategy cannot run here (checked by `overthink run` before the store is opened)."""
-        if not isinstance(backend, ForcedTracer) or any(b.mechanism is not Mechanism.FORCED for b in budgets):
+        if not forks_one_trace(backend, budgets):
             return ("the scheduler probes a growing forced trace: use the embedded engine (--backend llamacpp) "
                     "or an OpenAI-compatible server (--backend openai-compat), with --mode forced")
         if any(b.kind is BudgetKind.NATURAL for b in budgets):
@@ -113,11 +114,7 @@ class SchedulerStrategy(Strategy):
     async def run(
         self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget], item: Item
     ) -> dict[str, Completion]:
-        reason = self.unsupported_reason(backend, budgets)
-        if reason:
-            raise UserError(reason)
-        backend.require(budgets)
-        assert isinstance(backend, ForcedTracer)
+        tracer = tracer_for(backend, budgets, self.unsupported_reason(backend, budgets))
         limits = sorted({b.tokens for b in budgets if b.tokens is not None})
         probes = set(self.probe_points(limits[-1]))
         history: list[tuple[int, str | None]] = []
@@ -128,7 +125,7 @@ class SchedulerStrategy(Strategy):
             history.append((at, item.read_answer(text)))
             return self.stops([answer for _, answer in history])
 
-        trace = await backend.forced_trace(request, sorted(probes | set(limits)), settled)
+        trace = await tracer.forced_trace(request, sorted(probes | set(limits)), settled)
         out: dict[str, Completion] = {}
         failures: dict[str, Exception] = {}
         previous = -1
