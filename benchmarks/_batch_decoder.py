@@ -186,6 +186,16 @@ class BatchDecoder:
         assert work.logits is not None
         return work.logits
 
+    def evaluate_together(self, entries: list[tuple[int, int, list[int]]]) -> list[FloatArray]:
+        """Evaluate (slot, keep, tokens) entries at once from the caller's thread, with no handoff to the
+        decoder thread: the kernel's own batched rate, without the threads and locks `submit` needs."""
+        work = [_Submission(slot, keep, tokens) for slot, keep, tokens in entries]
+        self._step(work)
+        for item in work:
+            if item.error is not None:
+                raise item.error
+        return [item.logits for item in work if item.logits is not None]
+
     def _loop(self) -> None:
         """The decoder thread: one step whenever every slot in use is waiting on its evaluation."""
         while True:

@@ -10,6 +10,10 @@ clock starts. Raw is
 `Llama.generate` on a default `Llama` (llama-cpp-python's own loop, weights repacked as it does).
 
     python benchmarks/batch_decode.py [--model default] [--tokens 48] [--rounds 2] [--sizes 1,2,4,8,16]
+                                      [--repack] [--lockstep]
+
+`--lockstep` steps the sequences from one thread instead of one thread per slot: what the ggml kernels
+give with no Python threading around them, the upper bound for any batched engine built on them.
 
 Ends with one machine-readable line: speedup8=...  (batch-8 tok/s / batch-1 tok/s, median over rounds)
 """
@@ -62,6 +66,17 @@ def batched(decoder: BatchDecoder, prompt: list[int], size: int, tokens: int) ->
     return size * tokens / elapsed
 
 
+def lockstep(decoder: BatchDecoder, prompt: list[int], size: int, tokens: int) -> float:
+    """Decode tokens/s of `size` sequences stepped together from this thread: one `llama_decode` of one
+    token per sequence per step, no Python threads, barriers or locks (the ggml kernels' own batch rate)."""
+    logits = [decoder.evaluate_together([(slot, 0, prompt)])[0] for slot in range(size)]
+    started = time.perf_counter()
+    for step in range(tokens):
+        entries = [(slot, len(prompt) + step, [int(np.argmax(logits[slot]))]) for slot in range(size)]
+        logits = decoder.evaluate_together(entries)
+    return size * tokens / (time.perf_counter() - started)
+
+
 def prompt_rate(decoder: BatchDecoder, prompt: list[int]) -> float:
     """Prompt-evaluation tokens/s of the same decoder (one slot, fresh cache)."""
     with decoder.slot() as engine:
@@ -93,6 +108,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,2,4,8,16")
     parser.add_argument("--repack", action="store_true",
                         help="keep ggml's repacked CPU weights (faster batches; logits then depend on the batch)")
+    parser.add_argument("--lockstep", action="store_true",
+                        help="step all sequences from one thread (no threads or locks): the kernels' own rate")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     _, path = resolve_model_path(args.model)
@@ -106,9 +123,11 @@ def main() -> None:
         rates.setdefault("raw", []).append(raw(plain, prompt, args.tokens))
         rates.setdefault("prompt", []).append(prompt_rate(decoder, prompt))
         for size in sizes:
-            rates.setdefault(str(size), []).append(batched(decoder, prompt, size, args.tokens))
+            measure = lockstep if args.lockstep else batched
+            rates.setdefault(str(size), []).append(measure(decoder, prompt, size, args.tokens))
     median = {name: statistics.median(values) for name, values in rates.items()}
-    print(f"model={args.model} tokens={args.tokens} rounds={args.rounds} prompt={len(prompt)} tokens")
+    print(f"model={args.model} tokens={args.tokens} rounds={args.rounds} prompt={len(prompt)} tokens "
+          f"repack={args.repack} lockstep={args.lockstep}")
     print(f"raw llama-cpp-python batch 1: {median['raw']:.1f} tok/s; engine prompt evaluation: "
           f"{median['prompt']:.1f} tok/s")
     for size in sizes:

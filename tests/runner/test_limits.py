@@ -23,6 +23,7 @@ from overthink.models.base import Capabilities, GenerationRequest
 from overthink.models.generation import GenerationConfig
 from overthink.prompts.render import prompt_chars, request_for
 from overthink.runner.limits import Bound, CostTracker, group_bound
+from overthink.strategies.base import Spend
 from overthink.types import Budget, Completion, Mechanism, Sample, Usage
 
 SAMPLE = Sample(id="s", task="t", prompt="x" * 300, target="1")
@@ -77,6 +78,36 @@ def test_group_bound_uses_the_backend_caps_and_shares_nested_traces() -> None:
     assert flat.cost == pytest.approx((prompt + 2 * (10 + 266 + 1034)) / 1e6)
 
 
+def test_group_bound_covers_what_the_strategy_spends_beyond_one_chain() -> None:
+    budgets = [Budget.parse(b) for b in ("0", "64")]
+    request = request_for(SAMPLE, budgets[0], 1, GenerationConfig(max_answer_tokens=10))
+    backend = _Backend(nested=True)
+    cot = group_bound(backend, request, budgets, prompt_chars(SAMPLE))  # type: ignore[arg-type]
+    vote = group_bound(backend, request, budgets, prompt_chars(SAMPLE), Spend(traces=3))  # type: ignore[arg-type]
+    best = group_bound(backend, request, budgets, prompt_chars(SAMPLE),  # type: ignore[arg-type]
+                       Spend(traces=3, verified=True))
+    probed = group_bound(backend, request, budgets, prompt_chars(SAMPLE), Spend(probe_answers=4))  # type: ignore[arg-type]
+    assert vote.tokens == 3 * cot.tokens  # k traces, each with its prompt
+    assert best.tokens == 2 * vote.tokens  # the verifier reads every candidate and its prompt once more
+    assert probed.tokens == cot.tokens + 4 * 10  # each probe forks one more answer
+    assert vote.cost == pytest.approx(3 * cot.cost)
+
+
+def test_every_strategy_declares_its_spend() -> None:
+    from overthink.strategies.base import CotStrategy
+    from overthink.strategies.best_of_n import BestOfNStrategy
+    from overthink.strategies.probes import ProbedCotStrategy
+    from overthink.strategies.scheduler import SchedulerStrategy
+    from overthink.strategies.vote import VoteStrategy
+
+    budgets = [Budget.parse(b) for b in ("0", "32", "64")]
+    assert CotStrategy().spend(budgets) == Spend()
+    assert VoteStrategy(5).spend(budgets) == Spend(traces=5)
+    assert BestOfNStrategy(4).spend(budgets) == Spend(traces=4, verified=True)
+    assert SchedulerStrategy(16, 2).spend(budgets) == Spend(probe_answers=4)  # probes at 16, 32, 48, 64
+    assert ProbedCotStrategy(16).spend(budgets) == Spend(probe_answers=5)  # and one at 0
+
+
 class _ChatHandler(BaseHTTPRequestHandler):
     calls = 0
 
@@ -111,28 +142,32 @@ def chat_server() -> Iterator[str]:
     server.server_close()
 
 
-def test_run_stops_before_a_request_that_could_exceed_max_tokens(tmp_path: Path, chat_server: str) -> None:
+@pytest.mark.parametrize("strategy", ["cot", "vote@3"])
+def test_run_stops_before_a_request_that_could_exceed_max_tokens(tmp_path: Path, chat_server: str,
+                                                                  strategy: str) -> None:
     store = tmp_path / "capped.db"
+    k = 3 if strategy == "vote@3" else 1
     env = dict(os.environ, COLUMNS="200", OPENAI_COMPAT_API_KEY="")
     # a request's worst case is ~1056 output tokens (natural cap 1024 + answer 32) plus its prompt bound, while
     # each really spends 70; a cap of 1700 admits a few requests, then stops before the worst case could cross it
-    cap = 1700
+    cap = 1700 * k  # a vote's worst case is k chains': the same cap per chain admits as many groups
     args = ["run", "--backend", "openai-compat", "--model", "m", "--base-url", chat_server, "--mode", "prompt",
             "--budgets", "64", "--n", "6", "--max-tokens", str(cap), "--concurrency", "1", "--store", str(store),
-            "--quiet"]
+            "--strategy", strategy, "--quiet"]
     result = subprocess.run([sys.executable, "-m", "overthink", *args], cwd=tmp_path, capture_output=True,
                             text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     message = " ".join(result.stderr.split())
     assert "Stopped before a request that could exceed the cap" in message, message
     rows = sqlite3.connect(store).execute("SELECT status, input_tokens, total_generated FROM records").fetchall()
-    assert 0 < len(rows) < 6 and len(rows) == _ChatHandler.calls  # nothing sent that was not recorded
+    assert 0 < len(rows) < 6 and k * len(rows) == _ChatHandler.calls  # nothing sent that was not recorded
     assert all(status == "ok" for status, _, _ in rows)
     spent = sum(i + g for _, i, g in rows)
     match = re.search(r"could use up to (\d+) tokens and (\d+) are spent", message)
     assert match is not None, message
     worst, reported = int(match.group(1)), int(match.group(2))
     assert reported == spent <= cap < spent + worst  # stopped exactly when the next worst case would cross
+    assert worst >= k * (1024 + 32)  # k chains' natural cap and answer allowance: the strategy's spend counts
     assert f"spent {spent} tokens" in message
 
 

@@ -83,6 +83,15 @@ def test_scheduler_stops_when_the_last_probes_agree() -> None:
     assert long.extra["compute"] == 16 + 4 * answer  # stand-alone: 16 thinking tokens, four probe answers
 
 
+def test_a_scheduler_that_stops_at_the_budget_itself_did_not_stop_early() -> None:
+    out = _run(SchedulerStrategy(every=4, agree=2), _probe_script(settle_at=12),
+               [Budget.parse("16"), Budget.parse("32")])
+    at_limit, longer = out["16"], out["32"]  # probes 12 and 16 agree: the trace stops at 16
+    assert at_limit.extra["stopped_early"] is False and at_limit.extra["stop_step"] is None
+    assert longer.extra["stopped_early"] is True and longer.extra["stop_step"] == 16
+    assert at_limit.usage.reasoning_tokens == longer.usage.reasoning_tokens == 16
+
+
 def test_scheduler_needs_a_forced_tracer_and_forced_token_budgets() -> None:
     strategy = SchedulerStrategy(every=4, agree=2)
     forced = [Budget.parse("8")]

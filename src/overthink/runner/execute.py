@@ -267,7 +267,9 @@ class Executor:
         shots = self.shots_for(group) if self.shots_for else ()
         request = request_for(group.sample, group.items[0].budget, group.seed, self.sampling, shots)
         chars = prompt_chars(group.sample, shots)
-        ticket = self.limits.admit(group_bound(self.backend, request, [item.budget for item in group.items], chars))
+        budgets = [item.budget for item in group.items]
+        bound = group_bound(self.backend, request, budgets, chars, self.strategy.spend(budgets))
+        ticket = self.limits.admit(bound)
         if ticket is None:
             self.stats.capped = self.limits.stopped_reason or "spending cap reached"
         return ticket

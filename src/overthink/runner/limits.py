@@ -8,7 +8,9 @@ The runner asks before every request group whether its worst case still fits und
 counting what is already spent plus what requests in flight may still spend. The worst case is the
 backend's own bound (`max_output_tokens(request)`: the exact max_tokens it would send, by default the
 budget or the natural cap plus the answer allowance; `estimate_cost(input, output)`: its price table,
-by default free). So a cap is never crossed by a request the runner chose to send; the sweep stops
+by default free), times what the strategy may spend beyond one chain (`Strategy.spend`: vote@k's k
+traces, the scheduler's probe answers, best-of-n's verifier reading every candidate). So a cap is never
+crossed by a request the runner chose to send (a verifier's own instructions aside); the sweep stops
 one group early instead and says what was spent.
 """
 
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from overthink.models.base import Backend, GenerationRequest
+from overthink.strategies.base import Spend
 from overthink.types import Budget, Completion
 
 CHARS_PER_TOKEN_LOW = 3.0  # a deliberately low ratio, so prompt-token bounds err on the high side
@@ -103,19 +106,26 @@ def verifier_tokens(completion: Completion) -> int:
 
 
 def group_bound(backend: Backend, request: GenerationRequest, budgets: Sequence[Budget],
-                prompt_chars: int | None = None) -> Bound:
-    """Worst-case tokens and cost of running `budgets` for one request on `backend`.
+                prompt_chars: int | None = None, spend: Spend | None = None) -> Bound:
+    """Worst-case tokens and cost of running `budgets` for one request on `backend` with a strategy
+    that spends `spend` (default: one chain of thought per budget).
 
     `prompt_chars` is the run side's size of the prompt (prompts.render.prompt_chars); without it the
-    rendered chat's own characters are counted."""
+    rendered chat's own characters are counted. Each of a strategy's traces is bounded like a chain of
+    thought; probes add an answer each; a verifier is bounded by one more reading of every candidate
+    and its prompt (its own instructions and verdicts are counted when spent, so only they can pass
+    the bound)."""
+    spend = spend or Spend()
     if prompt_chars is None:
         prompt_chars = request.prompt.chars
     input_tokens = math.ceil(prompt_chars / CHARS_PER_TOKEN_LOW)
     nested = backend.capabilities.nested and len(budgets) > 1
     outputs = [backend.max_output_tokens(request.at(budget)) for budget in budgets]
     # nested: one shared trace up to the largest budget, plus one answer per budget
-    answers = request.sampling.resolve().max_answer_tokens * len(budgets)
-    output_total = max(outputs) + answers if nested else sum(outputs)
-    requests = len(budgets)  # every record counts its prompt once, as `settle` does
-    cost = float(backend.estimate_cost(input_tokens * requests, output_total))
-    return Bound(tokens=input_tokens * requests + output_total, cost=cost)
+    answer = request.sampling.resolve().max_answer_tokens
+    per_trace = max(outputs) + answer * len(budgets) if nested else sum(outputs)
+    output_total = per_trace * spend.traces + answer * spend.probe_answers
+    inputs = input_tokens * len(budgets) * spend.traces  # every record counts each trace's prompt once
+    verifier = inputs + output_total if spend.verified else 0
+    cost = float(backend.estimate_cost(inputs, output_total))
+    return Bound(tokens=inputs + output_total + verifier, cost=cost)

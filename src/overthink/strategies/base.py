@@ -31,6 +31,19 @@ class Item:
     read_answer: AnswerReader
 
 
+@dataclass(frozen=True)
+class Spend:
+    """The most one request may cost, in the shape the runner's spending caps bound (runner/limits.py).
+
+    `traces` chains of thought per budget (vote@k and best-of-n@k draw k), `probe_answers` answers forked
+    off the trace besides one per budget (the scheduler's and cot+probes' probes), and `verified` when a
+    verifier reads every candidate again (best-of-n). A chain of thought is the default: one trace."""
+
+    traces: int = 1
+    probe_answers: int = 0
+    verified: bool = False
+
+
 class Strategy(ABC):
     """How compute is spent on one (sample, seed); `unsupported_reason` defaults to "can run anywhere"."""
 
@@ -48,6 +61,10 @@ class Strategy(ABC):
     def unsupported_reason(self, backend: Backend, budgets: Sequence[Budget]) -> str | None:
         """Why this strategy cannot run on `backend` (asked by `overthink run` before the store opens)."""
         return None
+
+    def spend(self, budgets: Sequence[Budget]) -> Spend:
+        """The shape of the most one request over `budgets` may cost (`--max-tokens` admits on it)."""
+        return Spend()
 
     async def preflight(self) -> str | None:
         """Ask what this strategy depends on beyond the backend (a served verifier) one cheap question

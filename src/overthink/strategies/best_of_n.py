@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from overthink.errors import UserError
 from overthink.models.base import Backend, Collected, GenerationRequest
 from overthink.models.capabilities import StepScorer
-from overthink.strategies.base import Item, Strategy
+from overthink.strategies.base import Item, Spend, Strategy
 from overthink.strategies.common import sample_answers, sample_k, sub_seed
 from overthink.strategies.verifiers import Judgement, Preflighted, StepJudge, Verifier
 from overthink.strategies.vote import parse_k
@@ -66,6 +66,9 @@ class BestOfNStrategy(Strategy):
     @property
     def name(self) -> str:
         return f"best-of-n@{self.n}" + (f",{self.judge_model}" if self.judge_model else "")
+
+    def spend(self, budgets: Sequence[Budget]) -> Spend:
+        return Spend(traces=self.n, verified=True)
 
     def unsupported_reason(self, backend: Backend, budgets: Sequence[Budget]) -> str | None:
         if self.verifier is not None or self.load_judge is not None:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest, settle
 from overthink.models.capabilities import ForcedTrace
-from overthink.strategies.base import Item, Strategy
+from overthink.strategies.base import Item, Spend, Strategy
 from overthink.strategies.common import forks_one_trace, tracer_for
 from overthink.types import Budget, BudgetKind, Completion, ProbeAnswer
 
@@ -57,6 +57,9 @@ class ProbedCotStrategy(Strategy):
         if any(b.kind in (BudgetKind.NATURAL, BudgetKind.EFFORT) for b in budgets):
             return "--probe-every needs token budgets (e.g. --budgets 0,64,128), not 'natural' or an effort level"
         return None
+
+    def spend(self, budgets: Sequence[Budget]) -> Spend:
+        return Spend(probe_answers=len(self.grid(max((b.tokens or 0 for b in budgets), default=0))))
 
     def grid(self, limit: int) -> list[int]:
         """Every multiple of `every` from 0 up to `limit` (0: the answer before any thinking)."""

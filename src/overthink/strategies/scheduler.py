@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest, settle
 from overthink.models.capabilities import ForcedTrace
-from overthink.strategies.base import Item, Strategy
+from overthink.strategies.base import Item, Spend, Strategy
 from overthink.strategies.common import forks_one_trace, tracer_for
 from overthink.types import Budget, BudgetKind, Completion
 
@@ -141,6 +141,10 @@ class SchedulerStrategy(Strategy):
             previous = reach
         return settle(out, failures)
 
+    def spend(self, budgets: Sequence[Budget]) -> Spend:
+        limits = [b.tokens for b in budgets if b.tokens is not None]
+        return Spend(probe_answers=len(self.probe_points(max(limits))) if limits else 0)
+
     def probe_points(self, limit: int) -> list[int]:
         return list(range(self.every, limit + 1, self.every))
 
@@ -154,7 +158,7 @@ class SchedulerStrategy(Strategy):
         answers = sum(c.answer_tokens for at, c in upto if at in probes or at == reach)
         seen = [{"at": at, "answer": answer} for at, answer in history if at <= reach]
         stop = trace.stopped_at
-        early = stop is not None and stop <= limit
+        early = stop is not None and stop < limit  # stopping at the budget itself saves nothing: not early
         base = trace.completions[reach]
         return dataclasses.replace(
             base,

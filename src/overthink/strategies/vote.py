@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from overthink.errors import UserError
 from overthink.models.base import Backend, GenerationRequest, settle
-from overthink.strategies.base import Item, Strategy
+from overthink.strategies.base import Item, Spend, Strategy
 from overthink.strategies.common import sample_answers, sample_k, sub_seed
 from overthink.types import Budget, Completion, Usage
 
@@ -94,6 +94,9 @@ class VoteStrategy(Strategy):
     @property
     def name(self) -> str:
         return f"vote@{self.k}"
+
+    def spend(self, budgets: Sequence[Budget]) -> Spend:
+        return Spend(traces=self.k)
 
     async def run(
         self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget], item: Item
