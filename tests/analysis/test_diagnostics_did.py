@@ -141,6 +141,20 @@ def test_refusal_and_over_refusal_rates(make_frame) -> None:  # type: ignore[no-
     assert modes["over_refusal"]["by_budget"][0]["rate"] == pytest.approx(0.3)
 
 
+def test_failure_mode_tables_keep_strategies_apart(make_frame) -> None:  # type: ignore[no-untyped-def]
+    """A vote that never refuses beside chain of thought that always does: two rates, not one mixed 50%."""
+    spec = TaskSpec(name="ref", version="1", description="", generate=lambda *a, **k: [],
+                    score=lambda s, t: None, check=lambda s: True, metric=REFUSAL)  # type: ignore[arg-type,return-value]
+    rows = [{"task": "ref", "sample_id": f"h{i}", "budget": "64", "strategy": strategy,
+             "metadata": {"label": "harmful"}, "score_details": {"refused": strategy == "cot"},
+             "correct": int(strategy == "cot")}
+            for i in range(6) for strategy in ("cot", "vote@3")]
+    tables = failure_modes.risky_behavior(make_frame(rows), {"ref": spec.traits()})
+    rates = {t["strategy"]: t["by_budget"][0] for t in tables if t["mode"] == "refusal"}
+    assert rates == {"cot": {"budget": "64", "n": 6, "rate": 1.0}, "vote@3": {"budget": "64", "n": 6, "rate": 0.0}}
+    assert all(t["mechanism"] == "forced" for t in tables)
+
+
 def test_analysis_never_crashes_on_sparse_stores(make_frame) -> None:  # type: ignore[no-untyped-def]
     """Only the core columns, errors, missing tokens: every diagnosis simply has nothing to say."""
     bare = pd.DataFrame({"model": ["m", "m"], "task": ["x", "x"], "mechanism": ["forced"] * 2,

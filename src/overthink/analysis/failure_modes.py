@@ -6,10 +6,13 @@ a distractor (distraction), the textbook answer of a famous paradox instead of t
 correlation), accuracy falling with puzzle size and answers that flip between nested budgets of one
 trace (deductive drift), and matching-behaviour / refusal rates (amplified risky behaviour). Each
 table is produced only when its columns exist, so a store from any task never crashes the analysis.
+Tables are per curve (model, task, mechanism, strategy), like the curves: vote@k's voted answers and
+chain of thought's at the same budget are different measurements and are never pooled.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -23,6 +26,15 @@ from overthink.analysis.order import budget_order
 NOT_FEATURES = {"control", "num_distractors", "examples_per_prompt", "shots", "grid_size", "index", "seed",
                 "student", "noise", "chance"}
 SHOTS_COLUMNS = (META_PREFIX + "shots", META_PREFIX + "examples_per_prompt")
+
+
+def _curves(data: pd.DataFrame) -> Iterator[tuple[dict[str, str], pd.DataFrame]]:
+    """The rows of each curve (model, task, mechanism, strategy), with the keys every table row carries:
+    a vote's or a scheduler's answers are never pooled with chain of thought's at the same budget."""
+    keys = [k for k in CURVE_KEYS if k in data.columns]
+    for key, sub in data.groupby(keys, sort=True, observed=True):
+        values = key if isinstance(key, tuple) else (key,)
+        yield {k: str(v) for k, v in zip(keys, values, strict=True)}, sub
 
 
 def _as_number(value: Any) -> float | None:
@@ -53,13 +65,13 @@ def _per_budget(data: pd.DataFrame, flag: pd.Series, among: pd.Series, name: str
     """Share of `flag` among rows where `among` holds, per (model, task) and budget."""
     out: list[dict[str, Any]] = []
     frame = data.assign(_flag=flag.astype(float), _among=among.astype(bool))
-    for key, sub in frame.groupby(["model", "task"], sort=True, observed=True):
+    for key, sub in _curves(frame):
         rows = []
         for budget in budget_order(sub):
             part = sub[(sub["budget"] == budget) & sub["_among"]]
             rows.append({"budget": budget, "n": len(part),
                          "share": float(part["_flag"].mean()) if len(part) else None})
-        out.append({"mode": name, "model": key[0], "task": key[1], "by_budget": rows})
+        out.append({"mode": name, **key, "by_budget": rows})
     return out
 
 
@@ -128,7 +140,7 @@ def spurious_correlation(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> lis
             shots = data[column].astype(str)
             break
     out: list[dict[str, Any]] = []
-    for key, sub in data.groupby(["model", "task"], sort=True, observed=True):
+    for key, sub in _curves(data):
         for level in sorted(shots[sub.index].unique()):
             part_all = sub[shots[sub.index] == level]
             rows = []
@@ -139,7 +151,7 @@ def spurious_correlation(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> lis
                     row[name] = _corr(pred[idx], features.loc[idx, name])
                     row[f"{name}__truth"] = _corr(truth[idx], features.loc[idx, name])
                 rows.append(row)
-            out.append({"mode": "spurious", "model": key[0], "task": key[1], "shots": level,
+            out.append({"mode": "spurious", **key, "shots": level,
                         "features": list(features.columns), "by_budget": rows})
     return out
 
@@ -158,14 +170,14 @@ def deductive_drift(frame: pd.DataFrame) -> list[dict[str, Any]]:
     grid = META_PREFIX + "grid_size"
     if grid in data.columns and data[grid].notna().any() and "correct" in data.columns:
         sub = data[data[grid].notna()]
-        for key, part in sub.groupby(["model", "task"], sort=True, observed=True):
+        for key, part in _curves(sub):
             table = part.groupby([grid, "budget"], observed=True)["correct"].mean()
             rank = {b: i for i, b in enumerate(budget_order(part))}
             rows = [{"grid_size": str(k[0]), "budget": str(k[1]), "accuracy": float(v)}  # type: ignore[index]
                     for k, v in table.items()]
             rows.sort(key=lambda r: (rank.get(str(r["budget"]), len(rank)), _as_number(r["grid_size"]) or 0.0,
                                      str(r["grid_size"])))
-            out.append({"mode": "drift_grid", "model": key[0], "task": key[1], "cells": rows})
+            out.append({"mode": "drift_grid", **key, "cells": rows})
     forced = data[data["mechanism"] == "forced"] if "mechanism" in data else data.iloc[0:0]
     forced = forced[forced["budget_tokens"].notna()] if "extracted" in forced.columns else forced.iloc[0:0]
     if not forced.empty:
@@ -176,11 +188,11 @@ def deductive_drift(frame: pd.DataFrame) -> list[dict[str, Any]]:
         has_prev = prev_budget.notna()
         changed = (ordered["extracted"].astype(str) != previous.astype(str)) & has_prev
         steps = ordered.assign(_changed=changed, _from=prev_budget)[has_prev]
-        for key, part in steps.groupby(["model", "task"], sort=True, observed=True):
+        for key, part in _curves(steps):
             rows = [{"from": str(f), "to": str(t), "n": len(p), "changed_share": float(p["_changed"].mean())}
                     for (f, t), p in part.groupby(["_from", "budget"], sort=False, observed=True)]
             rows.sort(key=lambda r: float(str(r["to"])) if str(r["to"]).isdigit() else np.inf)
-            out.append({"mode": "drift_nested", "model": key[0], "task": key[1], "steps": rows})
+            out.append({"mode": "drift_nested", **key, "steps": rows})
     return out
 
 
@@ -188,8 +200,8 @@ def risky_behavior(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> list[dict
     """Each safety metric's rate per budget: matching behaviour (ai_risk), refusal / over-refusal by label."""
     data = curve_frame(frame)
     out: list[dict[str, Any]] = []
-    for (model, task), sub in data.groupby(["model", "task"], sort=True, observed=True):
-        info = declared_metric(traits.get(str(task)))
+    for key, sub in _curves(data):
+        info = declared_metric(traits.get(key["task"]))
         if not info.safety:
             continue
         if info.pooled:
@@ -203,7 +215,7 @@ def risky_behavior(frame: pd.DataFrame, traits: Traits = NO_TRAITS) -> list[dict
             values = record_values(part, name)
             rows = [{"budget": b, "n": int((part["budget"] == b).sum()),
                      "rate": float(values[part["budget"] == b].mean())} for b in budget_order(part)]
-            out.append({"mode": name, "model": model, "task": task, "by_budget": rows})
+            out.append({"mode": name, **key, "by_budget": rows})
     return out
 
 

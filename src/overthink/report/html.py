@@ -73,6 +73,13 @@ def _panels(result: dict[str, Any], model: str, task: str) -> list[tuple[str, li
     def mine(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [i for i in items if i["model"] == model and i["task"] == task]
 
+    modes = result["failure_modes"]
+    curves = {(i.get("mechanism"), i.get("strategy")) for items in modes.values() for i in mine(items)}
+
+    def titled(title: str, item: dict[str, Any]) -> str:
+        """The panel title, naming the curve when this task's tables come from several strategies."""
+        return title if len(curves) < 2 else f"{title} ({item.get('mechanism')}, {item.get('strategy')})"
+
     for item in mine(result["looping"]):
         budgets, share = _series(item["by_budget"], "looping_share")
         _, all_metric = _series(item["by_budget"], "metric")
@@ -80,16 +87,15 @@ def _panels(result: dict[str, Any], model: str, task: str) -> list[tuple[str, li
         panels.append(("looping share", budgets, {"looping": share}))
         panels.append((f"{item['metric']}: all vs non-looping", budgets,
                        {"all": all_metric, "non-looping": clean}))
-    modes = result["failure_modes"]
     for name, title in (("distraction", "wrong answers = a distractor number"),
                         ("framing", "answers = the famous paradox's answer"), ("risky", "")):
         for item in mine(modes.get(name, [])):
             budgets, share = _series(item["by_budget"], "share" if name != "risky" else "rate")
-            panels.append((title or f"{item['mode']} rate", budgets, {item["mode"]: share}))
+            panels.append((titled(title or f"{item['mode']} rate", item), budgets, {item["mode"]: share}))
     for item in mine(modes.get("spurious", [])):
         budgets = [str(r["budget"]) for r in item["by_budget"]]
         series = {f: [r.get(f) for r in item["by_budget"]] for f in item["features"][:4]}
-        panels.append((f"corr(prediction, feature), shots={item['shots']}", budgets, series))
+        panels.append((titled(f"corr(prediction, feature), shots={item['shots']}", item), budgets, series))
     for item in mine(modes.get("drift", [])):
         if item["mode"] == "drift_grid" and item["cells"]:
             budgets = list(dict.fromkeys(c["budget"] for c in item["cells"]))
@@ -97,10 +103,10 @@ def _panels(result: dict[str, Any], model: str, task: str) -> list[tuple[str, li
             for cell in item["cells"]:
                 grid.setdefault(f"grid {cell['grid_size']}", [None] * len(budgets))[
                     budgets.index(cell["budget"])] = cell["accuracy"]
-            panels.append(("accuracy by grid size", budgets, grid))
+            panels.append((titled("accuracy by grid size", item), budgets, grid))
         if item["mode"] == "drift_nested" and item["steps"]:
             labels = [f"{s['from']}→{s['to']}" for s in item["steps"]]
-            panels.append(("answer changed vs previous budget", labels,
+            panels.append((titled("answer changed vs previous budget", item), labels,
                            {"changed": [s["changed_share"] for s in item["steps"]]}))
     return panels
 
