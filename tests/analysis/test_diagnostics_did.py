@@ -80,6 +80,16 @@ def test_compliance_warns_when_budgets_do_not_separate(make_frame) -> None:  # t
     assert diagnostics.compliance(make_frame(fine))[0]["warnings"] == []
 
 
+def test_compliance_is_per_strategy(make_frame) -> None:  # type: ignore[no-untyped-def]
+    """A scheduler that stops at 300 of 1024 and 4096 is its own table: cot's budgets still separate."""
+    rows = [{"sample_id": f"s{i}", "budget": b, "reasoning_tokens": t if strategy == "cot" else min(t, 300),
+             "strategy": strategy}
+            for i in range(10) for b, t in (("1024", 1024), ("4096", 4096)) for strategy in ("cot", "scheduler@64,3")]
+    tables = {c["strategy"]: c for c in diagnostics.compliance(make_frame(rows))}
+    assert tables["cot"]["warnings"] == [] and tables["cot"]["by_budget"][1]["mean"] == 4096
+    assert len(tables["scheduler@64,3"]["warnings"]) == 1  # its budgets are maxima it stopped short of
+
+
 def test_distraction_and_framing_shares(make_frame) -> None:  # type: ignore[no-untyped-def]
     rows = []
     for i in range(8):

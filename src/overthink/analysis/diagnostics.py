@@ -260,10 +260,14 @@ def _natural_pair(nat_part: pd.DataFrame, zero_part: pd.DataFrame, declared: Tas
 
 
 def compliance(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Requested vs realized reasoning per budget, with a warning when budgets do not separate."""
+    """Requested vs realized reasoning per budget, with a warning when budgets do not separate.
+
+    Per strategy as well: a scheduler's budget is a maximum it may stop short of, and a vote's realized
+    length is its samples' mean, so pooling them with chain of thought would blur (or fake) a warning."""
     ok = frame[(frame["status"] == "ok") & frame["realized"].notna()] if "status" in frame else frame
     out: list[dict[str, Any]] = []
-    for key, sub in ok.groupby(["model", "task", "mechanism"], sort=True, observed=True):
+    keys = ["model", "task", "mechanism", *(["strategy"] if "strategy" in ok.columns else [])]
+    for key, sub in ok.groupby(keys, sort=True, observed=True):
         rows: list[dict[str, Any]] = []
         warnings: list[str] = []
         order = budget_order(sub)
@@ -281,6 +285,6 @@ def compliance(frame: pd.DataFrame) -> list[dict[str, Any]]:
             if float(large["mean"]) < INDISTINCT_RATIO * max(float(small["mean"]), 1.0):
                 warnings.append(f"budgets {small['budget']} and {large['budget']} gave indistinguishable "
                                 f"realized lengths (mean {small['mean']:.0f} vs {large['mean']:.0f} tokens)")
-        out.append({"model": key[0], "task": key[1], "mechanism": key[2], "by_budget": rows,
-                    "warnings": warnings})
+        out.append({"model": key[0], "task": key[1], "mechanism": key[2],
+                    "strategy": str(key[3]) if len(key) > 3 else "single", "by_budget": rows, "warnings": warnings})
     return out
