@@ -266,8 +266,7 @@ def compliance(frame: pd.DataFrame) -> list[dict[str, Any]]:
     length is its samples' mean, so pooling them with chain of thought would blur (or fake) a warning."""
     ok = frame[(frame["status"] == "ok") & frame["realized"].notna()] if "status" in frame else frame
     out: list[dict[str, Any]] = []
-    keys = ["model", "task", "mechanism", *(["strategy"] if "strategy" in ok.columns else [])]
-    for key, sub in ok.groupby(keys, sort=True, observed=True):
+    for key, sub in ok.groupby(list(CURVE_KEYS), sort=True, observed=True):
         rows: list[dict[str, Any]] = []
         warnings: list[str] = []
         order = budget_order(sub)
@@ -285,6 +284,5 @@ def compliance(frame: pd.DataFrame) -> list[dict[str, Any]]:
             if float(large["mean"]) < INDISTINCT_RATIO * max(float(small["mean"]), 1.0):
                 warnings.append(f"budgets {small['budget']} and {large['budget']} gave indistinguishable "
                                 f"realized lengths (mean {small['mean']:.0f} vs {large['mean']:.0f} tokens)")
-        out.append({"model": key[0], "task": key[1], "mechanism": key[2],
-                    "strategy": str(key[3]) if len(key) > 3 else "single", "by_budget": rows, "warnings": warnings})
+        out.append({**dict(zip(CURVE_KEYS, key, strict=True)), "by_budget": rows, "warnings": warnings})
     return out

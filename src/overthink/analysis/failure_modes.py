@@ -31,10 +31,8 @@ SHOTS_COLUMNS = (META_PREFIX + "shots", META_PREFIX + "examples_per_prompt")
 def _curves(data: pd.DataFrame) -> Iterator[tuple[dict[str, str], pd.DataFrame]]:
     """The rows of each curve (model, task, mechanism, strategy), with the keys every table row carries:
     a vote's or a scheduler's answers are never pooled with chain of thought's at the same budget."""
-    keys = [k for k in CURVE_KEYS if k in data.columns]
-    for key, sub in data.groupby(keys, sort=True, observed=True):
-        values = key if isinstance(key, tuple) else (key,)
-        yield {k: str(v) for k, v in zip(keys, values, strict=True)}, sub
+    for key, sub in data.groupby(list(CURVE_KEYS), sort=True, observed=True):
+        yield {k: str(v) for k, v in zip(CURVE_KEYS, key, strict=True)}, sub
 
 
 def _as_number(value: Any) -> float | None:

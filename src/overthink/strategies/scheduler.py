@@ -63,6 +63,11 @@ def distribution_settled(answers: Sequence[str | None], window: int, tolerance: 
     return distance <= tolerance + 1e-12
 
 
+def token_limits(budgets: Sequence[Budget]) -> list[int]:
+    """The budgets' thinking limits, ascending and once each (a budget is the scheduler's maximum)."""
+    return sorted({b.tokens for b in budgets if b.tokens is not None})
+
+
 class SchedulerStrategy(Strategy):
     """Stop thinking when the last `agree` probes (one every `every` tokens) give the same answer, or, with
     a `tolerance`, when the answer distribution of the last `agree` probes matches the `agree` before."""
@@ -115,7 +120,7 @@ class SchedulerStrategy(Strategy):
         self, backend: Backend, request: GenerationRequest, budgets: Sequence[Budget], item: Item
     ) -> dict[str, Completion]:
         tracer = tracer_for(backend, budgets, self.unsupported_reason(backend, budgets))
-        limits = sorted({b.tokens for b in budgets if b.tokens is not None})
+        limits = token_limits(budgets)
         probes = set(self.probe_points(limits[-1]))
         history: list[tuple[int, str | None]] = []
 
@@ -142,8 +147,8 @@ class SchedulerStrategy(Strategy):
         return settle(out, failures)
 
     def spend(self, budgets: Sequence[Budget]) -> Spend:
-        limits = [b.tokens for b in budgets if b.tokens is not None]
-        return Spend(probe_answers=len(self.probe_points(max(limits))) if limits else 0)
+        limits = token_limits(budgets)
+        return Spend(probe_answers=len(self.probe_points(limits[-1])) if limits else 0)
 
     def probe_points(self, limit: int) -> list[int]:
         return list(range(self.every, limit + 1, self.every))
